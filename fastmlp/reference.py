@@ -1,0 +1,514 @@
+"""NumPy reference implementation of the MLP: the executable spec.
+
+Everything the C kernels compute is written here once, plainly, in NumPy.
+It is slow on purpose and meant to be read top to bottom like a textbook:
+the C code is checked against these functions, and these functions are
+checked by finite differences (``tests/test_reference.py``).
+
+Conventions
+-----------
+- ``M`` is the batch size, ``K`` a layer's input width, ``N`` its output width.
+- A dense layer computes ``Z = X @ W + b`` with ``W`` of shape ``(K, N)``
+  (row-major, one row per input feature) and ``b`` of shape ``(N,)``.
+- Hidden layers apply ReLU; the last layer is linear (its outputs are the
+  "logits" ``out``).
+- Labels are integer class indices of shape ``(M,)``.
+- Functions are dtype-generic: they compute in the dtype of their inputs
+  (float64 for checking, float32 to match the C code). Only the
+  initialisation fixes a dtype (float32).
+
+The network of the MNIST tutorial is ``[784, 512, 256, 10]``: two ReLU
+layers of 512 and 256 units, a linear output of 10, the "mse" loss and
+plain SGD with ``lr=0.001`` and batches of 200.
+"""
+
+import numpy as np
+
+__all__ = [
+    "glorot_uniform",
+    "init_params",
+    "dense_forward",
+    "forward",
+    "onehot",
+    "mse_loss",
+    "mse_grad",
+    "softmax",
+    "cross_entropy_loss",
+    "cross_entropy_grad",
+    "relu_backward",
+    "dense_backward",
+    "backward",
+    "sgd_update",
+    "loss_and_grads",
+    "train_step",
+    "predict",
+    "fit",
+    "flops_per_step",
+]
+
+
+# --------------------------------------------------------------------------
+# Initialisation
+# --------------------------------------------------------------------------
+
+def glorot_uniform(fan_in, fan_out, rng):
+    """Glorot (Xavier) uniform initialisation of one weight matrix.
+
+    Draws from ``U(-limit, limit)`` with ``limit = sqrt(6 / (fan_in + fan_out))``,
+    so the variance is ``limit**2 / 3 = 2 / (fan_in + fan_out)``.
+
+    Parameters
+    ----------
+    fan_in, fan_out : int
+        Input and output width of the layer (``K`` and ``N``).
+    rng : numpy.random.Generator
+        Source of randomness; one call to ``rng.uniform`` is made.
+
+    Returns
+    -------
+    W : ndarray, shape (fan_in, fan_out), float32
+    """
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32)
+
+
+def init_params(layer_sizes, rng):
+    """Initial weights (Glorot uniform) and biases (zeros) of an MLP.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int, length L + 1
+        Widths from input to output, e.g. ``[784, 512, 256, 10]`` (L = 3 layers).
+    rng : numpy.random.Generator
+        Weights are drawn from it in layer order, first layer first.
+
+    Returns
+    -------
+    weights : list of L ndarrays, shapes (layer_sizes[l], layer_sizes[l+1]), float32
+    biases : list of L ndarrays, shapes (layer_sizes[l+1],), float32, all zero
+    """
+    weights, biases = [], []
+    for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        weights.append(glorot_uniform(fan_in, fan_out, rng))
+        biases.append(np.zeros(fan_out, dtype=np.float32))
+    return weights, biases
+
+
+# --------------------------------------------------------------------------
+# Forward pass
+# --------------------------------------------------------------------------
+
+def dense_forward(X, W, b, relu):
+    """One dense layer: ``A = relu(X @ W + b)`` (or without the ReLU).
+
+    Parameters
+    ----------
+    X : ndarray, shape (M, K)
+    W : ndarray, shape (K, N)
+    b : ndarray, shape (N,)
+    relu : bool
+        Apply ``max(z, 0)`` (as ``np.where(z > 0, z, 0)``) to the result.
+
+    Returns
+    -------
+    A : ndarray, shape (M, N)
+    """
+    Z = X @ W + b
+    if relu:
+        return np.where(Z > 0, Z, 0)
+    return Z
+
+
+def forward(weights, biases, X):
+    """Forward pass through all layers, keeping every activation.
+
+    Parameters
+    ----------
+    weights : list of L ndarrays, shapes (n_l, n_{l+1})
+    biases : list of L ndarrays, shapes (n_{l+1},)
+    X : ndarray, shape (M, n_0)
+
+    Returns
+    -------
+    activations : list of L + 1 ndarrays
+        ``[X, A_1, ..., A_{L-1}, out]``; ``A_l`` has shape (M, n_l), hidden
+        layers are ReLU, ``out`` (shape (M, n_L)) is linear. The backward
+        pass needs them all.
+    """
+    activations = [X]
+    n_layers = len(weights)
+    for l, (W, b) in enumerate(zip(weights, biases)):
+        is_hidden = l < n_layers - 1
+        activations.append(dense_forward(activations[-1], W, b, relu=is_hidden))
+    return activations
+
+
+# --------------------------------------------------------------------------
+# Losses and their gradients with respect to the network output
+# --------------------------------------------------------------------------
+
+def onehot(labels, n_classes, dtype):
+    """One-hot encoding of integer class labels.
+
+    Parameters
+    ----------
+    labels : array of int, shape (M,)
+        Class indices in ``[0, n_classes)``.
+    n_classes : int
+    dtype : numpy dtype
+
+    Returns
+    -------
+    Y : ndarray, shape (M, n_classes)
+        ``Y[i, labels[i]] = 1``, every other entry 0.
+    """
+    labels = np.asarray(labels)
+    Y = np.zeros((labels.shape[0], n_classes), dtype=dtype)
+    Y[np.arange(labels.shape[0]), labels] = 1
+    return Y
+
+
+def mse_loss(out, labels):
+    """Squared error against one-hot targets, summed, divided by the batch size.
+
+    ``loss = sum_{i,j} (out[i, j] - Y[i, j])**2 / M`` with ``Y = onehot(labels)``.
+
+    Parameters
+    ----------
+    out : ndarray, shape (M, N)
+    labels : array of int, shape (M,)
+
+    Returns
+    -------
+    loss : float
+    """
+    M, N = out.shape
+    diff = out - onehot(labels, N, out.dtype)
+    return float(np.sum(diff * diff) / M)
+
+
+def mse_grad(out, labels):
+    """Gradient of :func:`mse_loss` with respect to ``out``: ``2 (out - Y) / M``.
+
+    Parameters
+    ----------
+    out : ndarray, shape (M, N)
+    labels : array of int, shape (M,)
+
+    Returns
+    -------
+    dOut : ndarray, shape (M, N), dtype of ``out``
+    """
+    M, N = out.shape
+    return 2 * (out - onehot(labels, N, out.dtype)) / M
+
+
+def softmax(logits):
+    """Row-wise softmax, computed stably by subtracting each row's maximum.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (M, N)
+
+    Returns
+    -------
+    P : ndarray, shape (M, N)
+        Non-negative, each row sums to 1.
+    """
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def cross_entropy_loss(logits, labels):
+    """Mean negative log-likelihood of the labels under ``softmax(logits)``.
+
+    ``loss = mean_i ( logsumexp(logits[i]) - logits[i, labels[i]] )``, with the
+    log-sum-exp taken stably as ``m + log(sum(exp(logits[i] - m)))``,
+    ``m = max(logits[i])``.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (M, N)
+    labels : array of int, shape (M,)
+
+    Returns
+    -------
+    loss : float
+    """
+    M = logits.shape[0]
+    m = logits.max(axis=1)
+    logsumexp = m + np.log(np.exp(logits - m[:, None]).sum(axis=1))
+    correct = logits[np.arange(M), labels]
+    return float(np.mean(logsumexp - correct))
+
+
+def cross_entropy_grad(logits, labels):
+    """Gradient of :func:`cross_entropy_loss` w.r.t. the logits: ``(P - Y) / M``.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (M, N)
+    labels : array of int, shape (M,)
+
+    Returns
+    -------
+    dLogits : ndarray, shape (M, N), dtype of ``logits``
+    """
+    M, N = logits.shape
+    return (softmax(logits) - onehot(labels, N, logits.dtype)) / M
+
+
+LOSSES = {
+    "mse": (mse_loss, mse_grad),
+    "cross_entropy": (cross_entropy_loss, cross_entropy_grad),
+}
+
+
+def _loss_functions(loss):
+    try:
+        return LOSSES[loss]
+    except KeyError:
+        raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}") from None
+
+
+# --------------------------------------------------------------------------
+# Backward pass
+# --------------------------------------------------------------------------
+
+def relu_backward(dA, A):
+    """Gradient through a ReLU, given its output ``A``: ``dZ = dA * (A > 0)``.
+
+    Parameters
+    ----------
+    dA : ndarray, shape (M, N)
+        Gradient with respect to the ReLU output.
+    A : ndarray, shape (M, N)
+        The ReLU output from the forward pass (``A > 0`` exactly where ``Z > 0``).
+
+    Returns
+    -------
+    dZ : ndarray, shape (M, N)
+        Gradient with respect to the pre-activation.
+    """
+    return dA * (A > 0)
+
+
+def dense_backward(dZ, A_prev, W):
+    """Gradients of a dense layer ``Z = A_prev @ W + b``.
+
+    Parameters
+    ----------
+    dZ : ndarray, shape (M, N)
+        Gradient with respect to the layer's pre-activation ``Z``.
+    A_prev : ndarray, shape (M, K)
+        The layer's input from the forward pass.
+    W : ndarray, shape (K, N)
+
+    Returns
+    -------
+    dA_prev : ndarray, shape (M, K)
+        ``dZ @ W.T``, gradient w.r.t. the input (not yet masked by any ReLU).
+    dW : ndarray, shape (K, N)
+        ``A_prev.T @ dZ``.
+    db : ndarray, shape (N,)
+        ``dZ.sum(axis=0)``.
+    """
+    dA_prev = dZ @ W.T
+    dW = A_prev.T @ dZ
+    db = dZ.sum(axis=0)
+    return dA_prev, dW, db
+
+
+def backward(weights, activations, dOut):
+    """Backward pass: gradients of the loss w.r.t. every weight and bias.
+
+    Parameters
+    ----------
+    weights : list of L ndarrays, shapes (n_l, n_{l+1})
+    activations : list of L + 1 ndarrays
+        As returned by :func:`forward`: ``[X, A_1, ..., out]``.
+    dOut : ndarray, shape (M, n_L)
+        Gradient of the loss w.r.t. the (linear) output.
+
+    Returns
+    -------
+    dWs : list of L ndarrays, shapes like ``weights``
+    dbs : list of L ndarrays, shapes (n_{l+1},)
+    """
+    n_layers = len(weights)
+    dWs, dbs = [None] * n_layers, [None] * n_layers
+    dZ = dOut  # the output layer is linear: dZ_L = dOut
+    for l in reversed(range(n_layers)):
+        dA_prev, dWs[l], dbs[l] = dense_backward(dZ, activations[l], weights[l])
+        if l > 0:
+            # activations[l] is the ReLU output of layer l - 1.
+            dZ = relu_backward(dA_prev, activations[l])
+        # For l == 0, dA_prev (the gradient w.r.t. X) is not needed.
+    return dWs, dbs
+
+
+# --------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------
+
+def sgd_update(W, dW, lr):
+    """Plain SGD step ``W - lr * dW``; returns a new array, ``W`` is untouched.
+
+    Parameters
+    ----------
+    W, dW : ndarray, same shape
+    lr : float
+
+    Returns
+    -------
+    W_new : ndarray, shape of ``W``
+    """
+    return W - lr * dW
+
+
+def loss_and_grads(weights, biases, X, labels, loss="mse"):
+    """Loss of one batch and its gradients w.r.t. all parameters.
+
+    Parameters
+    ----------
+    weights, biases : lists of L ndarrays
+        See :func:`init_params`.
+    X : ndarray, shape (M, n_0)
+    labels : array of int, shape (M,)
+    loss : {"mse", "cross_entropy"}
+
+    Returns
+    -------
+    loss : float
+    dWs : list of L ndarrays, shapes like ``weights``
+    dbs : list of L ndarrays, shapes like ``biases``
+    """
+    loss_fn, grad_fn = _loss_functions(loss)
+    activations = forward(weights, biases, X)
+    out = activations[-1]
+    dWs, dbs = backward(weights, activations, grad_fn(out, labels))
+    return loss_fn(out, labels), dWs, dbs
+
+
+def train_step(weights, biases, X, labels, lr, loss="mse"):
+    """One SGD step on one batch.
+
+    Parameters
+    ----------
+    weights, biases : lists of L ndarrays
+        Not modified.
+    X : ndarray, shape (M, n_0)
+    labels : array of int, shape (M,)
+    lr : float
+    loss : {"mse", "cross_entropy"}
+
+    Returns
+    -------
+    new_weights, new_biases : lists of L ndarrays
+    loss : float
+        The batch loss of the forward pass *before* the update.
+    """
+    value, dWs, dbs = loss_and_grads(weights, biases, X, labels, loss)
+    new_weights = [sgd_update(W, dW, lr) for W, dW in zip(weights, dWs)]
+    new_biases = [sgd_update(b, db, lr) for b, db in zip(biases, dbs)]
+    return new_weights, new_biases, value
+
+
+def predict(weights, biases, X):
+    """Predicted class of each sample: the argmax of the network output.
+
+    Parameters
+    ----------
+    weights, biases : lists of L ndarrays
+    X : ndarray, shape (M, n_0)
+
+    Returns
+    -------
+    classes : ndarray of int, shape (M,)
+    """
+    return np.argmax(forward(weights, biases, X)[-1], axis=1)
+
+
+def fit(X, labels, layer_sizes, lr=0.001, batch_size=200, epochs=1, rng=None, loss="mse"):
+    """Train an MLP with plain mini-batch SGD.
+
+    Batches are taken in dataset order (no shuffling): samples
+    ``[0, batch_size)``, ``[batch_size, 2 * batch_size)``, ... The last,
+    partial batch is included and its loss is divided by its own size.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_samples, layer_sizes[0])
+        A floating X sets the dtype of the computation (the float32
+        initial weights are cast to it); any other X is cast to float32.
+    labels : array of int, shape (n_samples,)
+    layer_sizes : sequence of int
+        E.g. ``[784, 512, 256, 10]``.
+    lr : float
+    batch_size : int
+    epochs : int
+    rng : numpy.random.Generator, int or None
+        Passed to ``numpy.random.default_rng`` for :func:`init_params`.
+    loss : {"mse", "cross_entropy"}
+
+    Returns
+    -------
+    weights, biases : lists of L ndarrays
+    loss_curve : list of float, length ``epochs``
+        Mean training loss of each epoch: the batch losses (taken before
+        each update) averaged with weights equal to the batch sizes.
+    """
+    _loss_functions(loss)  # fail early on an unknown loss name
+    X = np.asarray(X)
+    if not np.issubdtype(X.dtype, np.floating):
+        X = X.astype(np.float32)
+    labels = np.asarray(labels)
+    weights, biases = init_params(layer_sizes, np.random.default_rng(rng))
+    weights = [W.astype(X.dtype) for W in weights]
+    biases = [b.astype(X.dtype) for b in biases]
+
+    n_samples = X.shape[0]
+    loss_curve = []
+    for _ in range(epochs):
+        total = 0.0
+        for start in range(0, n_samples, batch_size):
+            stop = min(start + batch_size, n_samples)
+            weights, biases, batch_loss = train_step(
+                weights, biases, X[start:stop], labels[start:stop], lr, loss)
+            total += batch_loss * (stop - start)
+        loss_curve.append(total / n_samples)
+    return weights, biases, loss_curve
+
+
+# --------------------------------------------------------------------------
+# Cost model
+# --------------------------------------------------------------------------
+
+def flops_per_step(layer_sizes, batch):
+    """Floating-point operations of one training step (multiply-adds count 2).
+
+    Per layer ``K -> N`` with batch ``M``: the forward product costs
+    ``2 M K N``, the weight gradient ``2 M K N``, and the input gradient
+    ``2 M K N`` for every layer except the first (nobody needs dL/dX).
+    Bias adds, activations, the loss and the update are ignored (O(M N)).
+
+    For ``[784, 512, 256, 10]`` and ``batch=200``: 214.0 + 214.0 + 53.5 =
+    481.5 MFLOP.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+    batch : int
+
+    Returns
+    -------
+    flops : int
+    """
+    total = 0
+    for l, (K, N) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:])):
+        per_product = 2 * batch * K * N
+        total += per_product  # forward
+        total += per_product  # weight gradient
+        if l > 0:
+            total += per_product  # input gradient
+    return total
