@@ -1,0 +1,61 @@
+# Declarations of the C kernels in src_c/ (see fastmlp.h and gemm.h there).
+from libc.stdint cimport int32_t
+
+cdef extern from "gemm.h" nogil:
+    cdef enum fm_epilogue_kind:
+        FM_EPI_STORE
+        FM_EPI_BIAS
+        FM_EPI_BIAS_RELU
+        FM_EPI_MASK
+        FM_EPI_SGD
+    ctypedef struct fm_epilogue:
+        fm_epilogue_kind kind
+        const float *bias
+        const float *mask
+        Py_ssize_t ldm
+        float lr
+        float alpha
+        float momentum
+        int nesterov
+        float *velocity
+    int fm_gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                const float *A, Py_ssize_t rsa, Py_ssize_t csa,
+                const float *B, Py_ssize_t rsb, Py_ssize_t csb,
+                float *C, Py_ssize_t ldc, const fm_epilogue *epi)
+
+cdef extern from "fastmlp.h" nogil:
+    cdef enum fm_loss_kind:
+        FM_LOSS_MSE
+        FM_LOSS_CROSS_ENTROPY
+    ctypedef struct fm_optimizer:
+        float lr
+        float alpha
+        float momentum
+        int nesterov
+    ctypedef struct fm_net:
+        int n_layers
+        const Py_ssize_t *sizes
+        float **W
+        float **b
+        float **vW
+        float **vb
+        float **act
+        float **grad
+
+    void fm_set_num_threads(int n)
+    int fm_get_num_threads()
+    int fm_have_openmp()
+    int fm_dense_forward(float *out, const float *X, const float *W, const float *b,
+                         Py_ssize_t M, Py_ssize_t K, Py_ssize_t N, int relu)
+    int fm_dense_backward_input(float *dA_prev, const float *dZ, const float *W,
+                                const float *A_prev, Py_ssize_t M, Py_ssize_t K, Py_ssize_t N)
+    int fm_dense_update(float *W, float *b, float *vW, float *vb,
+                        const float *A_prev, const float *dZ,
+                        Py_ssize_t M, Py_ssize_t K, Py_ssize_t N, const fm_optimizer *opt)
+    double fm_mse_loss_grad(float *dout, const float *out, const int32_t *labels,
+                            Py_ssize_t M, Py_ssize_t N)
+    double fm_cross_entropy_loss_grad(float *dout, const float *out, const int32_t *labels,
+                                      Py_ssize_t M, Py_ssize_t N)
+    int fm_train_step(const fm_net *net, Py_ssize_t M, const float *X, const int32_t *labels,
+                      int loss_kind, const fm_optimizer *opt, double *loss)
+    int fm_forward(const fm_net *net, Py_ssize_t M, const float *X, float *out, float **scratch)

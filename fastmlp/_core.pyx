@@ -1,0 +1,387 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Compiled kernels of fastmlp: validation here, arithmetic in C (src_c/) without the GIL.
+
+Every function checks the shapes of the buffers it is given and raises ``ValueError`` before
+any C runs; typed memoryviews reject a wrong dtype or a non-contiguous buffer. The C code
+trusts what it is handed.
+"""
+import numpy as np
+cimport numpy as cnp
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.stdint cimport int32_t
+
+cnp.import_array()
+
+LOSSES = {"mse": FM_LOSS_MSE, "cross_entropy": FM_LOSS_CROSS_ENTROPY}
+
+# Rows of a prediction handled per C call: bounds the scratch memory of predict().
+cdef Py_ssize_t PREDICT_CHUNK = 4096
+
+
+cdef _expect(bint ok, str message):
+    if not ok:
+        raise ValueError(message)
+
+
+cdef _check_status(int status):
+    if status != 0:
+        raise MemoryError("fastmlp: could not allocate a working buffer")
+
+
+cdef _check_labels(const int32_t[::1] labels, Py_ssize_t n_classes):
+    cdef Py_ssize_t i
+    for i in range(labels.shape[0]):
+        if labels[i] < 0 or labels[i] >= n_classes:
+            raise ValueError(f"label {labels[i]} at position {i} is outside [0, {n_classes})")
+
+
+def set_num_threads(int n):
+    """Set the number of threads of every kernel; ``n <= 0`` restores the default
+    (``OMP_NUM_THREADS`` or the number of cores)."""
+    fm_set_num_threads(n)
+
+
+def get_num_threads():
+    """The number of threads the kernels will use."""
+    return fm_get_num_threads()
+
+
+def have_openmp():
+    """Whether the extension was compiled with OpenMP."""
+    return bool(fm_have_openmp())
+
+
+def gemm(const float[:, ::1] A, const float[:, ::1] B, float[:, ::1] C,
+         bint trans_a=False, bint trans_b=False):
+    """C = op(A) @ op(B), overwriting C; op transposes when ``trans_*`` is true.
+
+    Parameters
+    ----------
+    A : float32 array, shape (M, K), or (K, M) when trans_a
+    B : float32 array, shape (K, N), or (N, K) when trans_b
+    C : float32 array, shape (M, N), written in place
+    """
+    cdef Py_ssize_t M = A.shape[1] if trans_a else A.shape[0]
+    cdef Py_ssize_t K = A.shape[0] if trans_a else A.shape[1]
+    cdef Py_ssize_t KB = B.shape[1] if trans_b else B.shape[0]
+    cdef Py_ssize_t N = B.shape[0] if trans_b else B.shape[1]
+    _expect(K == KB, f"gemm: inner dimensions differ ({K} and {KB})")
+    _expect(C.shape[0] == M and C.shape[1] == N,
+            f"gemm: C has shape ({C.shape[0]}, {C.shape[1]}), expected ({M}, {N})")
+    cdef Py_ssize_t rsa = 1 if trans_a else A.shape[1]
+    cdef Py_ssize_t csa = A.shape[1] if trans_a else 1
+    cdef Py_ssize_t rsb = 1 if trans_b else B.shape[1]
+    cdef Py_ssize_t csb = B.shape[1] if trans_b else 1
+    cdef fm_epilogue epi
+    epi.kind = FM_EPI_STORE
+    cdef int status
+    if M == 0 or N == 0:
+        return
+    with nogil:
+        status = fm_gemm(M, N, K, &A[0, 0] if K else NULL, rsa, csa,
+                         &B[0, 0] if K else NULL, rsb, csb, &C[0, 0], N, &epi)
+    _check_status(status)
+
+
+def dense_forward(const float[:, ::1] X, const float[:, ::1] W, const float[::1] b,
+                  float[:, ::1] out, bint relu):
+    """out = X @ W + b, then ReLU when ``relu``.
+
+    Shapes: X (M, K), W (K, N), b (N,), out (M, N); all float32, C-contiguous.
+    """
+    cdef Py_ssize_t M = X.shape[0], K = X.shape[1], N = W.shape[1]
+    _expect(W.shape[0] == K, f"dense_forward: W has {W.shape[0]} rows, X has {K} columns")
+    _expect(b.shape[0] == N, f"dense_forward: b has length {b.shape[0]}, expected {N}")
+    _expect(out.shape[0] == M and out.shape[1] == N,
+            f"dense_forward: out has shape ({out.shape[0]}, {out.shape[1]}), expected ({M}, {N})")
+    _expect(K > 0, "dense_forward: X has no columns")
+    if M == 0 or N == 0:
+        return
+    cdef int status
+    with nogil:
+        status = fm_dense_forward(&out[0, 0], &X[0, 0], &W[0, 0], &b[0], M, K, N, relu)
+    _check_status(status)
+
+
+def dense_backward_input(const float[:, ::1] dZ, const float[:, ::1] W, A_prev,
+                         float[:, ::1] dA_prev):
+    """dA_prev = (dZ @ W.T) * (A_prev > 0); no mask when ``A_prev`` is None.
+
+    Shapes: dZ (M, N), W (K, N), A_prev (M, K) or None, dA_prev (M, K).
+    """
+    cdef Py_ssize_t M = dZ.shape[0], N = dZ.shape[1], K = W.shape[0]
+    cdef const float[:, ::1] mask
+    cdef const float *mask_ptr = NULL
+    _expect(W.shape[1] == N, f"dense_backward_input: W has {W.shape[1]} columns, dZ has {N}")
+    _expect(dA_prev.shape[0] == M and dA_prev.shape[1] == K,
+            f"dense_backward_input: dA_prev has shape ({dA_prev.shape[0]}, {dA_prev.shape[1]}),"
+            f" expected ({M}, {K})")
+    _expect(N > 0, "dense_backward_input: dZ has no columns")
+    if A_prev is not None:
+        mask = A_prev
+        _expect(mask.shape[0] == M and mask.shape[1] == K,
+                f"dense_backward_input: A_prev has shape ({mask.shape[0]}, {mask.shape[1]}),"
+                f" expected ({M}, {K})")
+        if M and K:
+            mask_ptr = &mask[0, 0]
+    if M == 0 or K == 0:
+        return
+    cdef int status
+    with nogil:
+        status = fm_dense_backward_input(&dA_prev[0, 0], &dZ[0, 0], &W[0, 0], mask_ptr, M, K, N)
+    _check_status(status)
+
+
+cdef fm_optimizer _optimizer(double lr, double alpha, double momentum, bint nesterov) except *:
+    _expect(np.isfinite(lr) and lr > 0, f"learning rate must be a positive finite number, got {lr}")
+    _expect(np.isfinite(alpha) and alpha >= 0, f"alpha must be a finite number >= 0, got {alpha}")
+    _expect(np.isfinite(momentum) and 0 <= momentum < 1,
+            f"momentum must be in [0, 1), got {momentum}")
+    cdef fm_optimizer opt
+    opt.lr = <float>lr
+    opt.alpha = <float>alpha
+    opt.momentum = <float>momentum
+    opt.nesterov = nesterov
+    return opt
+
+
+def dense_update(float[:, ::1] W, float[::1] b, const float[:, ::1] A_prev,
+                 const float[:, ::1] dZ, double lr, double alpha=0.0, double momentum=0.0,
+                 bint nesterov=False, vW=None, vb=None):
+    """In-place optimiser step of one layer: the gradient of W is A_prev.T @ dZ, of b the
+    column sums of dZ (see FM_EPI_SGD in src_c/gemm.h for the exact update).
+
+    Shapes: W (K, N), b (N,), A_prev (M, K), dZ (M, N); velocities vW (K, N) and vb (N,)
+    when momentum is used, else None.
+    """
+    cdef Py_ssize_t M = A_prev.shape[0], K = A_prev.shape[1], N = dZ.shape[1]
+    _expect(dZ.shape[0] == M, f"dense_update: dZ has {dZ.shape[0]} rows, A_prev has {M}")
+    _expect(W.shape[0] == K and W.shape[1] == N,
+            f"dense_update: W has shape ({W.shape[0]}, {W.shape[1]}), expected ({K}, {N})")
+    _expect(b.shape[0] == N, f"dense_update: b has length {b.shape[0]}, expected {N}")
+    _expect((vW is None) == (vb is None), "dense_update: give both velocities or neither")
+    cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
+    cdef float[:, ::1] vW_view
+    cdef float[::1] vb_view
+    cdef float *vW_ptr = NULL
+    cdef float *vb_ptr = NULL
+    if vW is not None:
+        vW_view = vW
+        vb_view = vb
+        _expect(vW_view.shape[0] == K and vW_view.shape[1] == N and vb_view.shape[0] == N,
+                "dense_update: velocities must have the shapes of W and b")
+        if K and N:
+            vW_ptr = &vW_view[0, 0]
+            vb_ptr = &vb_view[0]
+    _expect(M > 0 and K > 0 and N > 0, "dense_update: empty operands")
+    cdef int status
+    with nogil:
+        status = fm_dense_update(&W[0, 0], &b[0], vW_ptr, vb_ptr, &A_prev[0, 0], &dZ[0, 0],
+                                 M, K, N, &opt)
+    _check_status(status)
+
+
+def loss_grad(const float[:, ::1] out, const int32_t[::1] labels, float[:, ::1] dout,
+              str loss="mse"):
+    """Loss of ``out`` against integer ``labels`` and its gradient, written to ``dout``.
+
+    Shapes: out (M, N), labels (M,) in [0, N), dout (M, N). Returns the loss (a float):
+    ``mse`` is sum((out - onehot)**2) / M; ``cross_entropy`` is mean(-log softmax(out)[label]).
+    """
+    cdef Py_ssize_t M = out.shape[0], N = out.shape[1]
+    _expect(loss in LOSSES, f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    _expect(labels.shape[0] == M, f"loss_grad: {labels.shape[0]} labels for {M} rows")
+    _expect(dout.shape[0] == M and dout.shape[1] == N,
+            f"loss_grad: dout has shape ({dout.shape[0]}, {dout.shape[1]}), expected ({M}, {N})")
+    _expect(M > 0 and N > 0, "loss_grad: empty output")
+    _check_labels(labels, N)
+    cdef double value
+    cdef int kind = LOSSES[loss]
+    with nogil:
+        if kind == FM_LOSS_CROSS_ENTROPY:
+            value = fm_cross_entropy_loss_grad(&dout[0, 0], &out[0, 0], &labels[0], M, N)
+        else:
+            value = fm_mse_loss_grad(&dout[0, 0], &out[0, 0], &labels[0], M, N)
+    return value
+
+
+cdef class Network:
+    """The weights of a dense ReLU network and the buffers of its training step.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, input first: ``(784, 512, 256, 10)``.
+    max_batch : int
+        The largest batch ``train_step`` will be given; its buffers are made once, here.
+    momentum : bool
+        Whether to keep velocity buffers (for momentum and Nesterov updates).
+    """
+    cdef readonly tuple sizes
+    cdef readonly Py_ssize_t max_batch
+    cdef readonly bint has_velocity
+    cdef list _W, _b, _vW, _vb, _act, _grad
+    cdef Py_ssize_t *_sizes
+    cdef float **_ptrs
+    cdef fm_net _net
+
+    def __cinit__(self, sizes, Py_ssize_t max_batch, bint momentum=False):
+        sizes = tuple(int(s) for s in sizes)
+        _expect(len(sizes) >= 2, f"a network needs at least an input and an output width, got {sizes}")
+        for s in sizes:
+            _expect(s >= 1, f"layer widths must be >= 1, got {sizes}")
+        _expect(max_batch >= 1, f"max_batch must be >= 1, got {max_batch}")
+        n_weights = sum(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
+        n_act = max_batch * sum(sizes[1:])
+        if n_weights * (2 if momentum else 1) + 2 * n_act > 2 ** 40:
+            raise MemoryError(f"a network of widths {sizes} with batch {max_batch} needs "
+                              f"{(n_weights + 2 * n_act) * 4 / 2**30:.0f} GiB")
+        self.sizes = sizes
+        self.max_batch = max_batch
+        self.has_velocity = momentum
+        cdef int L = len(sizes) - 1
+        self._W = [np.empty((sizes[l], sizes[l + 1]), np.float32) for l in range(L)]
+        self._b = [np.zeros(sizes[l + 1], np.float32) for l in range(L)]
+        self._act = [np.zeros((max_batch, sizes[l + 1]), np.float32) for l in range(L)]
+        self._grad = [np.zeros((max_batch, sizes[l + 1]), np.float32) for l in range(L)]
+        self._vW = [np.zeros_like(w) for w in self._W] if momentum else []
+        self._vb = [np.zeros_like(b) for b in self._b] if momentum else []
+        for w in self._W:
+            w.fill(0)
+        self._sizes = <Py_ssize_t *>PyMem_Malloc((L + 1) * sizeof(Py_ssize_t))
+        self._ptrs = <float **>PyMem_Malloc(6 * L * sizeof(float *))
+        if self._sizes == NULL or self._ptrs == NULL:
+            raise MemoryError()
+        cdef int l
+        for l in range(L + 1):
+            self._sizes[l] = sizes[l]
+        for l in range(L):
+            self._ptrs[0 * L + l] = _data(self._W[l])
+            self._ptrs[1 * L + l] = _data(self._b[l])
+            self._ptrs[2 * L + l] = _data(self._act[l])
+            self._ptrs[3 * L + l] = _data(self._grad[l])
+            if momentum:
+                self._ptrs[4 * L + l] = _data(self._vW[l])
+                self._ptrs[5 * L + l] = _data(self._vb[l])
+        self._net.n_layers = L
+        self._net.sizes = self._sizes
+        self._net.W = self._ptrs
+        self._net.b = self._ptrs + L
+        self._net.act = self._ptrs + 2 * L
+        self._net.grad = self._ptrs + 3 * L
+        self._net.vW = self._ptrs + 4 * L if momentum else NULL
+        self._net.vb = self._ptrs + 5 * L if momentum else NULL
+
+    def __dealloc__(self):
+        PyMem_Free(self._sizes)
+        PyMem_Free(self._ptrs)
+
+    @property
+    def n_layers(self):
+        return len(self.sizes) - 1
+
+    def get_weights(self):
+        """``[W1, b1, W2, b2, ...]`` as new float32 arrays, W of shape (n_in, n_out)."""
+        out = []
+        for w, b in zip(self._W, self._b):
+            out += [w.copy(), b.copy()]
+        return out
+
+    def set_weights(self, weights):
+        """Load ``[W1, b1, W2, b2, ...]`` (any float dtype; shapes must match exactly)."""
+        weights = list(weights)
+        L = self.n_layers
+        _expect(len(weights) == 2 * L,
+                f"expected {2 * L} arrays [W1, b1, ..., W{L}, b{L}], got {len(weights)}")
+        new = []
+        for l in range(L):
+            for kind, array, target in (("W", weights[2 * l], self._W[l]),
+                                        ("b", weights[2 * l + 1], self._b[l])):
+                a = np.asarray(array)
+                _expect(a.shape == target.shape,
+                        f"{kind}{l + 1} has shape {a.shape}, expected {target.shape}")
+                _expect(a.dtype.kind in "fiu", f"{kind}{l + 1} has dtype {a.dtype}, expected floats")
+                a = a.astype(np.float32)
+                _expect(bool(np.isfinite(a).all()), f"{kind}{l + 1} contains NaN or infinity")
+                new.append((target, a))
+        for target, a in new:      # all checked: now copy, so a bad list changes nothing
+            target[...] = a
+        self.reset_velocity()
+
+    def get_velocity(self):
+        """``[vW1, vb1, ...]`` copies of the momentum buffers (empty without momentum)."""
+        out = []
+        for w, b in zip(self._vW, self._vb):
+            out += [w.copy(), b.copy()]
+        return out
+
+    def set_velocity(self, arrays):
+        arrays = list(arrays)
+        _expect(self.has_velocity and len(arrays) == 2 * self.n_layers,
+                "velocity arrays do not match this network")
+        targets = [t for pair in zip(self._vW, self._vb) for t in pair]
+        for a, t in zip(arrays, targets):
+            _expect(np.shape(a) == t.shape, f"velocity of shape {np.shape(a)}, expected {t.shape}")
+        for a, t in zip(arrays, targets):
+            t[...] = np.asarray(a, np.float32)
+
+    def reset_velocity(self):
+        for v in self._vW + self._vb:
+            v.fill(0)
+
+    def train_step(self, const float[:, ::1] X, const int32_t[::1] labels, double lr,
+                   str loss="mse", double alpha=0.0, double momentum=0.0, bint nesterov=False):
+        """One optimiser step on the batch (X, labels); returns the batch loss computed before
+        the update. When that loss is not finite the weights are left as they were.
+
+        Shapes: X (M, n_in) float32 with 1 <= M <= max_batch, labels (M,) int32 in [0, n_out).
+        """
+        cdef Py_ssize_t M = X.shape[0]
+        _expect(1 <= M <= self.max_batch, f"batch of {M} rows, expected 1..{self.max_batch}")
+        _expect(X.shape[1] == self.sizes[0], f"X has {X.shape[1]} features, expected {self.sizes[0]}")
+        _expect(labels.shape[0] == M, f"{labels.shape[0]} labels for {M} rows")
+        _expect(loss in LOSSES, f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        _expect(momentum == 0 or self.has_velocity, "momentum needs a Network made with momentum=True")
+        _check_labels(labels, self.sizes[len(self.sizes) - 1])
+        cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
+        cdef int kind = LOSSES[loss]
+        cdef double value = 0.0
+        cdef int status
+        with nogil:
+            status = fm_train_step(&self._net, M, &X[0, 0], &labels[0], kind, &opt, &value)
+        _check_status(status)
+        return value
+
+    def forward(self, const float[:, ::1] X):
+        """The raw network output for X (M, n_in) float32: a new (M, n_out) float32 array."""
+        cdef Py_ssize_t M = X.shape[0], L = self.n_layers
+        _expect(X.shape[1] == self.sizes[0], f"X has {X.shape[1]} features, expected {self.sizes[0]}")
+        out = np.empty((M, self.sizes[len(self.sizes) - 1]), np.float32)
+        if M == 0:
+            return out
+        cdef Py_ssize_t chunk = min(M, PREDICT_CHUNK)
+        scratch = [np.empty((chunk, self.sizes[l + 1]), np.float32) for l in range(L - 1)]
+        cdef float **ptrs = <float **>PyMem_Malloc((L if L > 1 else 1) * sizeof(float *))
+        if ptrs == NULL:
+            raise MemoryError()
+        cdef float[:, ::1] out_view = out
+        cdef Py_ssize_t start, rows
+        cdef int status = 0
+        cdef int l
+        try:
+            for l in range(L - 1):
+                ptrs[l] = _data(scratch[l])
+            with nogil:
+                start = 0
+                while start < M and status == 0:
+                    rows = min(chunk, M - start)
+                    status = fm_forward(&self._net, rows, &X[start, 0], &out_view[start, 0], ptrs)
+                    start += rows
+        finally:
+            PyMem_Free(ptrs)
+        _check_status(status)
+        return out
+
+
+cdef float *_data(cnp.ndarray a):
+    return <float *>cnp.PyArray_DATA(a)

@@ -1,0 +1,72 @@
+/* fastmlp.h - the C kernels that the Python package calls.
+ *
+ * All matrices are C-contiguous float32, row-major; W has shape (n_in, n_out) as in X @ W + b.
+ * The Cython layer validates shapes, dtypes and label ranges; these functions trust their caller.
+ * Functions returning int give 0 on success and -1 when memory could not be allocated.
+ */
+#ifndef FASTMLP_H
+#define FASTMLP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "threads.h"
+
+enum fm_loss_kind { FM_LOSS_MSE = 0, FM_LOSS_CROSS_ENTROPY = 1 };
+
+/* The optimiser step applied to every weight matrix and bias (see FM_EPI_SGD in gemm.h). */
+typedef struct {
+    float lr;
+    float alpha;      /* L2 penalty on the weights (not the biases), 0 for none */
+    float momentum;   /* used when velocity buffers are given */
+    int nesterov;
+} fm_optimizer;
+
+/* ---- single-layer kernels ---- */
+
+/* out (M x N) = X (M x K) @ W (K x N) + b (N), then ReLU when relu != 0. */
+int fm_dense_forward(float *out, const float *X, const float *W, const float *b,
+                     ptrdiff_t M, ptrdiff_t K, ptrdiff_t N, int relu);
+
+/* dA_prev (M x K) = dZ (M x N) @ W^T, zeroed where A_prev <= 0 (A_prev NULL: no mask). */
+int fm_dense_backward_input(float *dA_prev, const float *dZ, const float *W, const float *A_prev,
+                            ptrdiff_t M, ptrdiff_t K, ptrdiff_t N);
+
+/* In-place optimiser step: gradient of W is A_prev^T @ dZ (K x N), of b the column sums of dZ.
+ * vW, vb: velocity buffers shaped like W and b, or NULL for plain SGD. */
+int fm_dense_update(float *W, float *b, float *vW, float *vb,
+                    const float *A_prev, const float *dZ,
+                    ptrdiff_t M, ptrdiff_t K, ptrdiff_t N, const fm_optimizer *opt);
+
+/* Loss of out (M x N) against integer labels (M) in [0, N), and its gradient dout (M x N).
+ * MSE: sum((out - onehot)^2) / M, dout = 2 (out - onehot) / M.
+ * Cross-entropy: mean(-log softmax(out)[label]), dout = (softmax(out) - onehot) / M. */
+double fm_mse_loss_grad(float *dout, const float *out, const int32_t *labels,
+                        ptrdiff_t M, ptrdiff_t N);
+double fm_cross_entropy_loss_grad(float *dout, const float *out, const int32_t *labels,
+                                  ptrdiff_t M, ptrdiff_t N);
+
+/* ---- the whole network ---- */
+
+typedef struct {
+    int n_layers;              /* number of dense layers, >= 1 */
+    const ptrdiff_t *sizes;    /* n_layers + 1 widths: input, hidden..., output */
+    float *const *W;           /* W[l]: sizes[l] x sizes[l+1] */
+    float *const *b;           /* b[l]: sizes[l+1] */
+    float *const *vW;          /* velocities like W, or NULL for plain SGD */
+    float *const *vb;          /* velocities like b, or NULL */
+    float *const *act;         /* act[l], l = 0..n_layers-1: output of layer l, max_batch x sizes[l+1] */
+    float *const *grad;        /* grad[l]: gradient w.r.t. layer l's pre-activation, same shape */
+} fm_net;
+
+/* One training step on the batch X (M x sizes[0]) with labels (M), M <= the buffers' max_batch.
+ * Writes the batch loss (computed before the update) to *loss. When it is not finite the
+ * weights are left untouched. */
+int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
+                  int loss_kind, const fm_optimizer *opt, double *loss);
+
+/* out (M x sizes[n_layers]) = the network's raw output for X (M x sizes[0]).
+ * scratch[l], l = 0..n_layers-2: M x sizes[l+1] buffers for the hidden activations. */
+int fm_forward(const fm_net *net, ptrdiff_t M, const float *X, float *out, float *const *scratch);
+
+#endif

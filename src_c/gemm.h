@@ -1,0 +1,64 @@
+/* gemm.h - the one internal interface to matrix multiplication in fastmlp.
+ *
+ * fm_gemm computes, for every i < M and j < N,
+ *
+ *     acc      = fma chain over k = 0, 1, ..., K-1 (ascending) of A(i,k) * B(k,j), starting at 0.0f
+ *     C(i,j)   = epilogue(acc)
+ *
+ * with A(i,k) = A[i*rsa + k*csa]   (so a transposed operand is just swapped strides)
+ *      B(k,j) = B[k*rsb + j*csb]
+ *      C(i,j) = C[i*ldc + j]       (C is row-major with unit column stride)
+ *
+ * The epilogue (fm_epilogue.kind):
+ *     FM_EPI_STORE      C = acc                                  (overwrites C)
+ *     FM_EPI_BIAS       C = acc + bias[j]
+ *     FM_EPI_BIAS_RELU  C = (acc + bias[j]) > 0 ? acc + bias[j] : 0
+ *     FM_EPI_MASK       C = mask[i*ldm + j] > 0 ? acc : 0        (ReLU backward)
+ *     FM_EPI_SGD        in-place optimiser step on the weights held in C (acc is the gradient):
+ *                         g = alpha != 0 ? fmaf(alpha, C, acc) : acc          (L2 penalty)
+ *                         velocity == NULL:  C = fmaf(-lr, g, C)              (plain SGD)
+ *                         velocity != NULL:  t = -lr * g;  V = fmaf(momentum, V, t);
+ *                                            C = C + (nesterov ? fmaf(momentum, V, t) : V)
+ *                       where V(i,j) = velocity[i*ldc + j] (same layout as C).
+ *
+ * Reproducibility contract: each acc is one FMA chain in the fixed k order above, whatever the
+ * instruction set, the blocking or the thread count (threads split M or N, never K; a partial
+ * sum may be parked in memory between K blocks because float stores are exact). Every code path
+ * therefore produces bit-identical C.
+ *
+ * The caller guarantees M, N, K >= 0, valid non-aliasing buffers (C never aliases A, B, bias or
+ * mask), and that M*K, K*N, M*N fit in ptrdiff_t.
+ */
+#ifndef FASTMLP_GEMM_H
+#define FASTMLP_GEMM_H
+
+#include <stddef.h>
+
+enum fm_epilogue_kind {
+    FM_EPI_STORE = 0,
+    FM_EPI_BIAS = 1,
+    FM_EPI_BIAS_RELU = 2,
+    FM_EPI_MASK = 3,
+    FM_EPI_SGD = 4
+};
+
+typedef struct {
+    enum fm_epilogue_kind kind;
+    const float *bias;   /* length N, for FM_EPI_BIAS and FM_EPI_BIAS_RELU */
+    const float *mask;   /* M x N with row stride ldm, for FM_EPI_MASK */
+    ptrdiff_t ldm;
+    float lr;            /* FM_EPI_SGD: learning rate */
+    float alpha;         /* FM_EPI_SGD: L2 penalty, 0 for none */
+    float momentum;      /* FM_EPI_SGD: used only when velocity != NULL */
+    int nesterov;        /* FM_EPI_SGD: Nesterov form of the momentum update */
+    float *velocity;     /* FM_EPI_SGD: NULL for plain SGD, else M x N with row stride ldc */
+} fm_epilogue;
+
+/* Returns 0, or -1 when a packing buffer could not be allocated (C is then unspecified). */
+int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+             const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+             const float *B, ptrdiff_t rsb, ptrdiff_t csb,
+             float *C, ptrdiff_t ldc,
+             const fm_epilogue *epi);
+
+#endif

@@ -1,0 +1,49 @@
+/* loss.c - loss values and their gradients with respect to the network's output. */
+#include <math.h>
+
+#include "fastmlp.h"
+
+/* out, dout: M x N; labels: M class indices in [0, N). */
+double fm_mse_loss_grad(float *dout, const float *out, const int32_t *labels,
+                        ptrdiff_t M, ptrdiff_t N)
+{
+    double total = 0.0;
+    float scale = 2.0f / (float)M;
+    for (ptrdiff_t i = 0; i < M; i++) {
+        for (ptrdiff_t j = 0; j < N; j++) {
+            float target = j == labels[i] ? 1.0f : 0.0f;
+            float d = out[i * N + j] - target;
+            total += (double)d * (double)d;
+            dout[i * N + j] = d * scale;
+        }
+    }
+    return total / (double)M;
+}
+
+/* Softmax and cross-entropy fused: the log-sum-exp is shifted by the row maximum. */
+double fm_cross_entropy_loss_grad(float *dout, const float *out, const int32_t *labels,
+                                  ptrdiff_t M, ptrdiff_t N)
+{
+    double total = 0.0;
+    float inv_m = 1.0f / (float)M;
+    for (ptrdiff_t i = 0; i < M; i++) {
+        const float *row = out + i * N;
+        float *drow = dout + i * N;
+        float top = row[0];
+        for (ptrdiff_t j = 1; j < N; j++)
+            top = row[j] > top ? row[j] : top;
+        double sum = 0.0;
+        for (ptrdiff_t j = 0; j < N; j++) {
+            float e = expf(row[j] - top);
+            drow[j] = e;
+            sum += e;
+        }
+        total += log(sum) - ((double)row[labels[i]] - top);
+        float inv_sum = (float)(1.0 / sum);
+        for (ptrdiff_t j = 0; j < N; j++) {
+            float target = j == labels[i] ? 1.0f : 0.0f;
+            drow[j] = (drow[j] * inv_sum - target) * inv_m;
+        }
+    }
+    return total / (double)M;
+}

@@ -1,0 +1,11 @@
+/* threads.h - the number of OpenMP threads fastmlp's kernels use. */
+#ifndef FASTMLP_THREADS_H
+#define FASTMLP_THREADS_H
+
+/* n <= 0 restores the default (omp_get_max_threads(), which honours OMP_NUM_THREADS). */
+void fm_set_num_threads(int n);
+int fm_get_num_threads(void);
+/* 1 when the library was compiled with OpenMP, else 0. */
+int fm_have_openmp(void);
+
+#endif
