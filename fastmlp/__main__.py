@@ -1,0 +1,6 @@
+"""``python -m fastmlp`` runs the command line."""
+import sys
+
+from .cli import main
+
+sys.exit(main())
