@@ -60,8 +60,8 @@ typedef struct {
 } fm_net;
 
 /* One training step on the batch X (M x sizes[0]) with labels (M), M <= the buffers' max_batch.
- * Writes the batch loss (computed before the update) to *loss. When it is not finite the
- * weights are left untouched. */
+ * Writes the batch loss (computed before the update) to *loss. When it is not finite as a
+ * float32 (NaN, infinite or beyond FLT_MAX) the weights are left untouched. */
 int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
                   int loss_kind, const fm_optimizer *opt, double *loss);
 

@@ -28,7 +28,8 @@ int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t 
     *loss = loss_kind == FM_LOSS_CROSS_ENTROPY
         ? fm_cross_entropy_loss_grad(net->grad[L - 1], net->act[L - 1], labels, M, n_out)
         : fm_mse_loss_grad(net->grad[L - 1], net->act[L - 1], labels, M, n_out);
-    if (!isfinite(*loss))
+    /* A loss beyond float range means the float32 gradients are already meaningless. */
+    if (!isfinite((float)*loss))
         return 0;
 
     /* Walk back: each layer's input gradient is taken before that layer's weights move. */
