@@ -1,0 +1,58 @@
+"""Type stubs of the compiled module ``fastmlp._core`` (see _core.pyx for the full docs).
+
+Every array argument is float32 and C-contiguous (labels: int32); a wrong dtype, layout or
+shape raises ``ValueError`` before any C code runs.
+"""
+from typing import Literal, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+_F32 = npt.NDArray[np.float32]
+_I32 = npt.NDArray[np.int32]
+_Loss = Literal["mse", "cross_entropy"]
+
+LOSSES: dict[str, int]
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads of every kernel; ``n <= 0`` restores the default."""
+def get_num_threads() -> int:
+    """The number of threads the kernels will use."""
+def have_openmp() -> bool:
+    """Whether the extension was compiled with OpenMP."""
+def gemm(A: _F32, B: _F32, C: _F32, trans_a: bool = ..., trans_b: bool = ...) -> None:
+    """C = op(A) @ op(B), overwriting C (M, N)."""
+def dense_forward(X: _F32, W: _F32, b: _F32, out: _F32, relu: bool) -> None:
+    """out (M, N) = X (M, K) @ W (K, N) + b (N,), then ReLU when ``relu``."""
+def dense_backward_input(dZ: _F32, W: _F32, A_prev: _F32 | None, dA_prev: _F32) -> None:
+    """dA_prev (M, K) = (dZ (M, N) @ W.T) * (A_prev > 0)."""
+def dense_update(W: _F32, b: _F32, A_prev: _F32, dZ: _F32, lr: float, alpha: float = ...,
+                 momentum: float = ..., nesterov: bool = ..., vW: _F32 | None = ...,
+                 vb: _F32 | None = ...) -> None:
+    """In-place optimiser step of one layer."""
+def loss_grad(out: _F32, labels: _I32, dout: _F32, loss: _Loss = ...) -> float:
+    """Loss of ``out`` (M, N) against ``labels`` (M,); its gradient written to ``dout``."""
+
+class Network:
+    """The weights of a dense ReLU network and the buffers of its training step."""
+
+    @property
+    def sizes(self) -> tuple[int, ...]: ...
+    @property
+    def max_batch(self) -> int: ...
+    @property
+    def has_velocity(self) -> bool: ...
+    @property
+    def n_layers(self) -> int: ...
+    def __init__(self, sizes: Sequence[int], max_batch: int, momentum: bool = ...) -> None: ...
+    def get_weights(self) -> list[_F32]:
+        """``[W1, b1, W2, b2, ...]`` copies; W of shape (n_in, n_out), b of shape (n_out,)."""
+    def set_weights(self, weights: Sequence[npt.ArrayLike]) -> None: ...
+    def get_velocity(self) -> list[_F32]: ...
+    def set_velocity(self, arrays: Sequence[npt.ArrayLike]) -> None: ...
+    def reset_velocity(self) -> None: ...
+    def train_step(self, X: _F32, labels: _I32, lr: float, loss: _Loss = ..., alpha: float = ...,
+                   momentum: float = ..., nesterov: bool = ...) -> float:
+        """One optimiser step on X (M, n_in), labels (M,); returns the batch loss."""
+    def forward(self, X: _F32) -> _F32:
+        """The raw output (M, n_out) for X (M, n_in)."""

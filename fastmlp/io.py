@@ -1,0 +1,428 @@
+"""Saving and loading fitted models: a documented ``.npz`` format that never runs code.
+
+Format ``fastmlp.mlp``, version 1
+---------------------------------
+An uncompressed NumPy ``.npz`` archive (a zip of ``.npy`` files) holding exactly:
+
+- ``header``: a 1-D ``uint8`` array, the UTF-8 bytes of a JSON object (strict JSON: no NaN)::
+
+      {"format": "fastmlp.mlp", "format_version": 1, "fastmlp_version": "0.1.0",
+       "layer_sizes": [784, 512, 256, 10], "loss": "cross_entropy",
+       "params": {...the estimator's JSON-representable parameters...},
+       "classes": {"dtype": "int64", "values": [0, 1, ...]},
+       "n_features_in": 784, "feature_names_in": null or ["a", ...],
+       "n_iter": 20, "loss_curve": [...], "history": {"loss": [...], ...},
+       "best_epoch": null or int}
+
+- ``W1``, ``b1``, ..., ``WL``, ``bL``: float32 arrays, ``Wl`` of shape
+  ``(layer_sizes[l-1], layer_sizes[l])`` and ``bl`` of shape ``(layer_sizes[l],)``.
+
+Classes are numbers (``dtype`` an integer, unsigned, float or bool NumPy type) or strings
+(``dtype`` ``"str"``, or ``"object"`` for an object array of Python strings); any other label
+type cannot be saved (``TypeError``). Non-finite values in ``loss_curve``/``history`` are
+written as ``null``.
+
+:func:`load` reads with ``allow_pickle=False``, so it never executes code from the file, and
+checks everything before building a model: the member names, the header (format, version,
+types, sizes), the dtypes, shapes and finiteness of every array, and the sizes of the zip
+members before reading them. Anything malformed raises ``ValueError`` (a missing file raises
+``FileNotFoundError``). Use this format for files from elsewhere; pickle (which the estimator
+also supports, for scikit-learn and joblib) only for files you wrote yourself.
+
+:func:`save` writes atomically: to a temporary file in the destination's directory, flushed and
+fsync'ed, then renamed over the destination with ``os.replace``. On any failure the temporary
+file is removed and a previous file at ``path`` is left as it was.
+"""
+import io as _io
+import json
+import math
+import numbers
+import os
+import tempfile
+import zipfile
+from zlib import error as zlibError
+
+import numpy as np
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
+
+FORMAT = "fastmlp.mlp"
+FORMAT_VERSION = 1
+
+# Limits of what load() accepts, so that a hostile file cannot make it allocate without bound.
+MAX_HEADER_BYTES = 64 << 20
+MAX_LAYER_WIDTH = 1 << 24
+MAX_PARAMETERS = 1 << 31
+_NUMBER_KINDS = "iufb"
+_HEADER_KEYS = {"format", "format_version", "fastmlp_version", "layer_sizes", "loss", "params",
+                "classes", "n_features_in", "feature_names_in", "n_iter", "loss_curve",
+                "history", "best_epoch"}
+# Parameters stored in the header (the others, like callbacks and validation data, are not).
+_SAVED_PARAMS = ("hidden_layer_sizes", "learning_rate", "batch_size", "epochs", "shuffle",
+                 "random_state", "n_threads", "verbose", "loss", "momentum", "nesterov", "alpha",
+                 "lr_schedule", "lr_decay", "lr_step_epochs", "validation_split",
+                 "early_stopping", "patience", "monitor", "min_delta", "warm_start")
+
+
+# ---------------------------------------------------------------------------------------------
+# save
+# ---------------------------------------------------------------------------------------------
+
+def _json_number(x):
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _classes_to_json(classes):
+    classes = np.asarray(classes)
+    kind = classes.dtype.kind
+    if kind in _NUMBER_KINDS:
+        values = classes.tolist()
+        if kind == "f" and not all(math.isfinite(v) for v in values):
+            raise TypeError("classes_ contains NaN or infinity: such a model cannot be saved")
+        return {"dtype": classes.dtype.name, "values": values}
+    if kind == "U":
+        return {"dtype": "str", "values": classes.tolist()}
+    if kind == "O" and all(isinstance(v, str) for v in classes.tolist()):
+        return {"dtype": "object", "values": classes.tolist()}
+    raise TypeError(f"cannot save a model whose classes_ are not numbers or strings "
+                    f"(dtype {classes.dtype}, first {classes[:3].tolist()!r}); re-encode the "
+                    f"labels, for example as strings, or pickle the model instead")
+
+
+def _param_to_json(name, value):
+    if name == "hidden_layer_sizes":
+        if isinstance(value, numbers.Integral):
+            value = (value,)
+        return [int(v) for v in value]
+    if name == "random_state" and not isinstance(value, numbers.Integral):
+        return None  # a Generator is not saved; the loaded model gets a fresh one
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"parameter {name}={value!r} cannot be saved")
+
+
+def _header(model):
+    model._check_fitted()
+    params = model.get_params()
+    sizes = [int(s) for s in model._network.sizes]
+    history = {key: [_json_number(v) for v in values]
+               for key, values in getattr(model, "history_", {}).items()}
+    names = getattr(model, "feature_names_in_", None)
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "fastmlp_version": _version(),
+        "layer_sizes": sizes,
+        "loss": model.loss,
+        "params": {name: _param_to_json(name, params[name]) for name in _SAVED_PARAMS
+                   if name in params},
+        "classes": _classes_to_json(model.classes_),
+        "n_features_in": int(model.n_features_in_),
+        "feature_names_in": None if names is None else [str(n) for n in names],
+        "n_iter": int(getattr(model, "n_iter_", len(model.loss_curve_))),
+        "loss_curve": [_json_number(v) for v in model.loss_curve_],
+        "history": history,
+        "best_epoch": getattr(model, "best_epoch_", None),
+    }
+
+
+def _version():
+    from . import __version__
+    return __version__
+
+
+def save(model, path):
+    """Save a fitted model to ``path`` (format ``fastmlp.mlp`` version 1, see the module doc).
+
+    Parameters
+    ----------
+    model : fastmlp.MLP
+        A fitted model.
+    path : str or os.PathLike
+        The destination; written as given (no extension is added).
+
+    Raises
+    ------
+    NotFittedError
+        If the model is not fitted.
+    TypeError
+        If ``classes_`` are not numbers or strings, or a parameter cannot be represented.
+    OSError
+        If the file cannot be written; ``path`` is then left as it was.
+    """
+    header = json.dumps(_header(model), allow_nan=False, separators=(",", ":")).encode("utf-8")
+    arrays = {"header": np.frombuffer(header, dtype=np.uint8)}
+    for l, (W, b) in enumerate(zip(model.coefs_, model.intercepts_), start=1):
+        arrays[f"W{l}"] = np.ascontiguousarray(W, dtype=np.float32)
+        arrays[f"b{l}"] = np.ascontiguousarray(b, dtype=np.float32)
+    _atomic_write(os.fspath(path), lambda f: np.savez(f, **arrays))
+
+
+def _atomic_write(path, write):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            fd = None
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    finally:
+        if fd is not None:
+            os.close(fd)
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    try:  # make the rename itself durable
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# load
+# ---------------------------------------------------------------------------------------------
+
+def _fail(path, message):
+    raise ValueError(f"{path}: not a valid fastmlp model file: {message}")
+
+
+def _reject_constant(name):
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _expect_type(path, value, types, what):
+    if isinstance(value, bool) and bool not in types:
+        _fail(path, f"{what} has the wrong type (bool)")
+    if not isinstance(value, types):
+        _fail(path, f"{what} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _int_list(path, value, what, low=0, high=None):
+    _expect_type(path, value, (list,), what)
+    for v in value:
+        _expect_type(path, v, (int,), f"an entry of {what}")
+        if v < low or (high is not None and v > high):
+            _fail(path, f"{what} has an out-of-range entry {v}")
+    return value
+
+
+def _float_list(path, value, what):
+    _expect_type(path, value, (list,), what)
+    for v in value:
+        if v is not None:
+            _expect_type(path, v, (int, float), f"an entry of {what}")
+    return [math.nan if v is None else float(v) for v in value]
+
+
+def _read_member(path, archive, name, max_bytes):
+    try:
+        info = archive.getinfo(name + ".npy")
+    except KeyError:
+        _fail(path, f"missing array {name!r}")
+    if info.file_size > max_bytes:
+        _fail(path, f"array {name!r} is larger ({info.file_size} bytes) than its header allows")
+    with archive.open(info) as f:
+        data = f.read(max_bytes + 1)
+    try:
+        array = np.load(_io.BytesIO(data), allow_pickle=False)
+    except Exception as exc:  # any parse failure of a member is a malformed file
+        _fail(path, f"array {name!r} cannot be read ({type(exc).__name__}: {exc})")
+    if not isinstance(array, np.ndarray):
+        _fail(path, f"member {name!r} is not an array")
+    return array
+
+
+def _decode_classes(path, spec, n_classes):
+    _expect_type(path, spec, (dict,), "classes")
+    if set(spec) != {"dtype", "values"}:
+        _fail(path, "classes must have exactly the keys 'dtype' and 'values'")
+    dtype, values = spec["dtype"], spec["values"]
+    _expect_type(path, dtype, (str,), "classes.dtype")
+    _expect_type(path, values, (list,), "classes.values")
+    if len(values) != n_classes:
+        _fail(path, f"{len(values)} classes for an output layer of {n_classes}")
+    if dtype in ("str", "object"):
+        if not all(isinstance(v, str) for v in values):
+            _fail(path, "string classes must all be strings")
+        classes = np.array(values, dtype=object if dtype == "object" else str)
+    else:
+        try:
+            np_dtype = np.dtype(dtype)
+        except TypeError:
+            _fail(path, f"unknown classes dtype {dtype!r}")
+        if np_dtype.kind not in _NUMBER_KINDS or np_dtype.name != dtype:
+            _fail(path, f"classes dtype {dtype!r} is not a plain numeric type")
+        kinds = (bool,) if np_dtype.kind == "b" else (int,) if np_dtype.kind in "iu" else (int, float)
+        for v in values:
+            _expect_type(path, v, kinds, "a class value")
+        try:
+            classes = np.array(values, dtype=np_dtype)
+        except (OverflowError, ValueError):
+            _fail(path, f"class values do not fit dtype {dtype}")
+        if classes.tolist() != values:
+            _fail(path, f"class values do not fit dtype {dtype}")
+    if len(classes) > 1 and not np.all(classes[1:] > classes[:-1]):
+        _fail(path, "classes must be distinct and sorted")
+    return classes
+
+
+def load(path):
+    """Load a model saved by :meth:`MLP.save` / :func:`save`.
+
+    Never executes code from the file (``allow_pickle=False``) and checks every part of it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    fastmlp.MLP
+        A fitted model, ready to ``predict`` (or to train further with ``partial_fit`` or
+        ``warm_start``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a valid fastmlp model file of a supported version.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        try:
+            archive = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            _fail(path, f"not an .npz archive ({exc})")
+        try:
+            with archive:
+                return _load_archive(path, archive)
+        except ValueError:
+            raise
+        except (zipfile.BadZipFile, OSError, EOFError, KeyError, IndexError, TypeError,
+                OverflowError, RuntimeError, NotImplementedError, zlibError) as exc:
+            _fail(path, f"{type(exc).__name__}: {exc}")
+
+
+def _load_archive(path, archive):
+    names = set(archive.namelist())
+    raw = _read_member(path, archive, "header", MAX_HEADER_BYTES + 256)
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        _fail(path, f"header must be a 1-D uint8 array, got {raw.dtype} with shape {raw.shape}")
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        _fail(path, f"header is not valid JSON ({exc})")
+    _expect_type(path, header, (dict,), "header")
+    if header.get("format") != FORMAT:
+        _fail(path, f"format is {header.get('format')!r}, expected {FORMAT!r}")
+    version = _expect_type(path, header.get("format_version"), (int,), "format_version")
+    if version > FORMAT_VERSION:
+        _fail(path, f"format version {version} was written by a newer fastmlp "
+                    f"({header.get('fastmlp_version')!r}); this one reads up to {FORMAT_VERSION}")
+    if version < 1:
+        _fail(path, f"unknown format version {version}")
+    if set(header) != _HEADER_KEYS:
+        _fail(path, f"header keys differ from the format's: missing "
+                    f"{sorted(_HEADER_KEYS - set(header))}, unexpected {sorted(set(header) - _HEADER_KEYS)}")
+
+    sizes = _int_list(path, header["layer_sizes"], "layer_sizes", 1, MAX_LAYER_WIDTH)
+    if len(sizes) < 2:
+        _fail(path, f"layer_sizes {sizes} needs at least an input and an output width")
+    if sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) > MAX_PARAMETERS:
+        _fail(path, f"layer_sizes {sizes} are too large")
+    n_layers = len(sizes) - 1
+    expected = {"header.npy"} | {f"{k}{l}.npy" for l in range(1, n_layers + 1) for k in "Wb"}
+    if names != expected:
+        _fail(path, f"archive members differ from the format's: missing "
+                    f"{sorted(expected - names)}, unexpected {sorted(names - expected)}")
+    from .mlp import LOSSES, MLP
+    loss = _expect_type(path, header["loss"], (str,), "loss")
+    if loss not in LOSSES:
+        _fail(path, f"unknown loss {loss!r}")
+    n_features = _expect_type(path, header["n_features_in"], (int,), "n_features_in")
+    if n_features != sizes[0]:
+        _fail(path, f"n_features_in {n_features} differs from layer_sizes[0] {sizes[0]}")
+    classes = _decode_classes(path, header["classes"], sizes[-1])
+    feature_names = header["feature_names_in"]
+    if feature_names is not None:
+        _expect_type(path, feature_names, (list,), "feature_names_in")
+        if len(feature_names) != n_features or not all(isinstance(n, str) for n in feature_names):
+            _fail(path, "feature_names_in must be null or one string per feature")
+    n_iter = _expect_type(path, header["n_iter"], (int,), "n_iter")
+    loss_curve = _float_list(path, header["loss_curve"], "loss_curve")
+    history = _expect_type(path, header["history"], (dict,), "history")
+    history = {str(k): _float_list(path, v, f"history[{k!r}]") for k, v in history.items()}
+    if any(len(v) != len(loss_curve) for v in history.values()):
+        _fail(path, "every history list must have one entry per epoch of loss_curve")
+    best_epoch = header["best_epoch"]
+    if best_epoch is not None:
+        _expect_type(path, best_epoch, (int,), "best_epoch")
+
+    params = _expect_type(path, header["params"], (dict,), "params")
+    from .mlp import MLPClassifier
+    known = set(MLPClassifier._get_param_names())
+    unknown = set(params) - known
+    if unknown:
+        _fail(path, f"unknown parameters {sorted(unknown)}")
+    for name, value in params.items():
+        if not (value is None or isinstance(value, (bool, int, float, str, list))):
+            _fail(path, f"parameter {name} has the wrong type")
+    if "hidden_layer_sizes" in params:
+        params["hidden_layer_sizes"] = tuple(
+            _int_list(path, params["hidden_layer_sizes"], "hidden_layer_sizes", 1))
+        if list(params["hidden_layer_sizes"]) != sizes[1:-1]:
+            _fail(path, "params.hidden_layer_sizes differs from layer_sizes")
+    if params.get("loss", loss) != loss:
+        _fail(path, "params.loss differs from loss")
+    for name, value in params.items():
+        if isinstance(value, list):
+            if name != "hidden_layer_sizes":
+                _fail(path, f"parameter {name} has the wrong type")
+    model = MLP(**params)
+    try:
+        model._check_params()
+    except ValueError as exc:
+        _fail(path, f"invalid parameters: {exc}")
+
+    weights = []
+    for l in range(1, n_layers + 1):
+        n_in, n_out = sizes[l - 1], sizes[l]
+        for name, shape in ((f"W{l}", (n_in, n_out)), (f"b{l}", (n_out,))):
+            array = _read_member(path, archive, name, 4 * math.prod(shape) + 1024)
+            if array.dtype.kind != "f" or array.dtype.itemsize != 4:
+                _fail(path, f"{name} has dtype {array.dtype}, expected float32")
+            if array.shape != shape:
+                _fail(path, f"{name} has shape {array.shape}, expected {shape}")
+            array = np.ascontiguousarray(array, dtype=np.float32)
+            if not np.isfinite(array).all():
+                _fail(path, f"{name} contains NaN or infinity")
+            weights.append(array)
+    model._restore(sizes, weights, classes, feature_names, loss_curve, history, n_iter, best_epoch)
+    return model
