@@ -1,0 +1,84 @@
+"""Side-by-side comparison for the README: contenders interleaved in one process, medians.
+
+    python benchmarks/compare.py [--rounds 5] [--threads 2]
+
+Each round runs one training epoch (300 steps of 200 samples, MNIST-shaped random data) of
+every contender in turn, then predict on 10,000 samples and on 1 sample, so the machine's load
+drifts over all of them alike. Prints a Markdown table: epoch time (median), GFLOP/s, % of the
+measured FP32 peak, ratio to PyTorch, predict times.
+"""
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import numpy as np  # noqa: E402
+
+from contenders import BATCH, SIZES, available_trainers, mnist_like  # noqa: E402
+from fastmlp import _core  # noqa: E402
+from fastmlp.reference import flops_per_step  # noqa: E402
+
+
+def timed(fn, *args, repeat=1):
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn(*args)
+    return (time.perf_counter() - start) / repeat
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        _core.set_num_threads(args.threads)
+    X, y = mnist_like()
+    X10k, X1 = X[:10000].copy(), X[:1].copy()
+    trainers = [cls(args.threads) for cls in available_trainers()]
+    probe = getattr(_core, "peak_gflops", None)
+    peak = probe(seconds=0.5) if probe else None
+    epoch_flop = flops_per_step(list(SIZES), BATCH) * (len(X) // BATCH)
+    forward_flop = sum(2 * a * b for a, b in zip(SIZES[:-1], SIZES[1:])) * len(X10k)
+
+    epochs = {t.name: [] for t in trainers}
+    p10k = {t.name: [] for t in trainers}
+    p1 = {t.name: [] for t in trainers}
+    for t in trainers:                      # warm-up: caches, thread pools, lazy init
+        t.step(X[:BATCH], y[:BATCH])
+        t.predict(X1)
+    for r in range(args.rounds):
+        for t in trainers:
+            epochs[t.name].append(timed(t.epoch, X, y))
+            p10k[t.name].append(timed(t.predict, X10k))
+            p1[t.name].append(timed(t.predict, X1, repeat=2000))
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(
+            f"{n} {epochs[n][-1]:.3f} s" for n in epochs), file=sys.stderr)
+
+    info = _core.build_info() if hasattr(_core, "build_info") else {}
+    print(f"Machine: {platform.processor() or platform.machine()}, "
+          f"{_core.get_num_threads()} threads; fastmlp ISA: {info.get('isa', 'n/a')}; "
+          f"measured FP32 peak: {f'{peak:.0f} GFLOP/s' if peak else 'n/a'}; "
+          f"{args.rounds} interleaved rounds, medians.\n")
+    print("| contender | epoch (s) | GFLOP/s | % of peak | vs PyTorch epoch | "
+          "predict 10k (ms) | predict 10k % of peak | predict 1 (us) |")
+    print("|---|---|---|---|---|---|---|---|")
+    torch_epoch = statistics.median(epochs["pytorch"]) if "pytorch" in epochs else None
+    for name in epochs:
+        e = statistics.median(epochs[name])
+        g = epoch_flop / e / 1e9
+        g10k = forward_flop / statistics.median(p10k[name]) / 1e9
+        print(f"| {name} | {e:.3f} | {g:.0f} | {f'{100 * g / peak:.0f}%' if peak else 'n/a'} | "
+              f"{f'{e / torch_epoch:.2f}x' if torch_epoch else 'n/a'} | "
+              f"{1e3 * statistics.median(p10k[name]):.2f} | "
+              f"{f'{100 * g10k / peak:.0f}%' if peak else 'n/a'} | "
+              f"{1e6 * statistics.median(p1[name]):.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Benchmark fixtures: MNIST-shaped data, and the machine's FP32 peak for % of peak figures."""
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from contenders import BATCH, mnist_like  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def data():
+    return mnist_like()
+
+
+@pytest.fixture(scope="session")
+def batch(data):
+    X, y = data
+    return X[:BATCH].copy(), y[:BATCH].copy()
+
+
+@pytest.fixture(scope="session")
+def peak_gflops():
+    """Measured FP32 FMA peak of this machine with the kernels' thread count, or None."""
+    from fastmlp import _core
+    probe = getattr(_core, "peak_gflops", None)
+    return probe(seconds=0.5) if probe else None

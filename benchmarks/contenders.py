@@ -1,0 +1,117 @@
+"""The same training step (784-512-256-10, batch 200, MSE on one-hot, SGD at 0.001) in each
+framework that fastmlp is compared with. Each contender is a callable running one epoch or one
+step on fixed data, so the benchmarks time only the training arithmetic.
+"""
+import numpy as np
+
+from fastmlp import _core
+from fastmlp import reference as ref
+
+SIZES = (784, 512, 256, 10)
+BATCH = 200
+LR = 0.001
+
+
+def mnist_like(n=60000, seed=0):
+    """Random data with MNIST's shapes and value range (timing does not depend on the values)."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0, 1, size=(n, SIZES[0])).astype(np.float32)
+    y = rng.integers(0, SIZES[-1], size=n).astype(np.int32)
+    return X, y
+
+
+def initial_weights(seed=0):
+    weights, biases = ref.init_params(list(SIZES), np.random.default_rng(seed))
+    return weights, biases
+
+
+class FastmlpTrainer:
+    name = "fastmlp"
+
+    def __init__(self, n_threads=None):
+        weights, biases = initial_weights()
+        self.net = _core.Network(SIZES, BATCH)
+        self.net.set_weights([a for pair in zip(weights, biases) for a in pair])
+        self.n_threads = n_threads
+
+    def step(self, X, y):
+        return self.net.train_step(X, y, LR)
+
+    def epoch(self, X, y):
+        if self.n_threads:
+            _core.set_num_threads(self.n_threads)
+        for start in range(0, len(X), BATCH):
+            self.net.train_step(X[start:start + BATCH], y[start:start + BATCH], LR)
+
+    def predict(self, X):
+        return self.net.forward(X)
+
+
+class NumpyTrainer:
+    name = "numpy reference"
+
+    def __init__(self, n_threads=None):
+        self.weights, self.biases = initial_weights()
+
+    def step(self, X, y):
+        self.weights, self.biases, loss = ref.train_step(self.weights, self.biases, X, y, LR)
+        return loss
+
+    def epoch(self, X, y):
+        for start in range(0, len(X), BATCH):
+            self.step(X[start:start + BATCH], y[start:start + BATCH])
+
+    def predict(self, X):
+        return ref.forward(self.weights, self.biases, X)[-1]
+
+
+class TorchTrainer:
+    name = "pytorch"
+
+    def __init__(self, n_threads=None):
+        import torch                      # optional: only the benchmarks use it
+        self.torch = torch
+        if n_threads:
+            torch.set_num_threads(n_threads)
+        weights, biases = initial_weights()
+        layers = []
+        for l, (w, b) in enumerate(zip(weights, biases)):
+            linear = torch.nn.Linear(w.shape[0], w.shape[1])
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(w.T.copy()))
+                linear.bias.copy_(torch.from_numpy(b))
+            layers.append(linear)
+            if l < len(weights) - 1:
+                layers.append(torch.nn.ReLU())
+        self.model = torch.nn.Sequential(*layers)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
+        self.eye = torch.eye(SIZES[-1])
+
+    def step(self, X, y):
+        torch = self.torch
+        xb = torch.from_numpy(X)
+        target = self.eye[torch.from_numpy(y).long()]
+        self.opt.zero_grad(set_to_none=True)
+        out = self.model(xb)
+        loss = ((out - target) ** 2).sum() / xb.shape[0]
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+    def epoch(self, X, y):
+        for start in range(0, len(X), BATCH):
+            self.step(X[start:start + BATCH], y[start:start + BATCH])
+
+    def predict(self, X):
+        with self.torch.inference_mode():
+            return self.model(self.torch.from_numpy(X)).numpy()
+
+
+def available_trainers():
+    trainers = [FastmlpTrainer, NumpyTrainer]
+    try:
+        import torch  # noqa: F401
+        trainers.append(TorchTrainer)
+    except ImportError:
+        pass
+    return trainers

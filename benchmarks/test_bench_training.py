@@ -1,0 +1,45 @@
+"""Training speed: one step and one epoch of the tutorial's model, fastmlp vs NumPy vs PyTorch.
+
+Run: pytest benchmarks --benchmark-only  (PyTorch rows appear when torch is installed:
+pip install torch==2.13.0 for the CPU build).
+"""
+import pytest
+
+from contenders import BATCH, SIZES, FastmlpTrainer, NumpyTrainer, TorchTrainer, available_trainers
+from fastmlp.reference import flops_per_step
+
+STEP_FLOP = flops_per_step(list(SIZES), BATCH)
+TRAINERS = {t.name: t for t in available_trainers()}
+ALL = [FastmlpTrainer.name, NumpyTrainer.name, TorchTrainer.name]
+
+
+def _trainer(name):
+    if name not in TRAINERS:
+        pytest.skip(f"{name} is not installed")
+    return TRAINERS[name]()
+
+
+def _report(benchmark, flop, peak):
+    seconds = benchmark.stats.stats.median
+    gflops = flop / seconds / 1e9
+    benchmark.extra_info["GFLOP/s"] = round(gflops, 1)
+    if peak:
+        benchmark.extra_info["% of peak"] = round(100 * gflops / peak, 1)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_train_step(benchmark, name, batch, peak_gflops):
+    trainer = _trainer(name)
+    X, y = batch
+    benchmark.group = "training step (batch 200)"
+    benchmark.pedantic(trainer.step, args=(X, y), rounds=30, iterations=3, warmup_rounds=2)
+    _report(benchmark, STEP_FLOP, peak_gflops)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_train_epoch(benchmark, name, data, peak_gflops):
+    trainer = _trainer(name)
+    X, y = data
+    benchmark.group = "training epoch (60000 samples)"
+    benchmark.pedantic(trainer.epoch, args=(X, y), rounds=3, iterations=1, warmup_rounds=1)
+    _report(benchmark, STEP_FLOP * 300, peak_gflops)
