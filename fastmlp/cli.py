@@ -1,23 +1,56 @@
-"""The ``fastmlp`` command line: ``fastmlp train`` runs the MNIST tutorial's job."""
+"""The ``fastmlp`` command line.
+
+- ``fastmlp train``: train on MNIST (the defaults run the classic tutorial), optionally save the
+  model (``--save``) and plot the training curves (``--plot``);
+- ``fastmlp evaluate MODEL``: accuracy, confusion matrix, per-class precision and recall on the
+  MNIST test set;
+- ``fastmlp predict MODEL IMAGE...``: the digit in each image file and the top probabilities.
+
+Errors print one line, ``fastmlp: error: ...``, and exit with a non-zero status.
+"""
 import argparse
+import os
 import sys
-import time
 
 import numpy as np
 
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line that point to --help."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+class _CliError(Exception):
+    """An error worth one line to the user."""
+
 
 def _build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastmlp",
-        description="Fast multilayer perceptrons on the CPU.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+        description="Fast multilayer perceptrons on the CPU: train, evaluate and use MNIST "
+                    "digit classifiers.",
+        epilog="Run 'fastmlp COMMAND --help' for the options of each command.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
+
+    data_help = ("directory of the four MNIST IDX files (default: $FASTMLP_DATA, else "
+                 "~/.cache/fastmlp, downloading them there if missing)")
 
     train = commands.add_parser(
         "train", help="train on MNIST (defaults: the classic tutorial) and report test accuracy",
         description="Train an MLP on MNIST. The defaults reproduce the classic tutorial: "
                     "784-512-256-10, ReLU, squared error on one-hot targets, SGD at 0.001, "
-                    "batches of 200 in dataset order, 30 epochs.")
+                    "batches of 200 in dataset order, 30 epochs. Prints 'epoch step loss: value' "
+                    "every 100 steps, one line per epoch (time, mean loss, test accuracy) and "
+                    "the final test accuracy.",
+        epilog="Example (98.6%% test accuracy in 20 epochs): fastmlp train --loss cross_entropy "
+               "--lr 0.05 --momentum 0.9 --batch-size 100 --shuffle --epochs 20 "
+               "--save model.npz --plot curves.png")
     train.add_argument("--epochs", type=int, default=30, help="passes over the training set (default 30)")
     train.add_argument("--batch-size", type=int, default=200, help="samples per SGD step (default 200)")
     train.add_argument("--learning-rate", "--lr", type=float, default=0.001, dest="learning_rate",
@@ -27,44 +60,185 @@ def _build_parser():
     train.add_argument("--loss", choices=["mse", "cross_entropy"], default="mse",
                        help="training loss (default mse, the tutorial's)")
     train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum in [0, 1) (default 0)")
+    train.add_argument("--nesterov", action="store_true", help="use Nesterov momentum")
+    train.add_argument("--alpha", type=float, default=0.0, help="L2 penalty on the weights (default 0)")
+    train.add_argument("--lr-schedule", choices=["constant", "step"], default="constant",
+                       help="learning-rate schedule (default constant); 'step' multiplies the rate "
+                            "by --lr-decay every --lr-step-epochs epochs")
+    train.add_argument("--lr-decay", type=float, default=0.1, help="factor of the step schedule (default 0.1)")
+    train.add_argument("--lr-step-epochs", type=int, default=10,
+                       help="epochs between decays of the step schedule (default 10)")
     train.add_argument("--shuffle", action="store_true", help="shuffle the samples every epoch")
     train.add_argument("--threads", type=int, default=None,
                        help="threads of the C kernels (default: OMP_NUM_THREADS or all cores)")
-    train.add_argument("--seed", type=int, default=0, help="random seed of the initial weights (default 0)")
-    train.add_argument("--data-dir", default=None,
-                       help="directory of the four MNIST IDX files (default: $FASTMLP_DATA, "
-                            "else ~/.cache/fastmlp, downloading them there if missing)")
+    train.add_argument("--seed", type=int, default=0,
+                       help="random seed of the initial weights and the shuffling (default 0)")
+    train.add_argument("--train-samples", type=int, default=None, metavar="N",
+                       help="train on the first N training images only (default: all 60000)")
+    train.add_argument("--data-dir", default=None, help=data_help)
+    train.add_argument("--save", default=None, metavar="PATH",
+                       help="save the trained model to PATH (.npz, loadable with fastmlp.load)")
+    train.add_argument("--plot", default=None, metavar="PATH",
+                       help="save loss and accuracy per epoch (train and test) and the test "
+                            "confusion matrix as an image (.png, .pdf, .svg; needs matplotlib)")
     train.add_argument("--quiet", "-q", action="store_true", help="print only the final accuracy")
     train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="accuracy, confusion matrix and per-class precision/recall on MNIST test",
+        description="Evaluate a saved model on the MNIST test set: accuracy, the confusion "
+                    "matrix and per-class precision, recall and support.",
+        epilog="Example: fastmlp evaluate model.npz")
+    evaluate.add_argument("model", help="a model file written by 'fastmlp train --save' or MLP.save")
+    evaluate.add_argument("--data-dir", default=None, help=data_help)
+    evaluate.add_argument("--threads", type=int, default=None, help="threads of the C kernels")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = commands.add_parser(
+        "predict", help="read the handwritten digit in image files",
+        description="Predict the digit in each image (a photo or scan of one handwritten digit, "
+                    "dark on light or light on dark): the image is turned into an MNIST-like "
+                    "28x28 input (grayscale, inverted if needed, cropped to the digit, scaled to "
+                    "20x20, centred by centre of mass) and the digit and the top probabilities "
+                    "are printed. Needs Pillow.",
+        epilog="Example: fastmlp predict model.npz digit.png another.jpg")
+    predict.add_argument("model", help="a model file written by 'fastmlp train --save' or MLP.save")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    predict.add_argument("--top", type=int, default=3, help="how many probabilities to print (default 3)")
+    predict.add_argument("--threshold", type=float, default=0.1,
+                         help="ink threshold in [0, 1) for cropping the digit, after contrast "
+                              "stretching (default 0.1; raise it for noisy photos)")
+    predict.set_defaults(run=_predict)
     return parser
 
 
-def _load_mnist(data_dir):
+def _load_mnist(data_dir, train=True):
     from .datasets import load_mnist
     (x_train, y_train), (x_test, y_test) = load_mnist(data_dir)
-    x_train = x_train.reshape(len(x_train), -1).astype(np.float32) / np.float32(255)
     x_test = x_test.reshape(len(x_test), -1).astype(np.float32) / np.float32(255)
+    if not train:
+        return None, None, x_test, y_test
+    x_train = x_train.reshape(len(x_train), -1).astype(np.float32) / np.float32(255)
     return x_train, y_train, x_test, y_test
+
+
+class _TutorialPrinter:
+    """The tutorial's output: ``epoch step loss: value`` every 100 steps, then an epoch line."""
+
+    def __init__(self, n_epochs):
+        self.n_epochs = n_epochs
+
+    def on_batch_end(self, epoch, step, loss):
+        if step % 100 == 0:
+            print(f"{epoch} {step} loss: {loss:.6f}", flush=True)
+
+    def __call__(self, epoch, logs):
+        print(f"epoch {epoch + 1}/{self.n_epochs}: {logs['seconds']:.2f} s, "
+              f"mean loss {logs['loss']:.6f}, test accuracy {logs['val_accuracy']:.4f}", flush=True)
+
+
+def _check_output_path(path, what):
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise _CliError(f"cannot write the {what} {path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise _CliError(f"cannot write the {what} {path}: directory {directory} is not writable")
 
 
 def _train(args):
     from .mlp import MLP
+    if args.plot:  # fail before training, not after
+        from .plot import _require_matplotlib
+        _require_matplotlib()
+        _check_output_path(args.plot, "plot")
+    if args.save:
+        _check_output_path(args.save, "model")
+    if args.train_samples is not None and args.train_samples < 1:
+        raise _CliError(f"--train-samples must be positive, got {args.train_samples}")
     x_train, y_train, x_test, y_test = _load_mnist(args.data_dir)
+    if args.train_samples is not None:
+        x_train, y_train = x_train[:args.train_samples], y_train[:args.train_samples]
+    watch = not args.quiet or args.plot
     model = MLP(hidden_layer_sizes=tuple(args.hidden), learning_rate=args.learning_rate,
                 batch_size=args.batch_size, epochs=args.epochs, shuffle=args.shuffle,
-                random_state=args.seed, n_threads=args.threads, verbose=0 if args.quiet else 1,
-                loss=args.loss, momentum=args.momentum)
-    model._check_params()
-    for epoch in range(args.epochs):
-        start = time.perf_counter()
-        model.partial_fit(x_train, y_train, classes=np.arange(10))
-        seconds = time.perf_counter() - start
+                random_state=args.seed, n_threads=args.threads, loss=args.loss,
+                momentum=args.momentum, nesterov=args.nesterov, alpha=args.alpha,
+                lr_schedule=args.lr_schedule, lr_decay=args.lr_decay,
+                lr_step_epochs=args.lr_step_epochs,
+                validation_data=(x_test, y_test) if watch else None,
+                callbacks=None if args.quiet else [_TutorialPrinter(args.epochs)])
+    model.fit(x_train, y_train)
+    predicted = model.predict(x_test)
+    print(f"test accuracy: {np.mean(predicted == y_test):.4f}")
+    if args.save:
+        model.validation_data = None  # the test set is not a parameter worth keeping
+        model.callbacks = None
+        model.save(args.save)
         if not args.quiet:
-            accuracy = model.score(x_test, y_test)
-            print(f"epoch {epoch + 1}/{args.epochs}: {seconds:.2f} s, "
-                  f"mean loss {model.loss_curve_[-1]:.6f}, test accuracy {accuracy:.4f}", flush=True)
-    print(f"test accuracy: {model.score(x_test, y_test):.4f}")
+            print(f"model saved to {args.save}")
+    if args.plot:
+        from .metrics import confusion_matrix
+        from .plot import plot_training
+        confusion = confusion_matrix(y_test, predicted, model.classes_)
+        plot_training(model.history_, args.plot, confusion, model.classes_,
+                      title=f"fastmlp {model.loss}, hidden {tuple(args.hidden)}: "
+                            f"test accuracy {np.mean(predicted == y_test):.4f}")
+        if not args.quiet:
+            print(f"plot saved to {args.plot}")
     return 0
+
+
+def _load_model(path):
+    from .io import load
+    model = load(path)
+    if model.n_features_in_ != 784:
+        raise _CliError(f"{path}: the model takes {model.n_features_in_} features, not the "
+                        f"784 pixels of a 28x28 MNIST image")
+    return model
+
+
+def _evaluate(args):
+    from .metrics import confusion_matrix, format_report
+    model = _load_model(args.model)
+    if args.threads is not None:
+        model.n_threads = args.threads
+    _, _, x_test, y_test = _load_mnist(args.data_dir, train=False)
+    predicted = model.predict(x_test)
+    labels = model.classes_
+    confusion = confusion_matrix(y_test, predicted, labels)
+    print(f"test accuracy: {np.mean(predicted == y_test):.4f} ({int(np.sum(predicted == y_test))}"
+          f" of {len(y_test)})")
+    print()
+    print(format_report(confusion, labels))
+    return 0
+
+
+def _predict(args):
+    from .image import load_digit
+    if args.top < 1:
+        raise _CliError(f"--top must be positive, got {args.top}")
+    model = _load_model(args.model)
+    status = 0
+    for path in args.images:
+        try:
+            x = load_digit(path, threshold=args.threshold).reshape(1, -1)
+        except (OSError, ValueError) as exc:
+            print(f"fastmlp: error: {_message(exc)}", file=sys.stderr)
+            status = EXIT_ERROR
+            continue
+        proba = model.predict_proba(x)[0]
+        order = np.argsort(-proba, kind="stable")[:args.top]
+        top = ", ".join(f"{model.classes_[i]}: {proba[i]:.3f}" for i in order)
+        print(f"{path}: {model.classes_[order[0]]}  ({top})", flush=True)
+    return status
+
+
+def _message(exc):
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return f"{exc.filename}: no such file"
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def main(argv=None):
@@ -73,9 +247,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError, OSError, MemoryError) as exc:
-        print(f"fastmlp: error: {exc}", file=sys.stderr)
-        return 2
+    except (_CliError, ValueError, TypeError, OSError, MemoryError, ImportError) as exc:
+        print(f"fastmlp: error: {_message(exc)}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":
