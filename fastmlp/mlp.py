@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from . import _core
+from . import _core, _safety
 from .progress import reporters_for
 from .reference import glorot_uniform
 
@@ -427,6 +427,7 @@ class MLPClassifier(*_BASES):
 
     # ---- fitting ----
 
+    @_safety.exclusive_fit
     def fit(self, X, y):
         """Train for ``epochs`` epochs, from a fresh initialisation unless ``warm_start``.
 
@@ -457,6 +458,7 @@ class MLPClassifier(*_BASES):
         self._fit_epochs(X, y_encoded, self.epochs, validation, early_stopping=self.early_stopping)
         return self
 
+    @_safety.exclusive_fit
     def partial_fit(self, X, y, classes=None):
         """One epoch over (X, y) from the current weights (initialising them on first use).
 
@@ -593,20 +595,32 @@ class MLPClassifier(*_BASES):
         stopper = _EarlyStopping(self.monitor, self.patience, self.min_delta) if early_stopping else None
         first = len(self.loss_curve_)
         info = {"epochs": first + n_epochs, "steps": -(-n // self.batch_size), "samples": n}
-        for epoch in range(first, first + n_epochs):
-            for h in begin:
-                h.on_epoch_begin(epoch, info)
-            logs = self._run_epoch(X, y, epoch, step_hooks)
-            logs.update(self._evaluate(*acc_set, prefix=""))
-            if validation is not None:
-                logs.update(self._evaluate(*validation, prefix="val_"))
-            if self._end_epoch(epoch, logs, hooks, stopper):
-                break
+        self._interrupted = False
+        interrupt = _safety.InterruptFlag()   # Ctrl-C stops between two steps (fastmlp/_safety.py)
+        try:
+            with interrupt:
+                for epoch in range(first, first + n_epochs):
+                    for h in begin:
+                        h.on_epoch_begin(epoch, info)
+                    logs = self._run_epoch(X, y, epoch, step_hooks, interrupt)
+                    logs.update(self._evaluate(*acc_set, prefix=""))
+                    if validation is not None:
+                        logs.update(self._evaluate(*validation, prefix="val_"))
+                    if self._end_epoch(epoch, logs, hooks, stopper) or interrupt.requested:
+                        if interrupt.requested:
+                            raise KeyboardInterrupt
+                        break
+        except KeyboardInterrupt:
+            self._interrupted = True
+            warnings.warn(f"Training interrupted by the user (KeyboardInterrupt): the model keeps "
+                          f"the weights of the last finished step; loss_curve_ and history_ hold "
+                          f"the {len(self.loss_curve_)} finished epochs.", UserWarning, stacklevel=3)
+            return self
         if stopper is not None:
             stopper.restore(self)
         return self
 
-    def _run_epoch(self, X, y, epoch, step_hooks=()):
+    def _run_epoch(self, X, y, epoch, step_hooks=(), interrupt=None):
         """One pass over the data, one C call per batch; returns the epoch's training logs."""
         n = X.shape[0]
         bs = self.batch_size
@@ -632,6 +646,8 @@ class MLPClassifier(*_BASES):
                 total += loss * xb.shape[0]
                 for hook in step_hooks:
                     hook(epoch, step, loss)
+                if interrupt is not None and interrupt.requested:
+                    raise KeyboardInterrupt
         seconds = time.perf_counter() - start_time
         return {"loss": total / n, "seconds": seconds,
                 "samples_per_second": n / seconds if seconds > 0 else float("inf"), "lr": lr}
@@ -682,6 +698,7 @@ class MLPClassifier(*_BASES):
 
     def _outputs(self, X):
         self._check_fitted()
+        _safety.check_not_fitting(self, "predict")
         self._check_feature_names(_column_names(X))
         X = check_array(X, self.n_features_in_, estimator=type(self).__name__)
         with _threads(self.n_threads):

@@ -1,0 +1,99 @@
+"""Guards that keep a model whole while it trains: Ctrl-C and concurrent use.
+
+- :class:`InterruptFlag` turns the first SIGINT during training into a flag that the epoch loop
+  checks after every step, so training stops between two steps (never inside the C step, which
+  is atomic anyway) and the model's weights and history stay consistent. A second Ctrl-C raises
+  ``KeyboardInterrupt`` at once.
+- :func:`fitting` marks a model as being fitted by the current thread; :func:`check_not_fitting`
+  makes another thread's ``predict`` (or ``fit``) raise a clear ``RuntimeError`` instead of
+  reading weights that are being overwritten.
+"""
+import functools
+import signal
+import threading
+
+__all__ = ["InterruptFlag", "check_not_fitting", "exclusive_fit", "fitting"]
+
+
+class InterruptFlag:
+    """Context manager: while active in the main thread, SIGINT sets ``requested``.
+
+    Only replaces Python's default SIGINT handler (a handler the user installed is left alone),
+    and restores it on exit. Elsewhere (another thread, a custom handler) it does nothing and
+    ``KeyboardInterrupt`` arrives as usual.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.requested:          # a second Ctrl-C: the user really wants out
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            try:
+                self._previous = signal.signal(signal.SIGINT, self._handler)
+            except ValueError:      # not the main interpreter
+                self._previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        return False
+
+
+_lock = threading.Lock()
+_active = {}   # id(model) -> [thread ident, depth]
+
+
+class fitting:
+    """Context manager held by ``fit``/``partial_fit``: one training thread per model."""
+
+    def __init__(self, model):
+        self.key = id(model)
+        self.name = type(model).__name__
+
+    def __enter__(self):
+        me = threading.get_ident()
+        with _lock:
+            entry = _active.get(self.key)
+            if entry is not None and entry[0] != me:
+                raise RuntimeError(f"this {self.name} is already being fitted in another thread; "
+                                   f"wait for that fit to return (or use a separate model per "
+                                   f"thread)")
+            if entry is None:
+                _active[self.key] = [me, 1]
+            else:
+                entry[1] += 1
+        return self
+
+    def __exit__(self, *exc):
+        with _lock:
+            entry = _active[self.key]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _active[self.key]
+        return False
+
+
+def check_not_fitting(model, what):
+    """Raise ``RuntimeError`` if another thread is fitting ``model`` right now."""
+    entry = _active.get(id(model))
+    if entry is not None and entry[0] != threading.get_ident():
+        raise RuntimeError(f"cannot {what} while this {type(model).__name__} is being fitted "
+                           f"in another thread; wait for fit to return")
+
+
+def exclusive_fit(method):
+    """Decorator of ``fit``/``partial_fit``: the call holds :class:`fitting` on its model."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with fitting(self):
+            return method(self, *args, **kwargs)
+    return wrapper
