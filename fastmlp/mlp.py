@@ -169,6 +169,8 @@ def _check_targets(y, n_samples):
 def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if value > 2 ** 62:  # beyond any memory, and beyond the C sizes (ptrdiff_t)
+        raise ValueError(f"{name} must be at most 2**62, got {value!r}")
     return int(value)
 
 
@@ -177,8 +179,8 @@ def _real(value, name, low, high=math.inf, low_open=False, high_open=False):
           and math.isfinite(value) and (value > low if low_open else value >= low)
           and (value < high if high_open else value <= high))
     if not ok:
-        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{name} must be a number in {lo}{low}, {high}{hi}, got {value!r}")
+        lo, hi = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
+        raise ValueError(f"{name} must be a finite number in {lo}{low}, {high}{hi}, got {value!r}")
     return float(value)
 
 

@@ -1,0 +1,340 @@
+"""Bad input gets a clear error before any C runs; odd memory layouts and batching change nothing.
+
+- The estimator rejects NaN/inf, wrong shapes and dtypes, bad labels and bad parameters with a
+  ValueError/TypeError/MemoryError whose message says what was wrong.
+- Every entry point of ``fastmlp._core`` re-checks the buffers it is handed; those direct calls
+  run in a subprocess, so a crash fails the test instead of killing the run.
+- Non-contiguous, Fortran-order, negative-stride, unaligned, read-only and memory-mapped inputs
+  give exactly the predictions of a contiguous copy, and ``predict`` does not depend on batching.
+"""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from fastmlp import MLP
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(60, 6)).astype(np.float32)
+Y = np.arange(60) % 3
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return MLP(hidden_layer_sizes=(8,), learning_rate=0.01, batch_size=16, epochs=2,
+               random_state=0).fit(X, Y)
+
+
+def small(**params):
+    kw = dict(hidden_layer_sizes=(4,), learning_rate=0.01, batch_size=16, epochs=1, random_state=0)
+    kw.update(params)
+    return MLP(**kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# The estimator's checks
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 1e39])
+@pytest.mark.parametrize("method", ["fit", "partial_fit", "predict", "predict_proba",
+                                    "decision_function"])
+def test_non_finite_X_is_rejected(fitted, value, method):
+    bad = X.copy().astype(np.float64)
+    bad[7, 2] = value                      # 1e39 overflows to inf in float32
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        if method in ("fit", "partial_fit"):
+            getattr(small(), method)(bad, Y)
+        else:
+            getattr(fitted, method)(bad)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "decision_function", "score"])
+def test_wrong_number_of_features(fitted, method):
+    args = (X[:, :5],) + ((Y,) if method == "score" else ())
+    with pytest.raises(ValueError, match=r"5 features.*expecting 6"):
+        getattr(fitted, method)(*args)
+
+
+def test_wrong_number_of_features_in_partial_fit(fitted):
+    model = small().partial_fit(X, Y)
+    with pytest.raises(ValueError, match=r"7 features.*expecting 6"):
+        model.partial_fit(np.hstack([X, X[:, :1]]), Y)
+
+
+@pytest.mark.parametrize("shape,words", [((0, 6), "0 sample"), ((5, 0), "0 feature"),
+                                         ((6,), "2-D"), ((2, 3, 2, 5), "2-D"), ((), "2-D")])
+def test_empty_and_wrongly_shaped_X(fitted, shape, words):
+    bad = np.zeros(shape, np.float32)
+    with pytest.raises(ValueError, match=words):
+        small().fit(bad, np.arange(shape[0] if len(shape) else 1) % 2 if shape else [0])
+    with pytest.raises(ValueError, match=words):
+        fitted.predict(bad)
+
+
+def test_images_are_flattened():
+    images = RNG.random((40, 7, 5)).astype(np.float32)
+    labels = np.arange(40) % 2
+    a = small(epochs=2).fit(images, labels)
+    b = small(epochs=2).fit(images.reshape(40, 35), labels)
+    assert a.n_features_in_ == 35
+    assert np.array_equal(a.decision_function(images), b.decision_function(images.reshape(40, 35)))
+
+
+@pytest.mark.parametrize("bad,error,words", [
+    (np.array([["a"] * 6] * 60), TypeError, "dtype"),
+    (X.astype(np.complex64), ValueError, "Complex"),
+    (np.array([[object()] * 6] * 60, dtype=object), (TypeError, ValueError), None),
+    (np.zeros((60, 6), "datetime64[s]"), TypeError, "dtype"),
+    (np.zeros((60, 6), "timedelta64[s]"), TypeError, "dtype"),
+    (X.astype("V4"), TypeError, "dtype"),
+])
+def test_non_numeric_dtypes_are_rejected(fitted, bad, error, words):
+    with pytest.raises(error, match=words):
+        small().fit(bad, Y)
+    with pytest.raises(error, match=words):
+        fitted.predict(bad)
+
+
+def test_object_array_of_numbers_is_accepted(fitted):
+    assert np.array_equal(fitted.predict(X.astype(object)), fitted.predict(X))
+
+
+@pytest.mark.parametrize("y,words", [
+    (Y[:-1], "59 labels"),
+    (np.zeros(60), "only 1 class"),
+    (np.full(60, np.nan), "NaN or infinity"),
+    (Y + 0.5, "continuous"),
+    (Y.reshape(2, 30), "1d array"),
+    (None, "requires y"),
+    (Y.astype(np.complex128), "Complex"),
+])
+def test_bad_labels(y, words):
+    with pytest.raises(ValueError, match=words):
+        small().fit(X, y)
+
+
+@pytest.mark.parametrize("param,value", [
+    ("learning_rate", 0), ("learning_rate", -0.1), ("learning_rate", np.nan),
+    ("learning_rate", np.inf), ("learning_rate", "fast"),
+    ("batch_size", 0), ("batch_size", -5), ("batch_size", 2.5), ("batch_size", np.nan),
+    ("batch_size", True),
+    ("epochs", 0), ("epochs", -1), ("epochs", np.inf), ("epochs", 1.0),
+    ("momentum", 1.0), ("momentum", np.nan), ("alpha", -1.0), ("alpha", np.inf),
+    ("hidden_layer_sizes", (0,)), ("hidden_layer_sizes", (-4,)), ("hidden_layer_sizes", (3, 0)),
+    ("hidden_layer_sizes", (2.5,)), ("hidden_layer_sizes", "ab"), ("hidden_layer_sizes", None),
+    ("n_threads", 0), ("loss", "hinge"),
+])
+def test_bad_parameters_say_what_is_expected(param, value):
+    with pytest.raises(ValueError, match=param.split("_")[0]) as info:
+        small(**{param: value}).fit(X, Y)
+    message = str(info.value)
+    assert "must" in message or "one of" in message, message
+
+
+@pytest.mark.parametrize("hidden", [(2 ** 40,), (2 ** 62,), (2 ** 64,), (2 ** 20, 2 ** 20),
+                                    (8, 2 ** 63 - 1)])
+def test_impossibly_large_hidden_layers_raise_memory_or_value_error(hidden):
+    with pytest.raises((MemoryError, ValueError)) as info:
+        small(hidden_layer_sizes=hidden).fit(X, Y)
+    assert str(info.value)
+
+
+@pytest.mark.parametrize("batch_size", [2 ** 40, 2 ** 63 - 1, 2 ** 80])
+def test_impossibly_large_batch_size_raises(batch_size):
+    with pytest.raises((MemoryError, ValueError)):
+        small(batch_size=batch_size).fit(X, Y)
+
+
+# ---------------------------------------------------------------------------------------------
+# Direct calls of the compiled entry points with wrong buffers (each in a subprocess)
+# ---------------------------------------------------------------------------------------------
+
+PRELUDE = """
+import numpy as np
+from fastmlp import _core
+f32 = lambda *s: np.zeros(s, np.float32)
+i32 = lambda *s: np.zeros(s, np.int32)
+failures = []
+def expect(name, call):
+    print("case", name, flush=True)          # the last case printed is the one that crashed
+    try:
+        call()
+    except (ValueError, TypeError, MemoryError, BufferError, OverflowError) as exc:
+        return
+    failures.append(name)
+"""
+
+CASES = {
+    "gemm": """
+expect("inner mismatch", lambda: _core.gemm(f32(3, 4), f32(5, 2), f32(3, 2)))
+expect("C too small", lambda: _core.gemm(f32(3, 4), f32(4, 2), f32(2, 2)))
+expect("C too wide", lambda: _core.gemm(f32(3, 4), f32(4, 2), f32(3, 3)))
+expect("trans_a mismatch", lambda: _core.gemm(f32(3, 4), f32(4, 2), f32(3, 2), trans_a=True))
+expect("trans_b mismatch", lambda: _core.gemm(f32(3, 4), f32(4, 2), f32(3, 2), trans_b=True))
+expect("float64", lambda: _core.gemm(np.zeros((3, 4)), f32(4, 2), f32(3, 2)))
+expect("int out", lambda: _core.gemm(f32(3, 4), f32(4, 2), np.zeros((3, 2), np.int32)))
+expect("strided A", lambda: _core.gemm(f32(3, 8)[:, ::2], f32(4, 2), f32(3, 2)))
+expect("fortran B", lambda: _core.gemm(f32(3, 4), np.asfortranarray(f32(4, 2)), f32(3, 2)))
+expect("1-D A", lambda: _core.gemm(f32(12), f32(4, 2), f32(3, 2)))
+expect("3-D A", lambda: _core.gemm(f32(3, 4, 1), f32(4, 2), f32(3, 2)))
+ro = f32(3, 2); ro.flags.writeable = False
+expect("read-only C", lambda: _core.gemm(f32(3, 4), f32(4, 2), ro))
+expect("None", lambda: _core.gemm(None, f32(4, 2), f32(3, 2)))
+expect("list", lambda: _core.gemm([[1.0]], f32(1, 1), f32(1, 1)))
+""",
+    "dense_forward": """
+expect("W rows", lambda: _core.dense_forward(f32(3, 4), f32(5, 2), f32(2), f32(3, 2), True))
+expect("b length", lambda: _core.dense_forward(f32(3, 4), f32(4, 2), f32(3), f32(3, 2), True))
+expect("out shape", lambda: _core.dense_forward(f32(3, 4), f32(4, 2), f32(2), f32(2, 2), False))
+expect("out transposed", lambda: _core.dense_forward(f32(3, 4), f32(4, 2), f32(2), f32(2, 3), False))
+expect("no columns", lambda: _core.dense_forward(f32(3, 0), f32(0, 2), f32(2), f32(3, 2), False))
+expect("b 2-D", lambda: _core.dense_forward(f32(3, 4), f32(4, 2), f32(1, 2), f32(3, 2), False))
+expect("float64 W", lambda: _core.dense_forward(f32(3, 4), np.zeros((4, 2)), f32(2), f32(3, 2), False))
+expect("strided b", lambda: _core.dense_forward(f32(3, 4), f32(4, 2), f32(4)[::2], f32(3, 2), False))
+""",
+    "dense_backward_input": """
+expect("W cols", lambda: _core.dense_backward_input(f32(3, 2), f32(4, 3), None, f32(3, 4)))
+expect("dA shape", lambda: _core.dense_backward_input(f32(3, 2), f32(4, 2), None, f32(3, 5)))
+expect("mask shape", lambda: _core.dense_backward_input(f32(3, 2), f32(4, 2), f32(2, 4), f32(3, 4)))
+expect("mask dtype", lambda: _core.dense_backward_input(f32(3, 2), f32(4, 2), np.zeros((3, 4)), f32(3, 4)))
+expect("mask strided", lambda: _core.dense_backward_input(f32(3, 2), f32(4, 2), f32(3, 8)[:, ::2], f32(3, 4)))
+expect("no columns", lambda: _core.dense_backward_input(f32(3, 0), f32(4, 0), None, f32(3, 4)))
+""",
+    "dense_update": """
+expect("dZ rows", lambda: _core.dense_update(f32(4, 2), f32(2), f32(3, 4), f32(5, 2), 0.1))
+expect("W shape", lambda: _core.dense_update(f32(4, 3), f32(2), f32(3, 4), f32(3, 2), 0.1))
+expect("b length", lambda: _core.dense_update(f32(4, 2), f32(3), f32(3, 4), f32(3, 2), 0.1))
+expect("one velocity", lambda: _core.dense_update(f32(4, 2), f32(2), f32(3, 4), f32(3, 2), 0.1, momentum=0.9, vW=f32(4, 2)))
+expect("velocity shape", lambda: _core.dense_update(f32(4, 2), f32(2), f32(3, 4), f32(3, 2), 0.1, momentum=0.9, vW=f32(2, 4), vb=f32(2)))
+expect("vb shape", lambda: _core.dense_update(f32(4, 2), f32(2), f32(3, 4), f32(3, 2), 0.1, momentum=0.9, vW=f32(4, 2), vb=f32(5)))
+expect("nan lr", lambda: _core.dense_update(f32(4, 2), f32(2), f32(3, 4), f32(3, 2), float("nan")))
+expect("negative lr", lambda: _core.dense_update(f32(4, 2), f32(2), f32(3, 4), f32(3, 2), -1.0))
+expect("momentum 1", lambda: _core.dense_update(f32(4, 2), f32(2), f32(3, 4), f32(3, 2), 0.1, momentum=1.0))
+expect("empty", lambda: _core.dense_update(f32(4, 2), f32(2), f32(0, 4), f32(0, 2), 0.1))
+ro = f32(4, 2); ro.flags.writeable = False
+expect("read-only W", lambda: _core.dense_update(ro, f32(2), f32(3, 4), f32(3, 2), 0.1))
+""",
+    "loss_grad": """
+expect("labels length", lambda: _core.loss_grad(f32(3, 2), i32(4), f32(3, 2)))
+expect("dout shape", lambda: _core.loss_grad(f32(3, 2), i32(3), f32(3, 3)))
+expect("label too big", lambda: _core.loss_grad(f32(3, 2), np.array([0, 2, 1], np.int32), f32(3, 2)))
+expect("negative label", lambda: _core.loss_grad(f32(3, 2), np.array([0, -1, 1], np.int32), f32(3, 2), "cross_entropy"))
+expect("int64 labels", lambda: _core.loss_grad(f32(3, 2), np.zeros(3, np.int64), f32(3, 2)))
+expect("unknown loss", lambda: _core.loss_grad(f32(3, 2), i32(3), f32(3, 2), "hinge"))
+expect("empty", lambda: _core.loss_grad(f32(0, 2), i32(0), f32(0, 2)))
+""",
+    "Network": """
+expect("one width", lambda: _core.Network((4,), 8))
+expect("zero width", lambda: _core.Network((4, 0, 2), 8))
+expect("negative width", lambda: _core.Network((4, -3, 2), 8))
+expect("huge width", lambda: _core.Network((4, 2 ** 62, 2), 8))
+expect("beyond ssize_t", lambda: _core.Network((4, 2 ** 64, 2), 8))
+expect("huge batch", lambda: _core.Network((4, 3, 2), 2 ** 62))
+expect("zero batch", lambda: _core.Network((4, 3, 2), 0))
+net = _core.Network((4, 3, 2), 8, momentum=True)
+expect("batch too big", lambda: net.train_step(f32(9, 4), i32(9), 0.1))
+expect("empty batch", lambda: net.train_step(f32(0, 4), i32(0), 0.1))
+expect("features", lambda: net.train_step(f32(8, 5), i32(8), 0.1))
+expect("labels length", lambda: net.train_step(f32(8, 4), i32(7), 0.1))
+expect("label range", lambda: net.train_step(f32(2, 4), np.array([0, 2], np.int32), 0.1))
+expect("float64 X", lambda: net.train_step(np.zeros((8, 4)), i32(8), 0.1))
+expect("strided X", lambda: net.train_step(f32(8, 8)[:, ::2], i32(8), 0.1))
+expect("bad lr", lambda: net.train_step(f32(8, 4), i32(8), float("inf")))
+expect("bad loss", lambda: net.train_step(f32(8, 4), i32(8), 0.1, "hinge"))
+plain = _core.Network((4, 3, 2), 8)
+expect("momentum without velocity", lambda: plain.train_step(f32(8, 4), i32(8), 0.1, momentum=0.9))
+expect("forward features", lambda: net.forward(f32(3, 5)))
+expect("forward 1-D", lambda: net.forward(f32(4)))
+expect("set_weights count", lambda: net.set_weights([f32(4, 3), f32(3)]))
+expect("set_weights shape", lambda: net.set_weights([f32(3, 4), f32(3), f32(3, 2), f32(2)]))
+expect("set_weights nan", lambda: net.set_weights([np.full((4, 3), np.nan), f32(3), f32(3, 2), f32(2)]))
+expect("set_weights strings", lambda: net.set_weights([np.full((4, 3), "a"), f32(3), f32(3, 2), f32(2)]))
+expect("set_velocity shape", lambda: net.set_velocity([f32(3, 4), f32(3), f32(3, 2), f32(2)]))
+expect("set_velocity on plain", lambda: plain.set_velocity([f32(4, 3), f32(3), f32(3, 2), f32(2)]))
+assert np.isfinite(net.forward(np.ones((5, 4), np.float32))).all()
+""",
+}
+
+
+@pytest.mark.parametrize("entry", sorted(CASES))
+def test_direct_kernel_calls_with_wrong_buffers_raise(entry):
+    script = PRELUDE + textwrap.dedent(CASES[entry]) + "\nprint('failures', failures)\n" \
+        "raise SystemExit(1 if failures else 0)\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    last = [line for line in result.stdout.splitlines() if line.startswith("case")][-1:]
+    assert result.returncode == 0, (f"{entry}: exit {result.returncode} after {last}\n"
+                                    f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Layouts and batching
+# ---------------------------------------------------------------------------------------------
+
+def layouts(base, tmp_path):
+    """Views of ``base`` (n, d) float32 in every memory layout, paired with what they hold."""
+    n, d = base.shape
+    wide = np.zeros((n, 2 * d), np.float32)
+    wide[:, ::2] = base
+    yield "column-strided", wide[:, ::2], base
+    yield "fortran", np.asfortranarray(base), base
+    rows = np.zeros((2 * n, d), np.float32)
+    rows[::2] = base
+    yield "row-strided", rows[::2], base
+    yield "negative stride", base[::-1], base[::-1]
+    yield "negative column stride", base[:, ::-1], base[:, ::-1]
+    raw = np.zeros(base.nbytes + 1, np.uint8)
+    unaligned = np.frombuffer(raw.data, dtype=np.float32, count=base.size, offset=1).reshape(n, d)
+    assert not unaligned.flags.aligned
+    unaligned.flags.writeable = True
+    unaligned[...] = base
+    yield "unaligned", unaligned, base
+    readonly = base.copy()
+    readonly.flags.writeable = False
+    yield "read-only", readonly, base
+    path = tmp_path / "X.dat"
+    base.tofile(path)
+    yield "memmap", np.memmap(path, dtype=np.float32, mode="r", shape=(n, d)), base
+    yield "float64", base.astype(np.float64), base
+    yield "big-endian", base.astype(">f4"), base
+    yield "list", base.tolist(), base
+
+
+def test_every_layout_predicts_exactly_like_a_contiguous_copy(fitted, tmp_path):
+    base = RNG.normal(size=(37, 6)).astype(np.float32)
+    for name, view, content in layouts(base, tmp_path):
+        expected = fitted.decision_function(np.ascontiguousarray(content))
+        assert np.array_equal(fitted.decision_function(view), expected), name
+        assert np.array_equal(fitted.predict(view), fitted.predict(np.ascontiguousarray(content))), name
+
+
+def test_every_layout_trains_exactly_like_a_contiguous_copy(tmp_path):
+    base = RNG.normal(size=(37, 6)).astype(np.float32)
+    labels = np.arange(37) % 3
+    for name, view, content in layouts(base, tmp_path):
+        a = small(epochs=2).fit(view, labels)
+        b = small(epochs=2).fit(np.ascontiguousarray(content), labels)
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            assert np.array_equal(wa, wb), name
+
+
+def test_input_arrays_are_never_modified(fitted):
+    Xc, yc = X.copy(), Y.copy()
+    small().fit(X, Y)
+    fitted.predict(X)
+    assert np.array_equal(X, Xc) and np.array_equal(Y, yc)
+
+
+@pytest.mark.parametrize("hidden", [(8,), (33, 17)])
+def test_predictions_do_not_depend_on_batching(hidden):
+    data = RNG.normal(size=(4200, 6)).astype(np.float32)    # more rows than one C chunk (4096)
+    model = small(hidden_layer_sizes=hidden, epochs=1).fit(X, Y)
+    full = model.decision_function(data)
+    for i in list(range(0, 40)) + [4095, 4096, 4097, 4199]:
+        assert np.array_equal(model.decision_function(data[i:i + 1])[0], full[i]), i
+    for size in (2, 3, 7, 64, 1000, 4097):
+        parts = [model.decision_function(data[s:s + size]) for s in range(0, len(data), size)]
+        assert np.array_equal(np.concatenate(parts), full), size
+    assert np.array_equal(model.predict(data[:1]), model.predict(data)[:1])
