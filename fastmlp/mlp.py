@@ -43,6 +43,9 @@ MONITORS = {"loss": min, "val_loss": min, "accuracy": max, "val_accuracy": max}
 TRAIN_ACCURACY_SAMPLES = 5000
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 class NotFittedError(_SkNotFittedError):
     """Raised when a model is used before it has been fitted.
 
@@ -605,7 +608,9 @@ class MLPClassifier(*_BASES):
                     for h in begin:
                         h.on_epoch_begin(epoch, info)
                     logs = self._run_epoch(X, y, epoch, step_hooks, interrupt)
-                    logs.update(self._evaluate(*acc_set, prefix=""))
+                    # "loss" stays the running mean of the epoch's batch losses (loss_curve_);
+                    # the accuracy is measured on (a sample of) the training set afterwards.
+                    logs["accuracy"] = self._evaluate(*acc_set, prefix="")["accuracy"]
                     if validation is not None:
                         logs.update(self._evaluate(*validation, prefix="val_"))
                     if self._end_epoch(epoch, logs, hooks, stopper) or interrupt.requested:
@@ -640,7 +645,7 @@ class MLPClassifier(*_BASES):
                     xb, yb = X[idx], y[idx]
                 loss = network.train_step(xb, yb, lr, self.loss, self.alpha, self.momentum,
                                           self.nesterov)
-                if not math.isfinite(loss):
+                if not abs(loss) <= _FLOAT32_MAX:   # NaN, inf, or beyond float32 (see fm_train_step)
                     raise ValueError(
                         f"training diverged: the loss became {loss} at epoch {epoch}, step {step}; "
                         f"the weights of the last finite step are kept. Try a lower learning_rate "
