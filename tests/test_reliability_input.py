@@ -7,14 +7,13 @@
 - Non-contiguous, Fortran-order, negative-stride, unaligned, read-only and memory-mapped inputs
   give exactly the predictions of a contiguous copy, and ``predict`` does not depend on batching.
 """
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
 from fastmlp import MLP
+from reliability_util import run_python
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(60, 6)).astype(np.float32)
@@ -262,8 +261,7 @@ assert np.isfinite(net.forward(np.ones((5, 4), np.float32))).all()
 def test_direct_kernel_calls_with_wrong_buffers_raise(entry):
     script = PRELUDE + textwrap.dedent(CASES[entry]) + "\nprint('failures', failures)\n" \
         "raise SystemExit(1 if failures else 0)\n"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=120)
+    result = run_python(script, timeout=120, check=False)
     last = [line for line in result.stdout.splitlines() if line.startswith("case")][-1:]
     assert result.returncode == 0, (f"{entry}: exit {result.returncode} after {last}\n"
                                     f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}")

@@ -6,20 +6,15 @@ step with complete weights and a consistent history; random_state accepts None, 
 Generator and never touches NumPy's global RNG; results do not depend on the thread count or
 the instruction-set path.
 """
-import hashlib
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-import warnings
 
 import numpy as np
 import pytest
 
-import fastmlp
 from fastmlp import MLP
+from reliability_util import run_python
 
 
 def blobs(n=600, d=20, k=3, seed=0):
@@ -257,9 +252,6 @@ def test_same_model_on_every_isa_path():
         ["avx512"] if "avx512f" in flags else [])
     digests = {}
     for isa in isas:
-        env = dict(os.environ, FASTMLP_ISA=isa)
-        result = subprocess.run([sys.executable, "-c", ISA_SCRIPT], env=env, capture_output=True,
-                                text=True, timeout=120)
-        assert result.returncode == 0, result.stderr
+        result = run_python(ISA_SCRIPT, timeout=120, FASTMLP_ISA=isa)
         digests[isa] = result.stdout.strip()
     assert len(set(digests.values())) == 1, digests
