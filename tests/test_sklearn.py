@@ -260,3 +260,19 @@ def test_works_without_sklearn():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_type_stubs_match_the_compiled_module():
+    import ast
+    from importlib import resources
+
+    import fastmlp._core as core
+    package = resources.files("fastmlp")
+    assert package.joinpath("py.typed").is_file()
+    tree = ast.parse(package.joinpath("_core.pyi").read_text())
+    stubbed = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    public = {n for n in dir(core) if not n.startswith("_") and callable(getattr(core, n))}
+    assert stubbed == public
+    network = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Network")
+    methods = {n.name for n in network.body if isinstance(n, ast.FunctionDef)}
+    assert {n for n in dir(core.Network) if not n.startswith("_")} <= methods
