@@ -54,11 +54,28 @@ typedef struct {
     float *velocity;     /* FM_EPI_SGD: NULL for plain SGD, else M x N with row stride ldc */
 } fm_epilogue;
 
-/* Returns 0, or -1 when a packing buffer could not be allocated (C is then unspecified). */
+/* Returns 0, or -1 when a packing buffer could not be allocated (C is then unspecified).
+ * Runs on fm_get_num_threads() OpenMP threads (fewer for small products). */
 int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
              const float *A, ptrdiff_t rsa, ptrdiff_t csa,
              const float *B, ptrdiff_t rsb, ptrdiff_t csb,
              float *C, ptrdiff_t ldc,
              const fm_epilogue *epi);
+
+/* Thread tid's share of fm_gemm among nth threads, for callers that are already inside a
+ * parallel region: every thread of the team calls it with the same arguments (and its own tid);
+ * together they compute all of C. It synchronises nothing: the shares are disjoint blocks of C,
+ * so the caller places a barrier before C is read. Returns 0 or -1 as fm_gemm does.
+ * Call fm_dispatch_init() (dispatch.h) or fm_gemm once before the first parallel use. */
+int fm_gemm_thread(int tid, int nth,
+                   ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                   const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+                   const float *B, ptrdiff_t rsb, ptrdiff_t csb,
+                   float *C, ptrdiff_t ldc,
+                   const fm_epilogue *epi);
+
+/* Allocates the packing buffers of threads 0..n_threads-1 for any product with this K or less,
+ * so that later calls allocate nothing. Returns 0, or -1 when memory ran out. */
+int fm_gemm_reserve(ptrdiff_t K, int n_threads);
 
 #endif

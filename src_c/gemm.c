@@ -1,0 +1,213 @@
+/* gemm.c - the portable GEMM frame behind gemm.h: threading, blocking, packing, edge tiles.
+ *
+ * Only the micro-kernels (ukernel_<isa>.c) know the instruction set. This file decides, for one
+ * call fm_gemm(M, N, K, ...):
+ *
+ *   threads   Each thread gets a block of C: a range of columns (in units of 16 floats) when N is
+ *             wide enough, else a range of rows. K is never split, so every C element is one FMA
+ *             chain whatever the thread count. Blocks need no communication: no barrier inside
+ *             fm_gemm_thread, which can therefore run inside a caller's parallel region.
+ *   loops     for ic (MC rows of the block)            A block MC x K stays in L2
+ *               for jc (one NR-wide column panel)
+ *                 for pc (KC steps of K)                 B panel packed: KC x NR, in L1
+ *                   for ir (tiles of <= MR rows)          micro-kernel on A read in place
+ *   packing   B only. A is read in place with its own strides (rows of the input, or its
+ *             transpose in the weight gradient), as in BLIS's "sup" kernels for small problems.
+ *             B is packed when its columns are strided (transposed weights in the input
+ *             gradient) or when its panel is reused by enough row tiles to pay for the copy.
+ *   K blocks  A partial sum is parked in C between K blocks (exact), except for FM_EPI_SGD,
+ *             whose C holds the weights: that epilogue runs with one K block.
+ *   edges     Tiles of fewer than MR rows or NR columns go to the same micro-kernel, which
+ *             masks them; row tiles are balanced (e.g. 200 rows = 17 tiles of 11 or 12).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "dispatch.h"
+#include "gemm.h"
+#include "pack.h"
+#include "threads.h"
+#include "ukernel.h"
+
+enum {
+    KC = 384,          /* K block: a KC x 32 packed panel (48 KiB at most) */
+    MC = 480,          /* rows of A per block, for large M */
+    PACK_MIN_TILES = 3,/* pack a row-major B panel only when this many row tiles reuse it */
+    MAX_THREADS = 256
+};
+
+/* Per-thread packing buffers, grown on demand, each on its own cache lines. */
+typedef struct {
+    float *buf;
+    size_t cap;        /* floats */
+    char pad[64 - sizeof(float *) - sizeof(size_t)];
+} workspace;
+
+static workspace workspaces[MAX_THREADS];
+
+/* Thread tid's buffer of at least n floats (64-byte aligned), or NULL if it cannot be had. */
+static float *thread_buffer(int tid, size_t n)
+{
+    if (tid < 0 || tid >= MAX_THREADS)
+        return NULL;
+    workspace *w = &workspaces[tid];
+    if (w->cap >= n)
+        return w->buf;
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes);
+    if (p == NULL)
+        return NULL;
+    free(w->buf);
+    w->buf = p;
+    w->cap = bytes / sizeof(float);
+    return p;
+}
+
+/* The K block length for this epilogue. */
+static ptrdiff_t k_block(ptrdiff_t K, const fm_epilogue *epi)
+{
+    if (epi->kind == FM_EPI_SGD || K <= KC)
+        return K;
+    /* Equal blocks: 784 = 2 x 392 rather than 384 + 384 + 16. */
+    ptrdiff_t nblocks = (K + KC - 1) / KC;
+    return (K + nblocks - 1) / nblocks;
+}
+
+int fm_gemm_reserve(ptrdiff_t K, int n_threads)
+{
+    const fm_kernel_set *ks = fm_kernels();
+    ptrdiff_t kc = K > 0 ? K : 1;
+    int nr = ks->nr > ks->nr_narrow ? ks->nr : ks->nr_narrow;
+    for (int t = 0; t < n_threads && t < MAX_THREADS; t++)
+        if (thread_buffer(t, (size_t)kc * (size_t)nr) == NULL)
+            return -1;
+    return 0;
+}
+
+/* C rows [m0, m1) x columns [n0, n1), on thread tid's buffer. Returns 0 or -1. */
+static int gemm_block(int tid, const fm_kernel_set *ks,
+                      ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t K,
+                      const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+                      const float *B, ptrdiff_t rsb, ptrdiff_t csb,
+                      float *C, ptrdiff_t ldc, const fm_epilogue *epi)
+{
+    const ptrdiff_t kc_max = k_block(K, epi);
+    const ptrdiff_t n_kblocks = K > 0 ? (K + kc_max - 1) / kc_max : 1;
+    const int narrow = n1 - n0 <= ks->nr_narrow;
+    const int mr = narrow ? ks->mr_narrow : ks->mr;
+    const int nr = narrow ? ks->nr_narrow : ks->nr;
+    const fm_ukernel_fn kernel = narrow ? ks->narrow : ks->wide;
+
+    for (ptrdiff_t ic = m0; ic < m1; ic += MC) {
+        const ptrdiff_t mc = m1 - ic < MC ? m1 - ic : MC;
+        const ptrdiff_t n_tiles = (mc + mr - 1) / mr;
+        const int pack = csb != 1 || n_tiles >= PACK_MIN_TILES;
+        float *buf = NULL;
+        if (pack) {
+            buf = thread_buffer(tid, (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)nr);
+            if (buf == NULL)
+                return -1;
+        }
+        for (ptrdiff_t jc = n0; jc < n1; jc += nr) {
+            const int nb = n1 - jc < nr ? (int)(n1 - jc) : nr;
+            for (ptrdiff_t kb = 0; kb < n_kblocks; kb++) {
+                const ptrdiff_t pc = kb * kc_max;
+                const ptrdiff_t kc = K - pc < kc_max ? K - pc : kc_max;
+                const float *bp = B + pc * rsb + jc * csb;
+                ptrdiff_t rsbp = rsb;
+                if (pack) {
+                    if (rsb == 1 && csb != 1 && ks->pack_bt != NULL)
+                        ks->pack_bt(buf, nr, kc, nb, bp, csb);
+                    else
+                        fm_pack_b(buf, nr, kc, nb, bp, rsb, csb);
+                    bp = buf;
+                    rsbp = nr;
+                }
+                fm_tile t = { epi, 0, jc, kb == 0, kb == n_kblocks - 1 };
+                /* Balanced row tiles: the first (mc % n_tiles) get one row more. */
+                ptrdiff_t i = ic;
+                for (ptrdiff_t it = 0; it < n_tiles; it++) {
+                    int mt = (int)(mc / n_tiles + (it < mc % n_tiles));
+                    t.i0 = i;
+                    kernel(mt, nb, kc, A + i * rsa + pc * csa, rsa, csa, bp, rsbp,
+                           C + i * ldc + jc, ldc, &t);
+                    i += mt;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* Whether to split columns (1) or rows (0) among nth threads. */
+static int split_columns(ptrdiff_t M, ptrdiff_t N, int nth)
+{
+    return N >= 64 * (ptrdiff_t)nth || N >= M;
+}
+
+int fm_gemm_thread(int tid, int nth,
+                   ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                   const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+                   const float *B, ptrdiff_t rsb, ptrdiff_t csb,
+                   float *C, ptrdiff_t ldc, const fm_epilogue *epi)
+{
+    const fm_kernel_set *ks = fm_kernels();
+    if (M <= 0 || N <= 0)
+        return 0;
+    ptrdiff_t m0 = 0, m1 = M, n0 = 0, n1 = N;
+    if (nth > 1) {
+        if (split_columns(M, N, nth)) {
+            ptrdiff_t units = (N + 15) / 16;
+            n0 = units * tid / nth * 16;
+            n1 = units * (tid + 1) / nth * 16;
+            if (n1 > N)
+                n1 = N;
+        } else {
+            m0 = M * tid / nth;
+            m1 = M * (tid + 1) / nth;
+        }
+    }
+    if (m0 >= m1 || n0 >= n1)
+        return 0;
+    return gemm_block(tid, ks, m0, m1, n0, n1, K, A, rsa, csa, B, rsb, csb, C, ldc, epi);
+}
+
+/* Threads worth starting: about 64 kFLOP each at least, one per 16 columns or row. */
+static int useful_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K)
+{
+    int nth = fm_get_num_threads();
+    double flops = 2.0 * (double)M * (double)N * (double)(K > 0 ? K : 1);
+    double cap = flops / 65536.0;
+    if (cap < nth)
+        nth = cap < 1.0 ? 1 : (int)cap;
+    if (nth > MAX_THREADS)
+        nth = MAX_THREADS;
+    return nth;
+}
+
+int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+            const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+            const float *B, ptrdiff_t rsb, ptrdiff_t csb,
+            float *C, ptrdiff_t ldc,
+            const fm_epilogue *epi)
+{
+    if (M <= 0 || N <= 0)
+        return 0;
+    fm_dispatch_init();
+    int nth = useful_threads(M, N, K);
+    if (nth <= 1)
+        return fm_gemm_thread(0, 1, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi);
+    int failed = 0;
+#ifdef _OPENMP
+    #pragma omp parallel num_threads(nth) reduction(|:failed)
+    failed |= fm_gemm_thread(omp_get_thread_num(), omp_get_num_threads(),
+                             M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi) != 0;
+#else
+    failed = fm_gemm_thread(0, 1, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi) != 0;
+#endif
+    return failed ? -1 : 0;
+}

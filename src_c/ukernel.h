@@ -1,0 +1,76 @@
+/* ukernel.h - the micro-kernel contract: the only code in fastmlp that knows an instruction set.
+ *
+ * (Written once, in the manner of BLIS's docs/KernelsHowTo.md.)
+ *
+ * A micro-kernel computes one tile of C, at most MR rows by NR columns, held in registers:
+ *
+ *     for i < m, j < n:
+ *         acc(i,j) = first ? 0.0f : C(i,j)                     (C(i,j) = c[i*ldc + j])
+ *         for p = 0, 1, ..., k-1 (ascending):
+ *             acc(i,j) = fmaf(A(i,p), B(p,j), acc(i,j))
+ *         C(i,j) = last ? epilogue(acc(i,j)) : acc(i,j)
+ *
+ *     A(i,p) = a[i*rsa + p*csa]     any strides: A is read in place, never packed
+ *     B(p,j) = b[p*rsb + j]         unit column stride: a packed panel (rsb = NR) or the caller's
+ *                                   row-major B; columns j >= n are never read
+ *
+ * m may be anything in 1..MR and n anything in 1..NR: the kernel handles edge tiles itself
+ * (AVX-512 with mask registers, AVX2 with masked loads and stores, generic with loop bounds),
+ * and reads or writes nothing outside the m x n tile of A rows, B columns, C, mask and velocity.
+ * k may be 0 (then acc is 0 or the parked C).
+ *
+ * first = 0 / last = 0 let the frame split K into blocks: a partial sum is parked in C between
+ * blocks. Float stores are exact, so the chain and its result are the same as without the split.
+ * The frame never splits K for FM_EPI_SGD, whose C holds the weights.
+ *
+ * The epilogue is gemm.h's fm_epilogue, applied to the tile whose top-left element is C(i0, j0)
+ * of the whole product: bias[j0 + j], mask[(i0 + i)*ldm + j0 + j], velocity[(i0 + i)*ldc + j0 + j]
+ * (so c == C + i0*ldc + j0). The SIMD epilogues perform exactly epilogue.h's scalar operations
+ * in the same order, so every kernel gives bit-identical results.
+ *
+ * Kernels are plain functions; the table fm_kernel_set below tells the frame (gemm.c) their MR
+ * and NR. "wide" is the workhorse; "narrow" is the same computation specialised for n <= NR/2
+ * with more rows (the 10-wide output layer, where a wide tile would waste most of its lanes).
+ * pack_bt is a packing routine (as BLIS's packm kernels): a transposing copy, which portable C
+ * does at a fraction of the speed of in-register transposes.
+ */
+#ifndef FASTMLP_UKERNEL_H
+#define FASTMLP_UKERNEL_H
+
+#include <stddef.h>
+
+#include "gemm.h"
+
+typedef struct {
+    const fm_epilogue *epi;  /* the whole product's epilogue */
+    ptrdiff_t i0, j0;        /* the tile's top-left element in the whole product */
+    int first;               /* 1: acc starts at 0; 0: acc starts at the partial parked in C */
+    int last;                /* 1: apply the epilogue; 0: park acc in C */
+} fm_tile;
+
+typedef void (*fm_ukernel_fn)(int m, int n, ptrdiff_t k,
+                              const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                              const float *b, ptrdiff_t rsb,
+                              float *c, ptrdiff_t ldc, const fm_tile *t);
+
+/* Optional packing of a transposed B (rsb == 1): the same result as pack.h's fm_pack_b(dst, nr,
+ * kc, n, src, 1, csb), i.e. dst[p*nr + j] = src[j*csb + p] for j < n, zeros up to nr. */
+typedef void (*fm_pack_bt_fn)(float *dst, int nr, ptrdiff_t kc, int n,
+                              const float *src, ptrdiff_t csb);
+
+typedef struct {
+    const char *name;         /* "generic", "avx2", "avx512" */
+    int mr, nr;               /* wide kernel: at most mr x nr */
+    fm_ukernel_fn wide;
+    int mr_narrow, nr_narrow; /* narrow kernel: at most mr_narrow x nr_narrow */
+    fm_ukernel_fn narrow;
+    fm_pack_bt_fn pack_bt;    /* NULL: use the portable fm_pack_b */
+} fm_kernel_set;
+
+/* One table per instruction set; each lives in its own translation unit (ukernel_<isa>.c),
+ * compiled for that instruction set. Use one only after dispatch.h says the CPU has it. */
+extern const fm_kernel_set fm_kernels_generic;
+extern const fm_kernel_set fm_kernels_avx2;
+extern const fm_kernel_set fm_kernels_avx512;
+
+#endif

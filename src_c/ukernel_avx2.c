@@ -1,0 +1,130 @@
+/* ukernel_avx2.c - the micro-kernel for AVX2 + FMA (see ukernel.h for the contract).
+ *
+ * Up to 6 x 16: each step p loads one 16-float row of B into two ymm registers, broadcasts
+ * A(i,p) for the 6 rows and issues 12 independent FMAs into 12 ymm accumulators.
+ * Edge tiles: m selects a fully unrolled body; n becomes a lane mask for vmaskmov loads and
+ * stores, which never touch memory outside the tile.
+ */
+#pragma GCC target("avx2,fma")
+
+#include <immintrin.h>
+
+#include "ukernel.h"
+
+enum { MR = 6, NR = 16 };
+
+#define FM_INLINE static inline __attribute__((always_inline))
+
+/* All-ones in the lanes below n (n may be <= 0 or >= 8). */
+FM_INLINE __m256i lane_mask(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* Writes the epilogue of one vector of accumulators, C(i, j..j+7) at c, lanes in mk.
+ * i, j: position inside the tile. Same operations, same order as epilogue.h. */
+FM_INLINE void store_vector(const fm_tile *t, __m256 acc, ptrdiff_t i, ptrdiff_t j,
+                            float *c, ptrdiff_t ldc, __m256i mk)
+{
+    const fm_epilogue *e = t->epi;
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 r = acc;
+    if (t->last) {
+        switch (e->kind) {
+        case FM_EPI_STORE:
+            break;
+        case FM_EPI_BIAS:
+            r = _mm256_add_ps(acc, _mm256_maskload_ps(e->bias + t->j0 + j, mk));
+            break;
+        case FM_EPI_BIAS_RELU:
+            r = _mm256_add_ps(acc, _mm256_maskload_ps(e->bias + t->j0 + j, mk));
+            r = _mm256_max_ps(r, zero); /* r > 0 ? r : 0, as in epilogue.h (NaN -> 0) */
+            break;
+        case FM_EPI_MASK: {
+            __m256 m = _mm256_maskload_ps(e->mask + (t->i0 + i) * e->ldm + t->j0 + j, mk);
+            r = _mm256_and_ps(_mm256_cmp_ps(m, zero, _CMP_GT_OQ), acc);
+            break;
+        }
+        case FM_EPI_SGD: {
+            __m256 w = _mm256_maskload_ps(c, mk);
+            __m256 g = e->alpha != 0.0f ? _mm256_fmadd_ps(_mm256_set1_ps(e->alpha), w, acc) : acc;
+            if (e->velocity == NULL) {
+                r = _mm256_fmadd_ps(_mm256_set1_ps(-e->lr), g, w);
+            } else {
+                float *vp = e->velocity + (t->i0 + i) * ldc + t->j0 + j;
+                __m256 mom = _mm256_set1_ps(e->momentum);
+                __m256 tt = _mm256_mul_ps(_mm256_set1_ps(-e->lr), g);
+                __m256 vel = _mm256_fmadd_ps(mom, _mm256_maskload_ps(vp, mk), tt);
+                _mm256_maskstore_ps(vp, mk, vel);
+                r = _mm256_add_ps(w, e->nesterov ? _mm256_fmadd_ps(mom, vel, tt) : vel);
+            }
+            break;
+        }
+        }
+    }
+    _mm256_maskstore_ps(c, mk, r);
+}
+
+/* The tile body for exactly M rows and NV (1 or 2) vectors of 8 columns, n columns valid. */
+FM_INLINE void tile(const int M, const int NV, int n, ptrdiff_t k,
+                    const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                    const float *b, ptrdiff_t rsb,
+                    float *c, ptrdiff_t ldc, const fm_tile *t)
+{
+    const __m256i m0 = lane_mask(n), m1 = lane_mask(n - 8);
+    __m256 acc[MR][2];
+
+    #pragma GCC unroll 8
+    for (int i = 0; i < M; i++) {
+        acc[i][0] = t->first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + i * ldc, m0);
+        if (NV == 2)
+            acc[i][1] = t->first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + i * ldc + 8, m1);
+    }
+
+    for (ptrdiff_t p = 0; p < k; p++) {
+        __m256 b0 = _mm256_maskload_ps(b, m0);
+        __m256 b1 = NV == 2 ? _mm256_maskload_ps(b + 8, m1) : _mm256_setzero_ps();
+        #pragma GCC unroll 8
+        for (int i = 0; i < M; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i * rsa);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            if (NV == 2)
+                acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += csa;
+        b += rsb;
+    }
+
+    #pragma GCC unroll 8
+    for (int i = 0; i < M; i++) {
+        store_vector(t, acc[i][0], i, 0, c + i * ldc, ldc, m0);
+        if (NV == 2)
+            store_vector(t, acc[i][1], i, 8, c + i * ldc + 8, ldc, m1);
+    }
+}
+
+FM_INLINE void tile_nv(const int M, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa,
+                       ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc,
+                       const fm_tile *t)
+{
+    if (n > 8)
+        tile(M, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+    else
+        tile(M, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+}
+
+static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                   const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
+{
+    switch (m) {
+    case 1: tile_nv(1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 2: tile_nv(2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 3: tile_nv(3, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 4: tile_nv(4, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 5: tile_nv(5, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 6: tile_nv(6, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    default: break;
+    }
+}
+
+const fm_kernel_set fm_kernels_avx2 = { "avx2", MR, NR, kernel, MR, NR, kernel, NULL };

@@ -1,0 +1,275 @@
+/* ukernel_avx512.c - the micro-kernels for AVX-512 (see ukernel.h for the contract).
+ *
+ * Wide: up to 6 x 64. Each step p loads one 64-float row of B into four zmm registers,
+ * broadcasts A(i,p) for the 6 rows and issues 24 independent FMAs into 24 zmm accumulators
+ * (24 FMAs per 10 loads keep both FMA ports of a core busy; 24 chains hide the 4-cycle latency).
+ * Six rows of A read in place need only six row offsets, which stay in registers; a 12 x 32
+ * tile needs twelve and the compiler spills them (measured: 6 x 64 runs about 1.2x faster).
+ * Narrow: up to 24 x 16, one zmm per row, for n <= 16 (the 10-wide output layer).
+ * Packing: pack_bt transposes B 16 x 16 blocks at a time in registers (5x the portable copy).
+ * Edge tiles: m selects a fully unrolled body (switch below); n becomes a lane mask, and masked
+ * loads and stores never touch memory outside the tile.
+ */
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,fma")
+
+#include <immintrin.h>
+
+#include "ukernel.h"
+
+enum { MR_WIDE = 6, NR_WIDE = 64, MR_NARROW = 24, NR_NARROW = 16, MR_MAX = 24 };
+
+#define FM_INLINE static inline __attribute__((always_inline))
+
+/* The lowest n lanes (n may be <= 0 or >= 16). */
+FM_INLINE __mmask16 lane_mask(int n)
+{
+    if (n <= 0)
+        return 0;
+    if (n >= 16)
+        return 0xFFFF;
+    return (__mmask16)((1u << n) - 1u);
+}
+
+/* Writes the epilogue of one vector of accumulators, C(i, j..j+15) at c, lanes in mk.
+ * i, j: position inside the tile. Same operations, same order as epilogue.h. */
+FM_INLINE void store_vector(const fm_tile *t, __m512 acc, ptrdiff_t i, ptrdiff_t j,
+                            float *c, ptrdiff_t ldc, __mmask16 mk)
+{
+    const fm_epilogue *e = t->epi;
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 r = acc;
+    if (t->last) {
+        switch (e->kind) {
+        case FM_EPI_STORE:
+            break;
+        case FM_EPI_BIAS:
+            r = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(mk, e->bias + t->j0 + j));
+            break;
+        case FM_EPI_BIAS_RELU:
+            r = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(mk, e->bias + t->j0 + j));
+            r = _mm512_max_ps(r, zero); /* r > 0 ? r : 0, as in epilogue.h (NaN -> 0) */
+            break;
+        case FM_EPI_MASK: {
+            __m512 m = _mm512_maskz_loadu_ps(mk, e->mask + (t->i0 + i) * e->ldm + t->j0 + j);
+            r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m, zero, _CMP_GT_OQ), acc);
+            break;
+        }
+        case FM_EPI_SGD: {
+            __m512 w = _mm512_maskz_loadu_ps(mk, c);
+            __m512 g = e->alpha != 0.0f ? _mm512_fmadd_ps(_mm512_set1_ps(e->alpha), w, acc) : acc;
+            if (e->velocity == NULL) {
+                r = _mm512_fmadd_ps(_mm512_set1_ps(-e->lr), g, w);
+            } else {
+                float *vp = e->velocity + (t->i0 + i) * ldc + t->j0 + j;
+                __m512 mom = _mm512_set1_ps(e->momentum);
+                __m512 tt = _mm512_mul_ps(_mm512_set1_ps(-e->lr), g);
+                __m512 vel = _mm512_fmadd_ps(mom, _mm512_maskz_loadu_ps(mk, vp), tt);
+                _mm512_mask_storeu_ps(vp, mk, vel);
+                r = _mm512_add_ps(w, e->nesterov ? _mm512_fmadd_ps(mom, vel, tt) : vel);
+            }
+            break;
+        }
+        }
+    }
+    _mm512_mask_storeu_ps(c, mk, r);
+}
+
+/* The tile body for exactly MR rows and NV (1 to 4) vectors of 16 columns, n columns valid. */
+FM_INLINE void tile(const int MR, const int NV, int n, ptrdiff_t k,
+                    const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                    const float *b, ptrdiff_t rsb,
+                    float *c, ptrdiff_t ldc, const fm_tile *t)
+{
+    __mmask16 mk[4];
+    __m512 acc[MR_MAX][4];
+
+    #pragma GCC unroll 4
+    for (int v = 0; v < NV; v++)
+        mk[v] = lane_mask(n - 16 * v);
+
+    #pragma GCC unroll 24
+    for (int i = 0; i < MR; i++) {
+        #pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            acc[i][v] = t->first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mk[v], c + i * ldc + 16 * v);
+    }
+
+    /* The C tile (and mask) are read at the end: fetch them while the FMAs run. */
+    if (k >= 32) {
+        const fm_epilogue *e = t->epi;
+        #pragma GCC unroll 24
+        for (int i = 0; i < MR; i++) {
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * ldc + 16 * NV - 1), _MM_HINT_T0);
+            if (t->last && e->kind == FM_EPI_MASK) {
+                const float *mrow = e->mask + (t->i0 + i) * e->ldm + t->j0;
+                _mm_prefetch((const char *)mrow, _MM_HINT_T0);
+                _mm_prefetch((const char *)(mrow + 16 * NV - 1), _MM_HINT_T0);
+            }
+        }
+    }
+
+    for (ptrdiff_t p = 0; p < k; p++) {
+        __m512 bv[4];
+        /* A column-major (rows 1 apart, steps csa apart): too far apart for the hardware
+         * prefetchers, so fetch the column 16 steps ahead. */
+        if (rsa == 1) {
+            _mm_prefetch((const char *)(a + 16 * csa), _MM_HINT_T0);
+            _mm_prefetch((const char *)(a + 16 * csa + MR - 1), _MM_HINT_T0);
+        }
+        #pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            bv[v] = _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
+        #pragma GCC unroll 24
+        for (int i = 0; i < MR; i++) {
+            __m512 ai = _mm512_set1_ps(a[i * rsa]);
+            #pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+        }
+        a += csa;
+        b += rsb;
+    }
+
+    #pragma GCC unroll 24
+    for (int i = 0; i < MR; i++) {
+        #pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            store_vector(t, acc[i][v], i, 16 * v, c + i * ldc + 16 * v, ldc, mk[v]);
+    }
+}
+
+/* Rows are read at a + i*rsa; when rsa == 1 (a transposed A, as in the weight gradient) the
+ * compiler addresses them with constant offsets, so give it that case on its own. */
+FM_INLINE void tile_rows(const int MR, const int NV, int n, ptrdiff_t k,
+                         const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                         const float *b, ptrdiff_t rsb,
+                         float *c, ptrdiff_t ldc, const fm_tile *t)
+{
+    if (rsa == 1)
+        tile(MR, NV, n, k, a, 1, csa, b, rsb, c, ldc, t);
+    else
+        tile(MR, NV, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+}
+
+/* In-register transpose of r[0..15] (rows) into columns. */
+FM_INLINE void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    #pragma GCC unroll 16
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    #pragma GCC unroll 16
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    #pragma GCC unroll 16
+    for (int h = 0; h < 2; h++) {
+        #pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+            t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+        }
+    }
+    #pragma GCC unroll 16
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+    }
+}
+
+/* Packs a transposed B (see fm_pack_bt_fn) 16 x 16 blocks at a time. */
+static void pack_bt(float *dst, int nr, ptrdiff_t kc, int n, const float *src, ptrdiff_t csb)
+{
+    for (int j0 = 0; j0 < nr; j0 += 16) {
+        for (ptrdiff_t p0 = 0; p0 < kc; p0 += 16) {
+            int np = kc - p0 < 16 ? (int)(kc - p0) : 16;
+            __mmask16 mp = lane_mask(np);
+            __m512 r[16];
+            #pragma GCC unroll 16
+            for (int j = 0; j < 16; j++)
+                r[j] = j0 + j < n ? _mm512_maskz_loadu_ps(mp, src + (j0 + j) * csb + p0)
+                                  : _mm512_setzero_ps();
+            transpose16(r);
+            if (np == 16) {
+                #pragma GCC unroll 16
+                for (int p = 0; p < 16; p++)
+                    _mm512_storeu_ps(dst + (p0 + p) * nr + j0, r[p]);
+            } else {
+                for (int p = 0; p < np; p++)
+                    _mm512_storeu_ps(dst + (p0 + p) * nr + j0, r[p]);
+            }
+        }
+    }
+}
+
+/* m x n tiles with m <= 6 and n <= 64: NV = ceil(n / 16) vectors per row. */
+static void kernel_wide(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                        const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
+{
+    switch (((n + 15) / 16) * 8 + m) {
+    case 1 * 8 + 1: tile_rows(1, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 1 * 8 + 2: tile_rows(2, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 1 * 8 + 3: tile_rows(3, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 1 * 8 + 4: tile_rows(4, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 1 * 8 + 5: tile_rows(5, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 1 * 8 + 6: tile_rows(6, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 2 * 8 + 1: tile_rows(1, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 2 * 8 + 2: tile_rows(2, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 2 * 8 + 3: tile_rows(3, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 2 * 8 + 4: tile_rows(4, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 2 * 8 + 5: tile_rows(5, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 2 * 8 + 6: tile_rows(6, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 3 * 8 + 1: tile_rows(1, 3, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 3 * 8 + 2: tile_rows(2, 3, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 3 * 8 + 3: tile_rows(3, 3, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 3 * 8 + 4: tile_rows(4, 3, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 3 * 8 + 5: tile_rows(5, 3, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 3 * 8 + 6: tile_rows(6, 3, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 4 * 8 + 1: tile_rows(1, 4, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 4 * 8 + 2: tile_rows(2, 4, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 4 * 8 + 3: tile_rows(3, 4, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 4 * 8 + 4: tile_rows(4, 4, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 4 * 8 + 5: tile_rows(5, 4, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 4 * 8 + 6: tile_rows(6, 4, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    default: break;
+    }
+}
+
+/* m x n tiles with m <= 24 and n <= 16 (one vector per row). */
+static void kernel_narrow(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                          const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
+{
+    switch (m) {
+    case 7: tile_rows(7, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 8: tile_rows(8, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 9: tile_rows(9, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 10: tile_rows(10, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 11: tile_rows(11, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 12: tile_rows(12, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 13: tile_rows(13, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 14: tile_rows(14, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 15: tile_rows(15, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 16: tile_rows(16, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 17: tile_rows(17, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 18: tile_rows(18, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 19: tile_rows(19, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 20: tile_rows(20, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 21: tile_rows(21, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 22: tile_rows(22, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 23: tile_rows(23, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 24: tile_rows(24, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    default: kernel_wide(m, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    }
+}
+
+const fm_kernel_set fm_kernels_avx512 = {
+    "avx512", MR_WIDE, NR_WIDE, kernel_wide, MR_NARROW, NR_NARROW, kernel_narrow, pack_bt
+};
