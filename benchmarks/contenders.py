@@ -107,11 +107,48 @@ class TorchTrainer:
             return self.model(self.torch.from_numpy(X)).numpy()
 
 
+class KerasTrainer:
+    """The tutorial's own framework: Keras (3.x, on its PyTorch backend here, since TensorFlow
+    is not installed), with the tutorial's loss, driven by model.fit over one epoch."""
+    name = "keras"
+
+    def __init__(self, n_threads=None):
+        import os
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        import keras                      # optional: only the benchmarks use it
+        if n_threads and keras.backend.backend() == "torch":
+            import torch
+            torch.set_num_threads(n_threads)
+        weights, biases = initial_weights()
+        inputs = keras.Input((SIZES[0],))
+        x = inputs
+        for l, width in enumerate(SIZES[1:]):
+            x = keras.layers.Dense(width, activation="relu" if l < len(SIZES) - 2 else None)(x)
+        self.model = keras.Model(inputs, x)
+        self.model.set_weights([a for pair in zip(weights, biases) for a in pair])
+        self.model.compile(optimizer=keras.optimizers.SGD(LR),
+                           loss=lambda t, p: keras.ops.sum(keras.ops.square(p - t), axis=-1))
+        self.eye = np.eye(SIZES[-1], dtype=np.float32)
+
+    def step(self, X, y):
+        return self.model.train_on_batch(X, self.eye[y])
+
+    def epoch(self, X, y):
+        self.model.fit(X, self.eye[y], batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+
+    def predict(self, X):
+        return self.model.predict_on_batch(X)
+
+
+def _importable(module):
+    import importlib.util
+    return importlib.util.find_spec(module) is not None
+
+
 def available_trainers():
     trainers = [FastmlpTrainer, NumpyTrainer]
-    try:
-        import torch  # noqa: F401
+    if _importable("torch"):
         trainers.append(TorchTrainer)
-    except ImportError:
-        pass
+    if _importable("keras") and _importable("torch"):
+        trainers.append(KerasTrainer)
     return trainers
