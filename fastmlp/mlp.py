@@ -113,7 +113,8 @@ def check_array(X, n_features=None, name="X", estimator="the model"):
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{name} has {X.shape[1]} features, but {estimator} is expecting "
                          f"{n_features} features as input.")
-    X = np.ascontiguousarray(X, dtype=np.float32)
+    # Aligned too: C reads floats through float pointers (an unaligned buffer is a copy here).
+    X = np.require(X, dtype=np.float32, requirements=["C_CONTIGUOUS", "ALIGNED"])
     if not np.isfinite(X).all():
         raise ValueError(f"Input {name} contains NaN or infinity (after conversion to float32)")
     return X

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Build fastmlp's extension with AddressSanitizer + UndefinedBehaviorSanitizer and run the
+# kernel and API tests under it (NumPy's recipe: the interpreter is not instrumented, so libasan
+# is LD_PRELOADed; any report halts the process and fails the run).
+#
+#   scripts/sanitize.sh            the kernel, property, reliability and API tests (~10 min)
+#   scripts/sanitize.sh --quick    a subset for CI (~2 min)
+#   scripts/sanitize.sh [--quick] -- PYTEST_ARGS...   choose the tests yourself
+#
+# The build happens in a temporary copy of the checkout, so the normal in-place build is left
+# alone. Needs gcc or clang with libasan/libubsan, Cython, NumPy, pytest and Hypothesis.
+# Environment: CC (compiler), KEEP=1 keeps the temporary copy, SANITIZE_DIR=DIR uses DIR.
+set -euo pipefail
+
+quick=0
+pytest_args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) quick=1 ;;
+        --) shift; pytest_args=("$@"); break ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        *) echo "sanitize.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+python="${PYTHON:-python3}"
+cc="${CC:-cc}"
+
+libasan="$("$cc" -print-file-name=libasan.so)"
+if [ ! -e "$libasan" ]; then
+    echo "sanitize.sh: $cc has no libasan.so ($libasan); install the compiler's sanitizer runtime" >&2
+    exit 2
+fi
+libasan="$(readlink -f "$libasan")"
+
+work="${SANITIZE_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/fastmlp-sanitize.XXXXXX")}"
+if [ -z "${KEEP:-}" ] && [ -z "${SANITIZE_DIR:-}" ]; then
+    trap 'rm -rf "$work"' EXIT
+fi
+
+# The checkout's sources (tracked and new, not ignored): never its build outputs.
+(cd "$repo" && git ls-files -co --exclude-standard -z -- setup.py pyproject.toml fastmlp src_c tests) |
+    (cd "$repo" && xargs -0 cp --parents -t "$work")
+
+echo "sanitize.sh: building with ASan+UBSan in $work" >&2
+flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1"
+(cd "$work" && FASTMLP_EXTRA_CFLAGS="$flags" FASTMLP_EXTRA_LDFLAGS="-fsanitize=address,undefined" \
+    "$python" setup.py -q build_ext --inplace --build-temp "$work/build" >"$work/build.log" 2>&1) || {
+    tail -40 "$work/build.log" >&2
+    echo "sanitize.sh: the sanitizer build failed" >&2
+    exit 2
+}
+
+if [ ${#pytest_args[@]} -eq 0 ]; then
+    if [ "$quick" = 1 ]; then
+        pytest_args=(tests/test_kernels.py tests/test_properties.py tests/test_reliability_input.py
+                     -k "not 200 and not 784")
+    else
+        pytest_args=(tests/test_kernels.py tests/test_properties.py tests/test_reference.py
+                     tests/test_mlp.py tests/test_reliability_input.py
+                     tests/test_reliability_training.py tests/test_reliability_files.py
+                     tests/test_io.py tests/test_sklearn.py)
+    fi
+fi
+existing=()
+for a in "${pytest_args[@]}"; do
+    case "$a" in
+        tests/*.py) [ -e "$work/$a" ] && existing+=("$a") || echo "sanitize.sh: no $a, skipped" >&2 ;;
+        *) existing+=("$a") ;;
+    esac
+done
+
+# detect_leaks=0: CPython itself never frees some memory at exit. PYTHONMALLOC=malloc sends
+# Python's own small allocations (PyMem_Malloc buffers of the extension) through ASan too.
+export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0:allocator_may_return_null=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+export PYTHONMALLOC=malloc
+export PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}"
+export FASTMLP_DATA="${FASTMLP_DATA:-$repo/../shared/data/mnist}"
+
+cd "$work"
+status=0
+LD_PRELOAD="$libasan" "$python" -c "import fastmlp._core as c, sys; sys.exit(0 if c.__file__.startswith('$work') else 1)" || {
+    echo "sanitize.sh: the sanitized extension is not the one imported" >&2
+    exit 2
+}
+LD_PRELOAD="$libasan" "$python" -m pytest -q -p no:cacheprovider -x "${existing[@]}" || status=$?
+if [ "$status" = 0 ]; then
+    echo "sanitize.sh: clean (ASan + UBSan found nothing)"
+else
+    echo "sanitize.sh: FAILED (status $status): see the sanitizer report above" >&2
+fi
+exit "$status"
