@@ -1,4 +1,5 @@
 """The fastmlp command line: train (--save, --plot), evaluate, predict, --help and errors."""
+import os
 import re
 import subprocess
 import sys
@@ -156,6 +157,7 @@ def test_missing_matplotlib_names_the_extra(monkeypatch, capsys, tmp_path):
 
 
 def test_python_dash_m_runs():
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(fastmlp.__file__)))
     result = subprocess.run([sys.executable, "-m", "fastmlp", "--help"], capture_output=True,
-                            text=True, timeout=60)
+                            text=True, timeout=60, env=env)
     assert result.returncode == 0 and "evaluate" in result.stdout

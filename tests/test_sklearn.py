@@ -226,6 +226,14 @@ def test_pickle_and_joblib_round_trip(tmp_path):
     assert unfitted.epochs == 3 and not hasattr(unfitted, "classes_")
 
 
+def same_package_env():
+    """Subprocesses import the fastmlp these tests imported (installed, or the checkout)."""
+    import os
+
+    import fastmlp
+    return dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(fastmlp.__file__)))
+
+
 def test_works_without_sklearn():
     code = textwrap.dedent("""
         import sys
@@ -257,7 +265,7 @@ def test_works_without_sklearn():
         print("ok")
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
+                            timeout=120, env=same_package_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 
