@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 EXIT_USAGE = 2
 
 
@@ -78,6 +79,10 @@ def _build_parser():
     train.add_argument("--data-dir", default=None, help=data_help)
     train.add_argument("--save", default=None, metavar="PATH",
                        help="save the trained model to PATH (.npz, loadable with fastmlp.load)")
+    train.add_argument("--checkpoint", default=None, metavar="DIR",
+                       help="save the training state to DIR/checkpoint.npz after every epoch")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the checkpoint in --checkpoint DIR (same options)")
     train.add_argument("--plot", default=None, metavar="PATH",
                        help="save loss and accuracy per epoch (train and test) and the test "
                             "confusion matrix as an image (.png, .pdf, .svg; needs matplotlib)")
@@ -167,7 +172,15 @@ def _train(args):
                 lr_step_epochs=args.lr_step_epochs,
                 validation_data=(x_test, y_test) if watch else None,
                 callbacks=None if args.quiet else [_TutorialPrinter(args.epochs)])
-    model.fit(x_train, y_train)
+    from .checkpoint import fit as fit_with_checkpoints
+    model = fit_with_checkpoints(model, x_train, y_train, args.checkpoint, args.resume)
+    if getattr(model, "_interrupted", False):  # Ctrl-C: keep the last finished step, exit 130
+        if args.save:
+            model.validation_data, model.callbacks = None, None
+            model.save(args.save)
+            print(f"interrupted: the model of the last finished step is saved to {args.save}",
+                  file=sys.stderr)
+        return EXIT_INTERRUPTED
     predicted = model.predict(x_test)
     print(f"test accuracy: {np.mean(predicted == y_test):.4f}")
     if args.save:
@@ -247,6 +260,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        print("fastmlp: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (_CliError, ValueError, TypeError, OSError, MemoryError, ImportError) as exc:
         print(f"fastmlp: error: {_message(exc)}", file=sys.stderr)
         return EXIT_ERROR
