@@ -10,7 +10,13 @@ from setuptools import Extension, setup
 
 C_SOURCES = [
     "src_c/threads.c",
-    "src_c/gemm_simple.c",
+    "src_c/dispatch.c",
+    "src_c/gemm.c",
+    "src_c/pack.c",
+    "src_c/peak.c",
+    "src_c/ukernel_generic.c",
+    "src_c/ukernel_avx2.c",
+    "src_c/ukernel_avx512.c",
     "src_c/layers.c",
     "src_c/loss.c",
     "src_c/mlp_step.c",

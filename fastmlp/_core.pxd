@@ -59,3 +59,15 @@ cdef extern from "fastmlp.h" nogil:
     int fm_train_step(const fm_net *net, Py_ssize_t M, const float *X, const int32_t *labels,
                       int loss_kind, const fm_optimizer *opt, double *loss)
     int fm_forward(const fm_net *net, Py_ssize_t M, const float *X, float *out, float **scratch)
+
+cdef extern from "dispatch.h" nogil:
+    void fm_dispatch_init()
+    const char *fm_isa_name()
+    int fm_isa_set(const char *name)
+    int fm_isa_supported(const char *name)
+    const char *fm_isa_available()
+    const char *fm_isa_note()
+    const char *fm_compiler()
+
+cdef extern from "peak.h" nogil:
+    double fm_peak_gflops(int n_threads, double seconds)

@@ -20,6 +20,12 @@ def get_num_threads() -> int:
     """The number of threads the kernels will use."""
 def have_openmp() -> bool:
     """Whether the extension was compiled with OpenMP."""
+def build_info() -> dict[str, object]:
+    """isa, isa_available, isa_note, openmp, n_threads, compiler."""
+def set_isa(name: str) -> None:
+    """Use the kernels of one instruction set: generic, avx2, avx512 or auto."""
+def peak_gflops(n_threads: int | None = ..., seconds: float = ...) -> float:
+    """Measured FMA throughput (GFLOP/s) of n_threads threads."""
 def gemm(A: _F32, B: _F32, C: _F32, trans_a: bool = ..., trans_b: bool = ...) -> None:
     """C = op(A) @ op(B), overwriting C (M, N)."""
 def dense_forward(X: _F32, W: _F32, b: _F32, out: _F32, relu: bool) -> None:

@@ -51,6 +51,58 @@ def have_openmp():
     return bool(fm_have_openmp())
 
 
+# The micro-kernels are chosen here, at import: the best the CPU has, or FASTMLP_ISA's choice.
+fm_dispatch_init()
+
+
+def build_info():
+    """How this extension was built and what it runs on.
+
+    Returns
+    -------
+    dict with keys
+        ``isa``: the instruction set of the kernels in use ("generic", "avx2" or "avx512");
+        ``isa_available``: the sets this CPU supports, best last;
+        ``isa_note``: why FASTMLP_ISA was not honoured, or "";
+        ``openmp``: whether OpenMP was compiled in; ``n_threads``: threads the kernels use;
+        ``compiler``: the C compiler.
+    """
+    return {
+        "isa": fm_isa_name().decode(),
+        "isa_available": fm_isa_available().decode().split(),
+        "isa_note": fm_isa_note().decode(),
+        "openmp": bool(fm_have_openmp()),
+        "n_threads": fm_get_num_threads(),
+        "compiler": fm_compiler().decode(),
+    }
+
+
+def set_isa(str name):
+    """Use the kernels of instruction set ``name`` ("generic", "avx2", "avx512", or "auto" for
+    the best available). Every set gives bit-identical results; this is for tests and bug
+    reports. Raises ValueError for an unknown name or one this CPU lacks."""
+    cdef bytes raw = name.encode()
+    cdef int status = fm_isa_set(raw)
+    if status == 1:
+        raise ValueError(f"unknown instruction set {name!r}: expected generic, avx2, avx512 or auto")
+    if status == 2:
+        raise ValueError(f"this CPU does not support {name!r} "
+                         f"(available: {fm_isa_available().decode()})")
+
+
+def peak_gflops(n_threads=None, double seconds=0.2):
+    """Measured FMA throughput in GFLOP/s of ``n_threads`` threads (default: the kernels'
+    thread count) running for about ``seconds``, with the current instruction set: the
+    yardstick for "% of peak"."""
+    cdef int n = 0 if n_threads is None else int(n_threads)
+    _expect(n_threads is None or n >= 1, f"n_threads must be >= 1, got {n_threads}")
+    _expect(seconds > 0 and seconds <= 60, f"seconds must be in (0, 60], got {seconds}")
+    cdef double value
+    with nogil:
+        value = fm_peak_gflops(n, seconds)
+    return value
+
+
 def gemm(const float[:, ::1] A, const float[:, ::1] B, float[:, ::1] C,
          bint trans_a=False, bint trans_b=False):
     """C = op(A) @ op(B), overwriting C; op transposes when ``trans_*`` is true.

@@ -145,3 +145,14 @@ const char *fm_isa_note(void)
     fm_dispatch_init();
     return note;
 }
+
+const char *fm_compiler(void)
+{
+#if defined(__clang__)
+    return "clang " __clang_version__;
+#elif defined(__GNUC__)
+    return "gcc " __VERSION__;
+#else
+    return "unknown";
+#endif
+}

@@ -33,4 +33,7 @@ const char *fm_isa_available(void);
 /* Why FASTMLP_ISA was not honoured ("" when it was, or was not set). */
 const char *fm_isa_note(void);
 
+/* The compiler that built the library, e.g. "gcc 12.2.0". */
+const char *fm_compiler(void);
+
 #endif

@@ -34,84 +34,54 @@
 #include "ukernel.h"
 
 enum {
-    KC = 384,          /* K block: a KC x 32 packed panel (48 KiB at most) */
+    KC = 256,          /* K block: the packed B panel is KC x NR floats */
+    NR_MAX = 64,       /* the widest micro-kernel tile */
     MC = 480,          /* rows of A per block, for large M */
-    PACK_MIN_TILES = 3,/* pack a row-major B panel only when this many row tiles reuse it */
-    MAX_THREADS = 256
+    PACK_MIN_TILES = 3 /* pack a row-major B panel only when this many row tiles reuse it */
 };
-
-/* Per-thread packing buffers, grown on demand, each on its own cache lines. */
-typedef struct {
-    float *buf;
-    size_t cap;        /* floats */
-    char pad[64 - sizeof(float *) - sizeof(size_t)];
-} workspace;
-
-static workspace workspaces[MAX_THREADS];
-
-/* Thread tid's buffer of at least n floats (64-byte aligned), or NULL if it cannot be had. */
-static float *thread_buffer(int tid, size_t n)
-{
-    if (tid < 0 || tid >= MAX_THREADS)
-        return NULL;
-    workspace *w = &workspaces[tid];
-    if (w->cap >= n)
-        return w->buf;
-    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-    float *p = aligned_alloc(64, bytes);
-    if (p == NULL)
-        return NULL;
-    free(w->buf);
-    w->buf = p;
-    w->cap = bytes / sizeof(float);
-    return p;
-}
 
 /* The K block length for this epilogue. */
 static ptrdiff_t k_block(ptrdiff_t K, const fm_epilogue *epi)
 {
     if (epi->kind == FM_EPI_SGD || K <= KC)
         return K;
-    /* Equal blocks: 784 = 2 x 392 rather than 384 + 384 + 16. */
+    /* Equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16. */
     ptrdiff_t nblocks = (K + KC - 1) / KC;
     return (K + nblocks - 1) / nblocks;
 }
 
-int fm_gemm_reserve(ptrdiff_t K, int n_threads)
-{
-    const fm_kernel_set *ks = fm_kernels();
-    ptrdiff_t kc = K > 0 ? K : 1;
-    int nr = ks->nr > ks->nr_narrow ? ks->nr : ks->nr_narrow;
-    for (int t = 0; t < n_threads && t < MAX_THREADS; t++)
-        if (thread_buffer(t, (size_t)kc * (size_t)nr) == NULL)
-            return -1;
-    return 0;
-}
-
-/* C rows [m0, m1) x columns [n0, n1), on thread tid's buffer. Returns 0 or -1. */
-static int gemm_block(int tid, const fm_kernel_set *ks,
+/* C rows [m0, m1) x columns [n0, n1). Returns 0, or -1 when a buffer could not be allocated.
+ *
+ * The packed panel lives on this thread's stack (KC x NR_MAX floats, 64 KiB), so concurrent
+ * calls from several threads share nothing and steady-state calls allocate nothing. The one
+ * exception is an SGD epilogue (K not split) with K > KC on a B that must be packed (strided
+ * columns); fastmlp never asks for it, and it packs on the heap. */
+static int gemm_block(const fm_kernel_set *ks,
                       ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t K,
                       const float *A, ptrdiff_t rsa, ptrdiff_t csa,
                       const float *B, ptrdiff_t rsb, ptrdiff_t csb,
                       float *C, ptrdiff_t ldc, const fm_epilogue *epi)
 {
+    _Alignas(64) float stack_buf[KC * NR_MAX];
     const ptrdiff_t kc_max = k_block(K, epi);
     const ptrdiff_t n_kblocks = K > 0 ? (K + kc_max - 1) / kc_max : 1;
     const int narrow = n1 - n0 <= ks->nr_narrow;
     const int mr = narrow ? ks->mr_narrow : ks->mr;
     const int nr = narrow ? ks->nr_narrow : ks->nr;
     const fm_ukernel_fn kernel = narrow ? ks->narrow : ks->wide;
+    const int fits_stack = kc_max <= KC && nr <= NR_MAX;
+    float *heap_buf = NULL;
+    if (csb != 1 && !fits_stack) {
+        heap_buf = malloc(sizeof(float) * (size_t)kc_max * (size_t)nr);
+        if (heap_buf == NULL)
+            return -1;
+    }
+    float *buf = heap_buf != NULL ? heap_buf : stack_buf;
 
     for (ptrdiff_t ic = m0; ic < m1; ic += MC) {
         const ptrdiff_t mc = m1 - ic < MC ? m1 - ic : MC;
         const ptrdiff_t n_tiles = (mc + mr - 1) / mr;
-        const int pack = csb != 1 || n_tiles >= PACK_MIN_TILES;
-        float *buf = NULL;
-        if (pack) {
-            buf = thread_buffer(tid, (size_t)(kc_max > 0 ? kc_max : 1) * (size_t)nr);
-            if (buf == NULL)
-                return -1;
-        }
+        const int pack = csb != 1 || (n_tiles >= PACK_MIN_TILES && fits_stack);
         for (ptrdiff_t jc = n0; jc < n1; jc += nr) {
             const int nb = n1 - jc < nr ? (int)(n1 - jc) : nr;
             for (ptrdiff_t kb = 0; kb < n_kblocks; kb++) {
@@ -140,6 +110,7 @@ static int gemm_block(int tid, const fm_kernel_set *ks,
             }
         }
     }
+    free(heap_buf);
     return 0;
 }
 
@@ -173,7 +144,7 @@ int fm_gemm_thread(int tid, int nth,
     }
     if (m0 >= m1 || n0 >= n1)
         return 0;
-    return gemm_block(tid, ks, m0, m1, n0, n1, K, A, rsa, csa, B, rsb, csb, C, ldc, epi);
+    return gemm_block(ks, m0, m1, n0, n1, K, A, rsa, csa, B, rsb, csb, C, ldc, epi);
 }
 
 /* Threads worth starting: about 64 kFLOP each at least, one per 16 columns or row. */
@@ -184,8 +155,6 @@ static int useful_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K)
     double cap = flops / 65536.0;
     if (cap < nth)
         nth = cap < 1.0 ? 1 : (int)cap;
-    if (nth > MAX_THREADS)
-        nth = MAX_THREADS;
     return nth;
 }
 

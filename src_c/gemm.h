@@ -55,7 +55,8 @@ typedef struct {
 } fm_epilogue;
 
 /* Returns 0, or -1 when a packing buffer could not be allocated (C is then unspecified).
- * Runs on fm_get_num_threads() OpenMP threads (fewer for small products). */
+ * Runs on fm_get_num_threads() OpenMP threads (fewer for small products). Allocates nothing
+ * (packing buffers live on the stack), so concurrent calls from several threads are safe. */
 int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
              const float *A, ptrdiff_t rsa, ptrdiff_t csa,
              const float *B, ptrdiff_t rsb, ptrdiff_t csb,
@@ -73,9 +74,5 @@ int fm_gemm_thread(int tid, int nth,
                    const float *B, ptrdiff_t rsb, ptrdiff_t csb,
                    float *C, ptrdiff_t ldc,
                    const fm_epilogue *epi);
-
-/* Allocates the packing buffers of threads 0..n_threads-1 for any product with this K or less,
- * so that later calls allocate nothing. Returns 0, or -1 when memory ran out. */
-int fm_gemm_reserve(ptrdiff_t K, int n_threads);
 
 #endif

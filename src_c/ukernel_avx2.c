@@ -5,6 +5,8 @@
  * Edge tiles: m selects a fully unrolled body; n becomes a lane mask for vmaskmov loads and
  * stores, which never touch memory outside the tile.
  */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+
 #pragma GCC target("avx2,fma")
 
 #include <immintrin.h>
@@ -128,3 +130,5 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
 }
 
 const fm_kernel_set fm_kernels_avx2 = { "avx2", MR, NR, kernel, MR, NR, kernel, NULL };
+
+#endif /* x86 */

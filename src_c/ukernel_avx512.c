@@ -10,6 +10,8 @@
  * Edge tiles: m selects a fully unrolled body (switch below); n becomes a lane mask, and masked
  * loads and stores never touch memory outside the tile.
  */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,fma")
 
 #include <immintrin.h>
@@ -273,3 +275,5 @@ static void kernel_narrow(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t r
 const fm_kernel_set fm_kernels_avx512 = {
     "avx512", MR_WIDE, NR_WIDE, kernel_wide, MR_NARROW, NR_NARROW, kernel_narrow, pack_bt
 };
+
+#endif /* x86 */

@@ -121,7 +121,6 @@ int main(int argc, char **argv)
     peak[2] = fm_peak_gflops(2, 0.3);
     printf("isa %s, peak %.1f GFLOP/s (1 thread), %.1f (2 threads); step %.1f MFLOP\n",
            fm_isa_name(), peak[1], peak[2], step_flops * 1e-6);
-    fm_gemm_reserve(D0, 2);
 
     enum { MAXR = 64 };
     if (rounds > MAXR)
