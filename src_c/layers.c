@@ -19,17 +19,27 @@ int fm_dense_backward_input(float *dA_prev, const float *dZ, const float *W, con
     return fm_gemm(M, K, N, dZ, N, 1, W, 1, N, dA_prev, K, &epi);
 }
 
-/* b (N) steps along the column sums of dZ (M x N), summed in ascending row order. */
+/* b (N) steps along the column sums of dZ (M x N), each summed in ascending row order.
+ * Rows outer, columns inner: the inner loop runs along contiguous memory and vectorises, and
+ * every column's sum keeps its order (so its bits). Columns go in chunks summed on the stack. */
 static void bias_update(float *b, float *vb, const float *dZ, ptrdiff_t M, ptrdiff_t N,
                         const fm_optimizer *opt)
 {
+    enum { CHUNK = 1024 };
+    float g[CHUNK];
     fm_epilogue epi = { .kind = FM_EPI_SGD, .lr = opt->lr, .alpha = 0.0f,
                         .momentum = opt->momentum, .nesterov = opt->nesterov, .velocity = vb };
-    for (ptrdiff_t j = 0; j < N; j++) {
-        float g = 0.0f;
-        for (ptrdiff_t i = 0; i < M; i++)
-            g += dZ[i * N + j];
-        fm_epilogue_store(&epi, g, 0, j, b + j, vb ? vb + j : NULL);
+    for (ptrdiff_t j0 = 0; j0 < N; j0 += CHUNK) {
+        ptrdiff_t nj = N - j0 < CHUNK ? N - j0 : CHUNK;
+        for (ptrdiff_t j = 0; j < nj; j++)
+            g[j] = 0.0f;
+        for (ptrdiff_t i = 0; i < M; i++) {
+            const float *row = dZ + i * N + j0;
+            for (ptrdiff_t j = 0; j < nj; j++)
+                g[j] += row[j];
+        }
+        for (ptrdiff_t j = 0; j < nj; j++)
+            fm_epilogue_store(&epi, g[j], 0, j0 + j, b + j0 + j, vb ? vb + j0 + j : NULL);
     }
 }
 
