@@ -11,6 +11,7 @@
 import multiprocessing
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -174,6 +175,30 @@ def test_predict_from_8_threads_equals_serial(model_and_data):
         for k, got in enumerate(out):
             expected = serial[i] if k % 2 == 0 else serial[-1]
             assert np.array_equal(got, expected), (i, k)
+
+
+def test_predict_releases_the_gil():
+    """While one thread predicts a large batch, another keeps running Python code."""
+    rng = np.random.default_rng(0)
+    model = MLP(hidden_layer_sizes=(512, 256), batch_size=100, epochs=1, random_state=0,
+                n_threads=1).fit(rng.random((200, 784), dtype=np.float32), np.arange(200) % 10)
+    X = rng.random((20000, 784), dtype=np.float32)
+    start = time.perf_counter()
+    model.decision_function(X)
+    alone = time.perf_counter() - start
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (model.decision_function(X), done.set()))
+    ticks, last, gap = 0, time.perf_counter(), 0.0
+    worker.start()
+    while not done.is_set():
+        now = time.perf_counter()
+        gap = max(gap, now - last)
+        last = now
+        ticks += 1
+    worker.join()
+    # Holding the GIL through the C call would stall this loop for the whole call.
+    assert gap < max(0.5 * alone, 0.05), (gap, alone)
+    assert ticks > 1000
 
 
 def test_fit_while_another_thread_fits_or_predicts_raises_clearly(model_and_data):
