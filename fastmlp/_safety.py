@@ -9,10 +9,11 @@
   reading weights that are being overwritten.
 """
 import functools
+import os
 import signal
 import threading
 
-__all__ = ["InterruptFlag", "check_not_fitting", "exclusive_fit", "fitting"]
+__all__ = ["InterruptFlag", "check_network_memory", "check_not_fitting", "exclusive_fit", "fitting"]
 
 
 class InterruptFlag:
@@ -97,3 +98,30 @@ def exclusive_fit(method):
         with fitting(self):
             return method(self, *args, **kwargs)
     return wrapper
+
+
+def physical_memory():
+    """Bytes of physical memory, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_network_memory(sizes, max_batch, momentum):
+    """Raise ``MemoryError`` before allocating a network that cannot fit in physical memory.
+
+    Allocation alone would not fail everywhere: where the kernel overcommits memory, a huge
+    ``numpy.empty`` succeeds and the process is killed later, when the pages are touched.
+    """
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    activations = max_batch * sum(sizes[1:])
+    # float32 weights (+ velocities), float32 activations and gradients, and the float64
+    # temporary of the initialisation of the largest layer.
+    need = 4 * weights * (2 if momentum else 1) + 8 * activations + 8 * largest
+    have = physical_memory()
+    if have is not None and need > have:
+        raise MemoryError(f"a network of widths {tuple(sizes)} with batches of {max_batch} needs "
+                          f"about {need / 2**30:.1f} GiB, more than this machine's "
+                          f"{have / 2**30:.1f} GiB: use smaller hidden_layer_sizes or batch_size")

@@ -517,6 +517,7 @@ class MLPClassifier(*_BASES):
                     delattr(self, attr)
             self._rng = _rng(self.random_state)
             sizes = (X.shape[1],) + hidden + (known.shape[0],)
+            _safety.check_network_memory(sizes, min(self.batch_size, X.shape[0]), self.momentum > 0)
             network = _core.Network(sizes, self.batch_size, momentum=self.momentum > 0)
             network.set_weights(self._initial_weights(sizes))
             self._network = network

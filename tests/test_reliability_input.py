@@ -336,3 +336,13 @@ def test_predictions_do_not_depend_on_batching(hidden):
         parts = [model.decision_function(data[s:s + size]) for s in range(0, len(data), size)]
         assert np.array_equal(np.concatenate(parts), full), size
     assert np.array_equal(model.predict(data[:1]), model.predict(data)[:1])
+
+
+def test_a_network_larger_than_physical_memory_raises_before_allocating(monkeypatch):
+    """Where the system overcommits memory, numpy.empty of a huge network would succeed and the
+    process be killed later; the estimator checks against physical memory first."""
+    from fastmlp import _safety
+    monkeypatch.setattr(_safety, "physical_memory", lambda: 2 ** 30)
+    with pytest.raises(MemoryError, match=r"GiB.*hidden_layer_sizes"):
+        small(hidden_layer_sizes=(2 ** 27,)).fit(X, Y)     # 3 GiB of weights for 6 features
+    small(hidden_layer_sizes=(64,)).fit(X, Y)               # a normal network still fits
