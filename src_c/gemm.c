@@ -34,8 +34,8 @@
 #include "ukernel.h"
 
 enum {
-    KC = 256,          /* K block: the packed B panel is KC x NR floats */
-    NR_MAX = 64,       /* the widest micro-kernel tile */
+    KC = 128,          /* K block: a KC x 64 packed B panel (32 KiB) stays in L1 */
+    STACK_FLOATS = 16384, /* the packing buffer on the stack: 64 KiB (KC x 64, or 512 x 32) */
     MC = 480,          /* rows of A per block, for large M */
     PACK_MIN_TILES = 3 /* pack a row-major B panel only when this many row tiles reuse it */
 };
@@ -45,31 +45,32 @@ static ptrdiff_t k_block(ptrdiff_t K, const fm_epilogue *epi)
 {
     if (epi->kind == FM_EPI_SGD || K <= KC)
         return K;
-    /* Equal blocks: 784 = 4 x 196 rather than 3 x 256 + 16. */
+    /* Equal blocks: 784 = 7 x 112 rather than 6 x 128 + 16. */
     ptrdiff_t nblocks = (K + KC - 1) / KC;
     return (K + nblocks - 1) / nblocks;
 }
 
 /* C rows [m0, m1) x columns [n0, n1). Returns 0, or -1 when a buffer could not be allocated.
  *
- * The packed panel lives on this thread's stack (KC x NR_MAX floats, 64 KiB), so concurrent
- * calls from several threads share nothing and steady-state calls allocate nothing. The one
- * exception is an SGD epilogue (K not split) with K > KC on a B that must be packed (strided
- * columns); fastmlp never asks for it, and it packs on the heap. */
+ * The packed panel lives on this thread's stack (64 KiB), so concurrent calls from several
+ * threads share nothing and steady-state calls allocate nothing. An SGD epilogue does not
+ * split K: its panel (K x 32 for the weight gradient) fits up to K = 512; beyond, a row-major
+ * B is read in place and a strided one (fastmlp never asks for it) is packed on the heap. */
 static int gemm_block(const fm_kernel_set *ks,
                       ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t K,
                       const float *A, ptrdiff_t rsa, ptrdiff_t csa,
                       const float *B, ptrdiff_t rsb, ptrdiff_t csb,
                       float *C, ptrdiff_t ldc, const fm_epilogue *epi)
 {
-    _Alignas(64) float stack_buf[KC * NR_MAX];
+    _Alignas(64) float stack_buf[STACK_FLOATS];
     const ptrdiff_t kc_max = k_block(K, epi);
     const ptrdiff_t n_kblocks = K > 0 ? (K + kc_max - 1) / kc_max : 1;
     const int narrow = n1 - n0 <= ks->nr_narrow;
-    const int mr = narrow ? ks->mr_narrow : ks->mr;
-    const int nr = narrow ? ks->nr_narrow : ks->nr;
-    const fm_ukernel_fn kernel = narrow ? ks->narrow : ks->wide;
-    const int fits_stack = kc_max <= KC && nr <= NR_MAX;
+    const int columns = !narrow && rsa == 1;
+    const int mr = narrow ? ks->mr_narrow : columns ? ks->mr_columns : ks->mr;
+    const int nr = narrow ? ks->nr_narrow : columns ? ks->nr_columns : ks->nr;
+    const fm_ukernel_fn kernel = narrow ? ks->narrow : columns ? ks->columns : ks->wide;
+    const int fits_stack = kc_max * nr <= STACK_FLOATS;
     float *heap_buf = NULL;
     if (csb != 1 && !fits_stack) {
         heap_buf = malloc(sizeof(float) * (size_t)kc_max * (size_t)nr);

@@ -29,8 +29,10 @@
  * in the same order, so every kernel gives bit-identical results.
  *
  * Kernels are plain functions; the table fm_kernel_set below tells the frame (gemm.c) their MR
- * and NR. "wide" is the workhorse; "narrow" is the same computation specialised for n <= NR/2
- * with more rows (the 10-wide output layer, where a wide tile would waste most of its lanes).
+ * and NR. "wide" is the workhorse; "columns" is its shape for A stored by columns (rsa == 1,
+ * the weight gradient), where a taller tile reads A in longer runs; "narrow" is the same
+ * computation specialised for n <= 16 with more rows (the 10-wide output layer, where a wide
+ * tile would waste most of its lanes). All three honour the full contract for any strides.
  * pack_bt is a packing routine (as BLIS's packm kernels): a transposing copy, which portable C
  * does at a fraction of the speed of in-register transposes.
  */
@@ -62,6 +64,8 @@ typedef struct {
     const char *name;         /* "generic", "avx2", "avx512" */
     int mr, nr;               /* wide kernel: at most mr x nr */
     fm_ukernel_fn wide;
+    int mr_columns, nr_columns; /* the same for A stored by columns (rsa == 1) */
+    fm_ukernel_fn columns;
     int mr_narrow, nr_narrow; /* narrow kernel: at most mr_narrow x nr_narrow */
     fm_ukernel_fn narrow;
     fm_pack_bt_fn pack_bt;    /* NULL: use the portable fm_pack_b */

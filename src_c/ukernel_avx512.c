@@ -272,8 +272,38 @@ static void kernel_narrow(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t r
     }
 }
 
+/* m x n tiles with m <= 12 and n <= 32, for A stored by columns (rsa == 1: the transposed
+ * activations of the weight gradient). The 12 values A(0..11, p) are one 48-byte run, so the
+ * broadcasts use constant offsets, and a K x 32 panel of B (25 KiB for K = 200) stays in L1
+ * next to the A lines. */
+static void kernel_columns(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa,
+                           ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc,
+                           const fm_tile *t)
+{
+    if (n <= 16) {
+        kernel_narrow(m, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+        return;
+    }
+    switch (m) {
+    case 1: tile_rows(1, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 2: tile_rows(2, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 3: tile_rows(3, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 4: tile_rows(4, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 5: tile_rows(5, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 6: tile_rows(6, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 7: tile_rows(7, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 8: tile_rows(8, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 9: tile_rows(9, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 10: tile_rows(10, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 11: tile_rows(11, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 12: tile_rows(12, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    default: break;
+    }
+}
+
 const fm_kernel_set fm_kernels_avx512 = {
-    "avx512", MR_WIDE, NR_WIDE, kernel_wide, MR_NARROW, NR_NARROW, kernel_narrow, pack_bt
+    "avx512", MR_WIDE, NR_WIDE, kernel_wide, 12, 32, kernel_columns,
+    MR_NARROW, NR_NARROW, kernel_narrow, pack_bt
 };
 
 #endif /* x86 */

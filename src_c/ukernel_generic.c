@@ -42,4 +42,4 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
     }
 }
 
-const fm_kernel_set fm_kernels_generic = { "generic", MR, NR, kernel, MR, NR, kernel, NULL };
+const fm_kernel_set fm_kernels_generic = { "generic", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, NULL };
