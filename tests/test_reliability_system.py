@@ -182,7 +182,7 @@ def test_predict_releases_the_gil():
     rng = np.random.default_rng(0)
     model = MLP(hidden_layer_sizes=(512, 256), batch_size=100, epochs=1, random_state=0,
                 n_threads=1).fit(rng.random((200, 784), dtype=np.float32), np.arange(200) % 10)
-    X = rng.random((20000, 784), dtype=np.float32)
+    X = rng.random((40000, 784), dtype=np.float32)
     start = time.perf_counter()
     model.decision_function(X)
     alone = time.perf_counter() - start
