@@ -52,9 +52,13 @@ def cycle(i):
         _core.gemm(Xbig, Xbig, np.empty((160, 160), np.float32))
     except ValueError:
         pass
-    C = np.empty((160, 160), np.float32)
-    _core.gemm(Xbig, np.ascontiguousarray(Xbig.T), C)   # a large, packed, threaded GEMM
+    if i % 10 == 0:                                 # now and then a threaded GEMM
+        _core.set_num_threads(2)
+        C = np.empty((160, 160), np.float32)
+        _core.gemm(Xbig, np.ascontiguousarray(Xbig.T), C)
+        _core.set_num_threads(1)
 
+_core.set_num_threads(1)    # OpenMP threads waiting for a busy core would only cost time
 for i in range(30):                               # warm up: caches, allocator pools
     cycle(i)
 gc.collect()
