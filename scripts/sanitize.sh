@@ -28,6 +28,11 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 python="${PYTHON:-python3}"
 cc="${CC:-cc}"
 
+if ! "$python" -c "import Cython, numpy, pytest, hypothesis, setuptools" 2>/dev/null; then
+    echo "sanitize.sh: $python needs Cython, NumPy, setuptools, pytest and Hypothesis" \
+         "(pip install cython numpy setuptools pytest hypothesis)" >&2
+    exit 2
+fi
 libasan="$("$cc" -print-file-name=libasan.so)"
 if [ ! -e "$libasan" ]; then
     echo "sanitize.sh: $cc has no libasan.so ($libasan); install the compiler's sanitizer runtime" >&2
