@@ -11,6 +11,10 @@
  *               for jc (one NR-wide column panel)
  *                 for pc (KC steps of K)                 B panel packed: KC x NR, in L1
  *                   for ir (tiles of <= MR rows)          micro-kernel on A read in place
+ *   kernels   The kernel set (dispatch.h) offers three tile shapes: "wide" (AVX-512: 6 x 64)
+ *             for A stored by rows, "columns" (12 x 32) for A stored by columns (rsa == 1),
+ *             "narrow" (24 x 16) when the block is at most 16 columns wide (N = 10), "row"
+ *             (1 x 128) for a single row (predicting one sample).
  *   packing   B only. A is read in place with its own strides (rows of the input, or its
  *             transpose in the weight gradient), as in BLIS's "sup" kernels for small problems.
  *             B is packed when its columns are strided (transposed weights in the input
@@ -18,7 +22,7 @@
  *   K blocks  A partial sum is parked in C between K blocks (exact), except for FM_EPI_SGD,
  *             whose C holds the weights: that epilogue runs with one K block.
  *   edges     Tiles of fewer than MR rows or NR columns go to the same micro-kernel, which
- *             masks them; row tiles are balanced (e.g. 200 rows = 17 tiles of 11 or 12).
+ *             masks them; row tiles are balanced (e.g. 200 rows = 34 tiles of 5 or 6).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -66,10 +70,14 @@ static int gemm_block(const fm_kernel_set *ks,
     const ptrdiff_t kc_max = k_block(K, epi);
     const ptrdiff_t n_kblocks = K > 0 ? (K + kc_max - 1) / kc_max : 1;
     const int narrow = n1 - n0 <= ks->nr_narrow;
-    const int columns = !narrow && rsa == 1;
-    const int mr = narrow ? ks->mr_narrow : columns ? ks->mr_columns : ks->mr;
-    const int nr = narrow ? ks->nr_narrow : columns ? ks->nr_columns : ks->nr;
-    const fm_ukernel_fn kernel = narrow ? ks->narrow : columns ? ks->columns : ks->wide;
+    const int row = !narrow && m1 - m0 == 1;
+    const int columns = !narrow && !row && rsa == 1;
+    const int mr = narrow ? ks->mr_narrow : row ? 1 : columns ? ks->mr_columns : ks->mr;
+    const int nr = narrow ? ks->nr_narrow : row ? ks->nr_row : columns ? ks->nr_columns : ks->nr;
+    const fm_ukernel_fn kernel = narrow    ? ks->narrow
+                                 : row     ? ks->row
+                                 : columns ? ks->columns
+                                           : ks->wide;
     const int fits_stack = kc_max * nr <= STACK_FLOATS;
     float *heap_buf = NULL;
     if (csb != 1 && !fits_stack) {

@@ -32,7 +32,9 @@
  * and NR. "wide" is the workhorse; "columns" is its shape for A stored by columns (rsa == 1,
  * the weight gradient), where a taller tile reads A in longer runs; "narrow" is the same
  * computation specialised for n <= 16 with more rows (the 10-wide output layer, where a wide
- * tile would waste most of its lanes). All three honour the full contract for any strides.
+ * tile would waste most of its lanes); "row" is a single row (a one-sample forward pass), wide
+ * enough to run as many independent chains as a full tile. All honour the contract for any
+ * strides.
  * pack_bt is a packing routine (as BLIS's packm kernels): a transposing copy, which portable C
  * does at a fraction of the speed of in-register transposes.
  */
@@ -68,6 +70,8 @@ typedef struct {
     fm_ukernel_fn columns;
     int mr_narrow, nr_narrow; /* narrow kernel: at most mr_narrow x nr_narrow */
     fm_ukernel_fn narrow;
+    int nr_row;               /* row kernel: one row (m == 1), at most nr_row columns */
+    fm_ukernel_fn row;
     fm_pack_bt_fn pack_bt;    /* NULL: use the portable fm_pack_b */
 } fm_kernel_set;
 

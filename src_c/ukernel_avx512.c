@@ -76,24 +76,25 @@ FM_INLINE void store_vector(const fm_tile *t, __m512 acc, ptrdiff_t i, ptrdiff_t
     _mm512_mask_storeu_ps(c, mk, r);
 }
 
-/* The tile body for exactly MR rows and NV (1 to 4) vectors of 16 columns, n columns valid. */
+/* The tile body for exactly MR rows and NV (1 to 8) vectors of 16 columns, n columns valid. */
 FM_INLINE void tile(const int MR, const int NV, int n, ptrdiff_t k,
                     const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                     const float *b, ptrdiff_t rsb,
                     float *c, ptrdiff_t ldc, const fm_tile *t)
 {
-    __mmask16 mk[4];
-    __m512 acc[MR_MAX][4];
+    __mmask16 mk[8];
+    __m512 acc[MR_MAX][8];
 
-    #pragma GCC unroll 4
+    #pragma GCC unroll 8
     for (int v = 0; v < NV; v++)
         mk[v] = lane_mask(n - 16 * v);
 
     #pragma GCC unroll 24
     for (int i = 0; i < MR; i++) {
-        #pragma GCC unroll 4
+        #pragma GCC unroll 8
         for (int v = 0; v < NV; v++)
-            acc[i][v] = t->first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mk[v], c + i * ldc + 16 * v);
+            acc[i][v] = t->first ? _mm512_setzero_ps()
+                                 : _mm512_maskz_loadu_ps(mk[v], c + i * ldc + 16 * v);
     }
 
     /* The C tile (and mask) are read at the end: fetch them while the FMAs run. */
@@ -112,20 +113,20 @@ FM_INLINE void tile(const int MR, const int NV, int n, ptrdiff_t k,
     }
 
     for (ptrdiff_t p = 0; p < k; p++) {
-        __m512 bv[4];
+        __m512 bv[8];
         /* A column-major (rows 1 apart, steps csa apart): too far apart for the hardware
          * prefetchers, so fetch the column 16 steps ahead. */
         if (rsa == 1) {
             _mm_prefetch((const char *)(a + 16 * csa), _MM_HINT_T0);
             _mm_prefetch((const char *)(a + 16 * csa + MR - 1), _MM_HINT_T0);
         }
-        #pragma GCC unroll 4
+        #pragma GCC unroll 8
         for (int v = 0; v < NV; v++)
             bv[v] = _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
         #pragma GCC unroll 24
         for (int i = 0; i < MR; i++) {
             __m512 ai = _mm512_set1_ps(a[i * rsa]);
-            #pragma GCC unroll 4
+            #pragma GCC unroll 8
             for (int v = 0; v < NV; v++)
                 acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
         }
@@ -135,7 +136,7 @@ FM_INLINE void tile(const int MR, const int NV, int n, ptrdiff_t k,
 
     #pragma GCC unroll 24
     for (int i = 0; i < MR; i++) {
-        #pragma GCC unroll 4
+        #pragma GCC unroll 8
         for (int v = 0; v < NV; v++)
             store_vector(t, acc[i][v], i, 16 * v, c + i * ldc + 16 * v, ldc, mk[v]);
     }
@@ -174,7 +175,7 @@ FM_INLINE void transpose16(__m512 r[16])
     }
     #pragma GCC unroll 16
     for (int h = 0; h < 2; h++) {
-        #pragma GCC unroll 4
+        #pragma GCC unroll 8
         for (int i = 0; i < 4; i++) {
             t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
             t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
@@ -301,9 +302,28 @@ static void kernel_columns(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t 
     }
 }
 
+/* One row, n <= 128 columns (a single sample's forward pass): eight vectors give eight
+ * independent chains, enough to cover the FMA latency that a 1 x 64 tile (four) cannot. */
+static void kernel_row(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                       const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
+{
+    (void)m;
+    switch ((n + 15) / 16) {
+    case 1: tile_rows(1, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 2: tile_rows(1, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 3: tile_rows(1, 3, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 4: tile_rows(1, 4, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 5: tile_rows(1, 5, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 6: tile_rows(1, 6, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 7: tile_rows(1, 7, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 8: tile_rows(1, 8, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    default: break;
+    }
+}
+
 const fm_kernel_set fm_kernels_avx512 = {
     "avx512", MR_WIDE, NR_WIDE, kernel_wide, 12, 32, kernel_columns,
-    MR_NARROW, NR_NARROW, kernel_narrow, pack_bt
+    MR_NARROW, NR_NARROW, kernel_narrow, 128, kernel_row, pack_bt
 };
 
 #endif /* x86 */

@@ -36,10 +36,14 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
                 continue;
             }
             ptrdiff_t gi = t->i0 + i, gj = t->j0 + j;
-            float *v = e->kind == FM_EPI_SGD && e->velocity != NULL ? e->velocity + gi * ldc + gj : NULL;
+            float *v = e->kind == FM_EPI_SGD && e->velocity != NULL
+                       ? e->velocity + gi * ldc + gj : NULL;
             fm_epilogue_store(e, acc[i][j], gi, gj, cij, v);
         }
     }
 }
 
-const fm_kernel_set fm_kernels_generic = { "generic", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, NULL };
+/* One kernel serves every shape: wide, columns, narrow and row. */
+const fm_kernel_set fm_kernels_generic = {
+    "generic", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, NR, kernel, NULL
+};

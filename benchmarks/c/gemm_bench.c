@@ -82,13 +82,15 @@ int main(int argc, char **argv)
     int rounds = argc > 2 ? atoi(argv[2]) : 7;
     const ptrdiff_t Mb = 200, D0 = 784, D1 = 512, D2 = 256, D3 = 10, Mbig = 10000;
 
-    float *X = buffer(Mbig * D0), *W1 = buffer(D0 * D1), *W2 = buffer(D1 * D2), *W3 = buffer(D2 * D3);
+    float *X = buffer(Mbig * D0), *W1 = buffer(D0 * D1), *W2 = buffer(D1 * D2);
+    float *W3 = buffer(D2 * D3);
     float *b1 = buffer(D1), *b2 = buffer(D2), *b3 = buffer(D3);
     float *A1 = buffer(Mbig * D1), *A2 = buffer(Mbig * D2), *Z3 = buffer(Mbig * D3);
     float *dZ3 = buffer(Mb * D3), *dA2 = buffer(Mb * D2), *dA1 = buffer(Mb * D1);
     const float lr = 1e-6f;
     fm_epilogue store = { FM_EPI_STORE, NULL, NULL, 0, 0, 0, 0, 0, NULL };
-    fm_epilogue relu1 = store, relu2 = store, bias3 = store, mask2 = store, mask1 = store, sgd = store;
+    fm_epilogue relu1 = store, relu2 = store, bias3 = store;
+    fm_epilogue mask2 = store, mask1 = store, sgd = store;
     relu1.kind = FM_EPI_BIAS_RELU; relu1.bias = b1;
     relu2.kind = FM_EPI_BIAS_RELU; relu2.bias = b2;
     bias3.kind = FM_EPI_BIAS; bias3.bias = b3;
