@@ -20,6 +20,7 @@ import zipfile
 import numpy as np
 
 from . import io as _io
+from ._files import atomic_write
 
 __all__ = ["CHECKPOINT_NAME", "Checkpointer", "fit", "load_checkpoint", "save_checkpoint"]
 
@@ -51,7 +52,7 @@ def save_checkpoint(model, path):
     for l in range(len(velocity) // 2):
         arrays[f"vW{l + 1}"] = velocity[2 * l]
         arrays[f"vb{l + 1}"] = velocity[2 * l + 1]
-    _io._atomic_write(os.fspath(path), lambda f: np.savez(f, **arrays))
+    atomic_write(os.fspath(path), lambda f: np.savez(f, **arrays))
 
 
 def load_checkpoint(path):

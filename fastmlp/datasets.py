@@ -29,6 +29,8 @@ import zlib
 
 import numpy as np
 
+from ._files import fsync_dir
+
 __all__ = [
     "MNISTIntegrityError",
     "MNISTNotFoundError",
@@ -410,7 +412,7 @@ def _download_attempt(opener, url, directory, name, timeout):
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return final
 
 
@@ -451,20 +453,6 @@ def _describe(exc, timeout):
     if reason is not None:
         return str(reason)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _fsync_dir(directory):
-    """Persist a rename (POSIX); best effort elsewhere."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _load_file(path, name, ndim):

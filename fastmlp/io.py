@@ -38,11 +38,12 @@ import json
 import math
 import numbers
 import os
-import tempfile
 import zipfile
 from zlib import error as zlibError
 
 import numpy as np
+
+from ._files import atomic_write
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
 
@@ -162,45 +163,7 @@ def save(model, path):
     for l, (W, b) in enumerate(zip(model.coefs_, model.intercepts_), start=1):
         arrays[f"W{l}"] = np.ascontiguousarray(W, dtype=np.float32)
         arrays[f"b{l}"] = np.ascontiguousarray(b, dtype=np.float32)
-    _atomic_write(os.fspath(path), lambda f: np.savez(f, **arrays))
-
-
-def _atomic_write(path, write):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        try:
-            mode = os.stat(path).st_mode & 0o777
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            fd = None
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
-    finally:
-        if fd is not None:
-            os.close(fd)
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-    try:  # make the rename itself durable
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    atomic_write(os.fspath(path), lambda f: np.savez(f, **arrays))
 
 
 # ---------------------------------------------------------------------------------------------
