@@ -72,7 +72,10 @@ static int gemm_block(const fm_kernel_set *ks,
     const int narrow = n1 - n0 <= ks->nr_narrow;
     const int row = !narrow && m1 - m0 == 1;
     const int columns = !narrow && !row && rsa == 1;
-    const int mr = narrow ? ks->mr_narrow : row ? 1 : columns ? ks->mr_columns : ks->mr;
+    const int mr = narrow    ? (rsa == 1 ? ks->mr_narrow : ks->mr_narrow_rows)
+                   : row     ? 1
+                   : columns ? ks->mr_columns
+                             : ks->mr;
     const int nr = narrow ? ks->nr_narrow : row ? ks->nr_row : columns ? ks->nr_columns : ks->nr;
     const fm_ukernel_fn kernel = narrow    ? ks->narrow
                                  : row     ? ks->row

@@ -70,6 +70,7 @@ typedef struct {
     fm_ukernel_fn columns;
     int mr_narrow, nr_narrow; /* narrow kernel: at most mr_narrow x nr_narrow */
     fm_ukernel_fn narrow;
+    int mr_narrow_rows;       /* the narrow kernel's best height when A is stored by rows */
     int nr_row;               /* row kernel: one row (m == 1), at most nr_row columns */
     fm_ukernel_fn row;
     fm_pack_bt_fn pack_bt;    /* NULL: use the portable fm_pack_b */

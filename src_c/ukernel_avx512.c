@@ -5,7 +5,8 @@
  * (24 FMAs per 10 loads keep both FMA ports of a core busy; 24 chains hide the 4-cycle latency).
  * Six rows of A read in place need only six row offsets, which stay in registers; a 12 x 32
  * tile needs twelve and the compiler spills them (measured: 6 x 64 runs about 1.2x faster).
- * Narrow: up to 24 x 16, one zmm per row, for n <= 16 (the 10-wide output layer).
+ * Narrow: up to 24 x 16, one zmm per row, for n <= 16 (the 10-wide output layer); with A
+ * stored by rows the frame asks for 8 rows at most (more row offsets than registers spill).
  * Packing: pack_bt transposes B 16 x 16 blocks at a time in registers (5x the portable copy).
  * Edge tiles: m selects a fully unrolled body (switch below); n becomes a lane mask, and masked
  * loads and stores never touch memory outside the tile.
@@ -323,7 +324,7 @@ static void kernel_row(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa,
 
 const fm_kernel_set fm_kernels_avx512 = {
     "avx512", MR_WIDE, NR_WIDE, kernel_wide, 12, 32, kernel_columns,
-    MR_NARROW, NR_NARROW, kernel_narrow, 128, kernel_row, pack_bt
+    MR_NARROW, NR_NARROW, kernel_narrow, 8, 128, kernel_row, pack_bt
 };
 
 #endif /* x86 */
