@@ -20,6 +20,7 @@ C_SOURCES = [
     "src_c/layers.c",
     "src_c/loss.c",
     "src_c/mlp_step.c",
+    "src_c/sizes.c",
 ]
 
 

@@ -20,6 +20,10 @@ def get_num_threads() -> int:
     """The number of threads the kernels will use."""
 def have_openmp() -> bool:
     """Whether the extension was compiled with OpenMP."""
+def network_sizes_fit(sizes: Sequence[int], max_batch: int) -> bool:
+    """Whether every buffer of such a network fits in a C ptrdiff_t (checked in C)."""
+    ...
+
 def build_info() -> dict[str, object]:
     """isa, isa_available, isa_note, openmp, n_threads, compiler."""
 def set_isa(name: str) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport int32_t
+from cpython.pyport cimport PY_SSIZE_T_MAX
 
 cnp.import_array()
 
@@ -257,6 +258,27 @@ def loss_grad(const float[:, ::1] out, const int32_t[::1] labels, float[:, ::1] 
     return value
 
 
+def network_sizes_fit(sizes, Py_ssize_t max_batch):
+    """Whether every buffer of a network with these widths and batch size has a byte size
+    that fits in a C ``ptrdiff_t`` (the overflow check the C library itself applies)."""
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or any(s < 1 or s > PY_SSIZE_T_MAX for s in sizes):
+        return False
+    cdef Py_ssize_t n = len(sizes)
+    cdef Py_ssize_t *c_sizes = <Py_ssize_t *>PyMem_Malloc(n * sizeof(Py_ssize_t))
+    if c_sizes == NULL:
+        raise MemoryError()
+    cdef Py_ssize_t i
+    cdef int status
+    try:
+        for i in range(n):
+            c_sizes[i] = sizes[i]
+        status = fm_network_sizes_check(<int>(n - 1), c_sizes, max_batch)
+    finally:
+        PyMem_Free(c_sizes)
+    return status == 0
+
+
 cdef class Network:
     """The weights of a dense ReLU network and the buffers of its training step.
 
@@ -283,6 +305,9 @@ cdef class Network:
         for s in sizes:
             _expect(s >= 1, f"layer widths must be >= 1, got {sizes}")
         _expect(max_batch >= 1, f"max_batch must be >= 1, got {max_batch}")
+        if not network_sizes_fit(sizes, max_batch):
+            raise MemoryError(f"a network of widths {sizes} with batch {max_batch} has buffers "
+                              f"larger than this machine can address")
         n_weights = sum(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
         n_act = max_batch * sum(sizes[1:])
         if n_weights * (2 if momentum else 1) + 2 * n_act > 2 ** 40:

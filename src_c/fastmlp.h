@@ -59,6 +59,10 @@ typedef struct {
     float *const *grad;        /* grad[l]: gradient w.r.t. layer l's pre-activation, same shape */
 } fm_net;
 
+/* 0 when every buffer of a network with these n_layers + 1 widths and batch size has a byte
+ * size that fits in ptrdiff_t (every width and the batch >= 1), else -1. */
+int fm_network_sizes_check(int n_layers, const ptrdiff_t *sizes, ptrdiff_t max_batch);
+
 /* One training step on the batch X (M x sizes[0]) with labels (M), M <= the buffers' max_batch.
  * Writes the batch loss (computed before the update) to *loss. When it is not finite as a
  * float32 (NaN, infinite or beyond FLT_MAX) the weights are left untouched. */

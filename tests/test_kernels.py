@@ -240,3 +240,17 @@ def test_read_only_inputs_are_accepted():
     out = np.empty((3, 2), np.float32)
     _core.dense_forward(X, W, b, out, False)
     np.testing.assert_allclose(out, X @ W + b, rtol=1e-6)
+
+
+def test_network_size_products_are_overflow_checked_in_c():
+    fits = _core.network_sizes_fit
+    assert fits((784, 512, 256, 10), 200)
+    # 4-byte floats: a buffer of n elements needs 4n bytes, which must fit in ptrdiff_t.
+    limit = (2 ** 63 - 1) // 4
+    assert fits((1, limit), 1)
+    assert not fits((1, limit + 1), 1)
+    assert not fits((2 ** 32, 2 ** 32, 2), 1)          # W1 overflows
+    assert not fits((3, 2), 2 ** 62)                  # the batch buffers overflow
+    assert not fits((3, 0), 1) and not fits((3,), 1) and not fits((2 ** 64, 2), 1)
+    with pytest.raises(MemoryError, match="address"):
+        _core.Network((2 ** 32, 2 ** 32, 2), 1)
