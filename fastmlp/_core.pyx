@@ -359,10 +359,7 @@ cdef class Network:
 
     def get_weights(self):
         """``[W1, b1, W2, b2, ...]`` as new float32 arrays, W of shape (n_in, n_out)."""
-        out = []
-        for w, b in zip(self._W, self._b):
-            out += [w.copy(), b.copy()]
-        return out
+        return _interleaved_copies(self._W, self._b)
 
     def set_weights(self, weights):
         """Load ``[W1, b1, W2, b2, ...]`` (any float dtype; shapes must match exactly)."""
@@ -387,10 +384,7 @@ cdef class Network:
 
     def get_velocity(self):
         """``[vW1, vb1, ...]`` copies of the momentum buffers (empty without momentum)."""
-        out = []
-        for w, b in zip(self._vW, self._vb):
-            out += [w.copy(), b.copy()]
-        return out
+        return _interleaved_copies(self._vW, self._vb)
 
     def set_velocity(self, arrays):
         arrays = list(arrays)
@@ -458,6 +452,11 @@ cdef class Network:
             PyMem_Free(ptrs)
         _check_status(status)
         return out
+
+
+def _interleaved_copies(matrices, vectors):
+    """``[M1, v1, M2, v2, ...]`` as copies."""
+    return [a.copy() for pair in zip(matrices, vectors) for a in pair]
 
 
 cdef float *_data(cnp.ndarray a):

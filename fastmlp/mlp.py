@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _core, _safety
 from .progress import reporters_for
-from .reference import glorot_uniform
+from .reference import glorot_uniform, softmax
 
 try:  # scikit-learn is optional: inherit its base classes only when it is installed.
     from sklearn.base import BaseEstimator as _SkBaseEstimator
@@ -745,11 +745,7 @@ class MLPClassifier(*_BASES):
             outputs estimate one-hot targets, not probabilities; their softmax is only a
             normalised score.
         """
-        out = self._outputs(X).astype(np.float64)
-        out -= out.max(axis=1, keepdims=True)
-        np.exp(out, out=out)
-        out /= out.sum(axis=1, keepdims=True)
-        return out
+        return softmax(self._outputs(X).astype(np.float64))
 
     def predict(self, X):
         """The predicted label of each sample.
