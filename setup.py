@@ -21,6 +21,7 @@ C_SOURCES = [
     "src_c/loss.c",
     "src_c/mlp_step.c",
     "src_c/sizes.c",
+    "src_c/workspace.c",
 ]
 
 

@@ -55,8 +55,10 @@ typedef struct {
 } fm_epilogue;
 
 /* Returns 0, or -1 when a packing buffer could not be allocated (C is then unspecified).
- * Runs on fm_get_num_threads() OpenMP threads (fewer for small products). Allocates nothing
- * (packing buffers live on the stack), so concurrent calls from several threads are safe. */
+ * Runs on fm_get_num_threads() OpenMP threads (fewer for small products). Packing buffers live
+ * on the stack or in a per-thread workspace (workspace.h) that grows on a thread's first large
+ * call and is reused after, so steady-state calls allocate nothing, and concurrent calls from
+ * several threads share nothing. */
 int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
              const float *A, ptrdiff_t rsa, ptrdiff_t csa,
              const float *B, ptrdiff_t rsb, ptrdiff_t csb,

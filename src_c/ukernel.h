@@ -36,7 +36,9 @@
  * enough to run as many independent chains as a full tile. All honour the contract for any
  * strides.
  * pack_bt is a packing routine (as BLIS's packm kernels): a transposing copy, which portable C
- * does at a fraction of the speed of in-register transposes.
+ * does at a fraction of the speed of in-register transposes. pack_a is its counterpart for A:
+ * when a set offers it, the frame copies A stored by rows into column panels of mr_columns
+ * rows and runs the "columns" kernel on them, which is faster than "wide" on A read in place.
  */
 #ifndef FASTMLP_UKERNEL_H
 #define FASTMLP_UKERNEL_H
@@ -62,6 +64,10 @@ typedef void (*fm_ukernel_fn)(int m, int n, ptrdiff_t k,
 typedef void (*fm_pack_bt_fn)(float *dst, int nr, ptrdiff_t kc, int n,
                               const float *src, ptrdiff_t csb);
 
+/* Optional packing of up to mr_columns rows of A stored by rows (A(i,p) = src[i*rsa + p], i < m)
+ * into one column panel: dst[p*mr_columns + i] for p < k, with rows m..mr_columns-1 zero. */
+typedef void (*fm_pack_a_fn)(float *dst, int m, ptrdiff_t k, const float *src, ptrdiff_t rsa);
+
 typedef struct {
     const char *name;         /* "generic", "avx2", "avx512" */
     int mr, nr;               /* wide kernel: at most mr x nr */
@@ -74,6 +80,7 @@ typedef struct {
     int nr_row;               /* row kernel: one row (m == 1), at most nr_row columns */
     fm_ukernel_fn row;
     fm_pack_bt_fn pack_bt;    /* NULL: use the portable fm_pack_b */
+    fm_pack_a_fn pack_a;      /* NULL: A stored by rows goes to "wide", read in place */
 } fm_kernel_set;
 
 /* One table per instruction set; each lives in its own translation unit (ukernel_<isa>.c),

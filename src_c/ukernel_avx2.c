@@ -131,7 +131,7 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
 
 /* One kernel serves every shape: wide, columns, narrow and row. */
 const fm_kernel_set fm_kernels_avx2 = {
-    "avx2", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, NULL
+    "avx2", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, NULL, NULL
 };
 
 #endif /* x86 */

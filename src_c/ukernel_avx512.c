@@ -19,7 +19,8 @@
 
 #include "ukernel.h"
 
-enum { MR_WIDE = 6, NR_WIDE = 64, MR_NARROW = 24, NR_NARROW = 16, MR_MAX = 24 };
+enum { MR_WIDE = 6, NR_WIDE = 64, MR_COLUMNS = 12, NR_COLUMNS = 32, MR_NARROW = 24,
+       NR_NARROW = 16, MR_MAX = 24 };
 
 #define FM_INLINE static inline __attribute__((always_inline))
 
@@ -214,6 +215,24 @@ static void pack_bt(float *dst, int nr, ptrdiff_t kc, int n, const float *src, p
     }
 }
 
+/* Packs m <= 12 rows of A stored by rows into a 12-row column panel (see fm_pack_a_fn):
+ * 16 x 16 in-register transposes of which rows 12..15 are zero and never stored. */
+static void pack_a(float *dst, int m, ptrdiff_t k, const float *src, ptrdiff_t rsa)
+{
+    const __mmask16 panel = lane_mask(MR_COLUMNS);
+    for (ptrdiff_t p0 = 0; p0 < k; p0 += 16) {
+        int np = k - p0 < 16 ? (int)(k - p0) : 16;
+        __mmask16 mp = lane_mask(np);
+        __m512 r[16];
+        #pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            r[i] = i < m ? _mm512_maskz_loadu_ps(mp, src + i * rsa + p0) : _mm512_setzero_ps();
+        transpose16(r);
+        for (int p = 0; p < np; p++)
+            _mm512_mask_storeu_ps(dst + (p0 + p) * MR_COLUMNS, panel, r[p]);
+    }
+}
+
 /* m x n tiles with m <= 6 and n <= 64: NV = ceil(n / 16) vectors per row. */
 static void kernel_wide(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                         const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
@@ -323,8 +342,8 @@ static void kernel_row(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa,
 }
 
 const fm_kernel_set fm_kernels_avx512 = {
-    "avx512", MR_WIDE, NR_WIDE, kernel_wide, 12, 32, kernel_columns,
-    MR_NARROW, NR_NARROW, kernel_narrow, 8, 128, kernel_row, pack_bt
+    "avx512", MR_WIDE, NR_WIDE, kernel_wide, MR_COLUMNS, NR_COLUMNS, kernel_columns,
+    MR_NARROW, NR_NARROW, kernel_narrow, 8, 128, kernel_row, pack_bt, pack_a
 };
 
 #endif /* x86 */

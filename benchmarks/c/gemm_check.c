@@ -196,7 +196,8 @@ int main(int argc, char **argv)
         { 200, 512, 784 }, { 200, 256, 512 }, { 200, 10, 256 },   /* forward */
         { 200, 256, 10 }, { 200, 512, 256 },                        /* input gradient */
         { 784, 512, 200 }, { 512, 256, 200 }, { 256, 10, 200 },     /* weight gradient */
-        { 1, 512, 784 }, { 1, 10, 256 }, { 97, 130, 1000 }
+        { 1, 512, 784 }, { 1, 10, 256 }, { 97, 130, 1000 },
+        { 1001, 70, 300 }                                           /* A in several row blocks */
     };
     for (int s = 0; s < (int)(sizeof mnist / sizeof mnist[0]); s++) {
         for (int kind = 0; kind < 8; kind += quick ? 3 : 1) {
