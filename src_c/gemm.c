@@ -10,7 +10,7 @@
  *   loops     for ic (MC rows of the block)            A block MC x K stays in L2
  *               for jc (one NR-wide column panel)
  *                 for pc (KC steps of K)                 B panel packed: KC x NR, in L1
- *                   for ir (tiles of <= MR rows)          micro-kernel on A read in place
+ *                   for ir (tiles of <= MR rows)          micro-kernel on A (packed or not)
  *   kernels   The kernel set (dispatch.h) offers these tile shapes: "wide" (AVX-512: 6 x 64)
  *             for A stored by rows, "columns" (12 x 32) for A stored by columns (rsa == 1),
  *             "narrow" (24 x 16) when the block is at most 16 columns wide (N = 10), "row"
@@ -45,7 +45,9 @@
 enum {
     KC = 128,          /* K block: a KC x 64 packed B panel (32 KiB) stays in L1 */
     STACK_FLOATS = 16384, /* the packing buffer on the stack: 64 KiB (KC x 64, or 512 x 32) */
-    MC = 480,          /* rows of A per block, for large M */
+    MC_PACKED = 480,   /* rows of A per block when A is packed (480 x 784: 1.5 MiB, in L2) */
+    MC_IN_PLACE = 800, /* rows per block for A read in place: all 784 rows of dW1 in one, so
+                          each panel of B (the gradient) is packed once */
     PACK_MIN_TILES = 3, /* pack a row-major B panel only when this many row tiles reuse it */
     PACK_A_MIN_ROWS = 24 /* pack A stored by rows only when at least this many rows reuse it */
 };
@@ -82,7 +84,7 @@ static int gemm_block(const fm_kernel_set *ks,
     float *apack = NULL;
     if (!narrow && !row && rsa != 1 && csa == 1 && ks->pack_a != NULL && K > 0
         && m1 - m0 >= PACK_A_MIN_ROWS) {
-        ptrdiff_t rows = m1 - m0 < MC ? m1 - m0 : MC;
+        ptrdiff_t rows = m1 - m0 < MC_PACKED ? m1 - m0 : MC_PACKED;
         ptrdiff_t panels = (rows + ks->mr_columns - 1) / ks->mr_columns;
         apack = fm_thread_workspace(sizeof(float) * (size_t)(panels * ks->mr_columns) * (size_t)K);
     }
@@ -108,8 +110,9 @@ static int gemm_block(const fm_kernel_set *ks,
      * apack[it*mr*K + p*mr + i]: the kernel reads it as A stored by columns, stride mr. */
     const ptrdiff_t panel_floats = (ptrdiff_t)mr * K;
 
-    for (ptrdiff_t ic = m0; ic < m1; ic += MC) {
-        const ptrdiff_t mc = m1 - ic < MC ? m1 - ic : MC;
+    const ptrdiff_t mc_max = apack != NULL ? MC_PACKED : MC_IN_PLACE;
+    for (ptrdiff_t ic = m0; ic < m1; ic += mc_max) {
+        const ptrdiff_t mc = m1 - ic < mc_max ? m1 - ic : mc_max;
         const ptrdiff_t n_tiles = (mc + mr - 1) / mr;
         const int pack = csb != 1 || (n_tiles >= PACK_MIN_TILES && fits_stack);
         /* Balanced row tiles: the first (mc % n_tiles) get one row more. */
@@ -189,10 +192,9 @@ int fm_gemm_thread(int tid, int nth,
     return gemm_block(ks, m0, m1, n0, n1, K, A, rsa, csa, B, rsb, csb, C, ldc, epi);
 }
 
-/* Threads worth starting: about 64 kFLOP each at least, one per 16 columns or row. */
-static int useful_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K)
+/* Of nth threads, those worth using: about 64 kFLOP each at least. */
+static int useful_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, int nth)
 {
-    int nth = fm_get_num_threads();
     double flops = 2.0 * (double)M * (double)N * (double)(K > 0 ? K : 1);
     double cap = flops / 65536.0;
     if (cap < nth)
@@ -209,7 +211,7 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
     if (M <= 0 || N <= 0)
         return 0;
     fm_dispatch_init();
-    int nth = useful_threads(M, N, K);
+    int nth = useful_threads(M, N, K, fm_get_num_threads());
     if (nth <= 1)
         return fm_gemm_thread(0, 1, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi);
     int failed = 0;
@@ -221,4 +223,19 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
     failed = fm_gemm_thread(0, 1, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi) != 0;
 #endif
     return failed ? -1 : 0;
+}
+
+int fm_product_run(const fm_product *p)
+{
+    return fm_gemm(p->M, p->N, p->K, p->A, p->rsa, p->csa, p->B, p->rsb, p->csb,
+                   p->C, p->ldc, &p->epi);
+}
+
+int fm_product_share(const fm_product *p, int tid, int nth)
+{
+    int used = useful_threads(p->M, p->N, p->K, nth);
+    if (tid >= used)
+        return 0;
+    return fm_gemm_thread(tid, used, p->M, p->N, p->K, p->A, p->rsa, p->csa, p->B, p->rsb,
+                          p->csb, p->C, p->ldc, &p->epi);
 }

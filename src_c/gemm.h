@@ -77,4 +77,25 @@ int fm_gemm_thread(int tid, int nth,
                    float *C, ptrdiff_t ldc,
                    const fm_epilogue *epi);
 
+/* One product's arguments, for code that runs several products inside one parallel region. */
+typedef struct {
+    ptrdiff_t M, N, K;
+    const float *A;
+    ptrdiff_t rsa, csa;
+    const float *B;
+    ptrdiff_t rsb, csb;
+    float *C;
+    ptrdiff_t ldc;
+    fm_epilogue epi;
+} fm_product;
+
+/* fm_gemm on p, in a parallel region of its own. */
+int fm_product_run(const fm_product *p);
+
+/* Thread tid's share of p when a team of nth threads (inside a parallel region) computes it:
+ * fm_gemm_thread among the first few threads, as many as p is worth (fm_gemm's rule: about
+ * 64 kFLOP each at least); the others have no share and return 0 at once. Synchronises
+ * nothing: the caller places a barrier before C is read. */
+int fm_product_share(const fm_product *p, int tid, int nth);
+
 #endif

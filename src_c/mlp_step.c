@@ -1,47 +1,125 @@
-/* mlp_step.c - a whole training step and a whole forward pass over every layer, in one call. */
+/* mlp_step.c - a whole training step and a whole forward pass over every layer, in one call.
+ *
+ * Each call is one OpenMP parallel region: the team computes every product in turn, each
+ * thread its share (fm_product_share), with a barrier only where a product reads what the
+ * previous one wrote. A training step of an L-layer network has 2L barriers:
+ *
+ *   forward    layer 0 | layer 1 | ... | layer L-1 |          each reads the one before
+ *   loss       thread 0 alone (M x n_out: tiny)   |
+ *   backward   input gradient of layer L-1         |          W[L-1] read before it moves
+ *              update L-1, input gradient of L-2   |          (independent: no barrier between)
+ *              ...
+ *              update 1, update 0                             the region's end joins them
+ *
+ * Which thread computes which element never changes a result (gemm.h), so the step's bits do
+ * not depend on the thread count.
+ */
 #include <math.h>
 
-#include "fastmlp.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
-int fm_forward(const fm_net *net, ptrdiff_t M, const float *X, float *out, float *const *scratch)
+#include "dispatch.h"
+#include "layers.h"
+
+/* A barrier of the enclosing team; nothing when the caller runs alone. */
+static void team_barrier(int nth)
 {
+    if (nth > 1) {
+#ifdef _OPENMP
+        #pragma omp barrier
+#endif
+    }
+}
+
+/* Thread tid's part of fm_forward. Returns 0, or -1 when a buffer could not be allocated. */
+static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *out,
+                         float *const *scratch, int tid, int nth)
+{
+    int failed = 0;
     const float *input = X;
     int last = net->n_layers - 1;
     for (int l = 0; l <= last; l++) {
         float *dest = l == last ? out : scratch[l];
-        if (fm_dense_forward(dest, input, net->W[l], net->b[l], M,
-                             net->sizes[l], net->sizes[l + 1], l != last) != 0)
-            return -1;
+        fm_product p = fm_forward_product(dest, input, net->W[l], net->b[l], M,
+                                          net->sizes[l], net->sizes[l + 1], l != last);
+        failed |= fm_product_share(&p, tid, nth) != 0;
+        team_barrier(nth);
         input = dest;
     }
-    return 0;
+    return failed ? -1 : 0;
 }
 
-int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
-                  int loss_kind, const fm_optimizer *opt, double *loss)
+/* Thread tid's part of fm_train_step. *loss and *skip are shared: thread 0 writes them before
+ * a barrier, every thread reads *skip after it. */
+static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
+                       int loss_kind, const fm_optimizer *opt, double *loss, int *skip,
+                       int tid, int nth)
 {
     int L = net->n_layers;
-    if (fm_forward(net, M, X, net->act[L - 1], net->act) != 0)
-        return -1;
+    int failed = forward_share(net, M, X, net->act[L - 1], net->act, tid, nth) != 0;
 
-    ptrdiff_t n_out = net->sizes[L];
-    *loss = loss_kind == FM_LOSS_CROSS_ENTROPY
-        ? fm_cross_entropy_loss_grad(net->grad[L - 1], net->act[L - 1], labels, M, n_out)
-        : fm_mse_loss_grad(net->grad[L - 1], net->act[L - 1], labels, M, n_out);
-    /* A loss beyond float range means the float32 gradients are already meaningless. */
-    if (!isfinite((float)*loss))
-        return 0;
+    if (tid == 0) {
+        ptrdiff_t n_out = net->sizes[L];
+        *loss = loss_kind == FM_LOSS_CROSS_ENTROPY
+            ? fm_cross_entropy_loss_grad(net->grad[L - 1], net->act[L - 1], labels, M, n_out)
+            : fm_mse_loss_grad(net->grad[L - 1], net->act[L - 1], labels, M, n_out);
+        /* A loss beyond float range means the float32 gradients are already meaningless. */
+        *skip = failed || !isfinite((float)*loss);
+    }
+    team_barrier(nth);
+    if (*skip)
+        return failed ? -1 : 0;
 
     /* Walk back: each layer's input gradient is taken before that layer's weights move. */
     for (int l = L - 1; l >= 0; l--) {
         const float *input = l == 0 ? X : net->act[l - 1];
         ptrdiff_t K = net->sizes[l], N = net->sizes[l + 1];
-        if (l > 0 && fm_dense_backward_input(net->grad[l - 1], net->grad[l], net->W[l],
-                                             net->act[l - 1], M, K, N) != 0)
-            return -1;
-        if (fm_dense_update(net->W[l], net->b[l], net->vW ? net->vW[l] : NULL,
-                            net->vb ? net->vb[l] : NULL, input, net->grad[l], M, K, N, opt) != 0)
-            return -1;
+        if (l > 0) {
+            fm_product p = fm_input_grad_product(net->grad[l - 1], net->grad[l], net->W[l],
+                                                 net->act[l - 1], M, K, N);
+            failed |= fm_product_share(&p, tid, nth) != 0;
+            team_barrier(nth);
+        }
+        fm_product u = fm_weight_update_product(net->W[l], net->vW ? net->vW[l] : NULL,
+                                                input, net->grad[l], M, K, N, opt);
+        failed |= fm_product_share(&u, tid, nth) != 0;
+        fm_bias_update_share(net->b[l], net->vb ? net->vb[l] : NULL, net->grad[l], M, N, opt,
+                             tid, nth);
     }
-    return 0;
+    return failed ? -1 : 0;
+}
+
+int fm_forward(const fm_net *net, ptrdiff_t M, const float *X, float *out, float *const *scratch)
+{
+    fm_dispatch_init();
+    int nth = fm_get_num_threads();
+    int failed = 0;
+#ifdef _OPENMP
+    if (nth > 1) {
+        #pragma omp parallel num_threads(nth) reduction(|:failed)
+        failed |= forward_share(net, M, X, out, scratch, omp_get_thread_num(),
+                                omp_get_num_threads()) != 0;
+        return failed ? -1 : 0;
+    }
+#endif
+    return forward_share(net, M, X, out, scratch, 0, 1);
+}
+
+int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
+                  int loss_kind, const fm_optimizer *opt, double *loss)
+{
+    fm_dispatch_init();
+    int nth = fm_get_num_threads();
+    int failed = 0, skip = 0;
+#ifdef _OPENMP
+    if (nth > 1) {
+        #pragma omp parallel num_threads(nth) reduction(|:failed)
+        failed |= train_share(net, M, X, labels, loss_kind, opt, loss, &skip,
+                              omp_get_thread_num(), omp_get_num_threads()) != 0;
+        return failed ? -1 : 0;
+    }
+#endif
+    return train_share(net, M, X, labels, loss_kind, opt, loss, &skip, 0, 1);
 }

@@ -1,0 +1,29 @@
+/* layers.h - a dense layer's three products (forward, input gradient, weight update) and its
+ * bias update, as pieces that fastmlp.h's whole-call kernels and the one-region training step
+ * (mlp_step.c) both schedule. Shapes and meaning as in fastmlp.h. */
+#ifndef FASTMLP_LAYERS_H
+#define FASTMLP_LAYERS_H
+
+#include "fastmlp.h"
+#include "gemm.h"
+
+/* out (M x N) = X (M x K) W (K x N) + b, then ReLU when relu != 0. */
+fm_product fm_forward_product(float *out, const float *X, const float *W, const float *b,
+                              ptrdiff_t M, ptrdiff_t K, ptrdiff_t N, int relu);
+
+/* dA_prev (M x K) = dZ (M x N) W^T, zeroed where A_prev <= 0 (A_prev NULL: no mask). */
+fm_product fm_input_grad_product(float *dA_prev, const float *dZ, const float *W,
+                                 const float *A_prev, ptrdiff_t M, ptrdiff_t K, ptrdiff_t N);
+
+/* W (K x N) steps along A_prev^T (K x M) dZ (M x N), with velocity vW (or NULL). */
+fm_product fm_weight_update_product(float *W, float *vW, const float *A_prev, const float *dZ,
+                                    ptrdiff_t M, ptrdiff_t K, ptrdiff_t N,
+                                    const fm_optimizer *opt);
+
+/* Thread tid's share, among nth, of b's step along the column sums of dZ (M x N): a range of
+ * columns in units of 16 floats. Each column is summed in ascending row order whatever the
+ * split, so every split gives the same bits. Synchronises nothing. */
+void fm_bias_update_share(float *b, float *vb, const float *dZ, ptrdiff_t M, ptrdiff_t N,
+                          const fm_optimizer *opt, int tid, int nth);
+
+#endif
