@@ -159,9 +159,14 @@ static int gemm_block(const fm_kernel_set *ks,
     return 0;
 }
 
-/* Whether to split columns (1) or rows (0) among nth threads. */
+/* Whether to split columns (1) or rows (0) among nth threads. Columns when they are many: each
+ * thread then reads only its part of B (the weights). Rows for a tall C (predicting thousands of
+ * samples): each thread then reads and packs only its own rows of A (measured: ~10% faster on
+ * 4096 x 512 x 784 with 2 threads). */
 static int split_columns(ptrdiff_t M, ptrdiff_t N, int nth)
 {
+    if (M >= 8 * N)
+        return 0;
     return N >= 64 * (ptrdiff_t)nth || N >= M;
 }
 
