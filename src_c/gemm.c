@@ -49,7 +49,8 @@ enum {
     MC_IN_PLACE = 800, /* rows per block for A read in place: all 784 rows of dW1 in one, so
                           each panel of B (the gradient) is packed once */
     PACK_MIN_TILES = 3, /* pack a row-major B panel only when this many row tiles reuse it */
-    PACK_A_MIN_ROWS = 24 /* pack A stored by rows only when at least this many rows reuse it */
+    PACK_A_MIN_ROWS = 24, /* pack A stored by rows only when at least this many rows reuse it */
+    CHUNK_COLS = 64    /* columns per chunk of a dynamically scheduled product */
 };
 
 /* The K block length for this epilogue. */
@@ -63,6 +64,9 @@ static ptrdiff_t k_block(ptrdiff_t K, const fm_epilogue *epi)
 }
 
 /* C rows [m0, m1) x columns [n0, n1). Returns 0, or -1 when a buffer could not be allocated.
+ * a_ready: NULL, or in/out for a thread computing several column chunks of one product: 1 when
+ * its workspace already holds A's packed panels of rows [m0, m1) (one MC block), set by the
+ * call that packed them, so the next chunk skips the copy.
  *
  * The packed panel lives on this thread's stack (64 KiB), so concurrent calls from several
  * threads share nothing and steady-state calls allocate nothing. An SGD epilogue does not
@@ -72,7 +76,7 @@ static int gemm_block(const fm_kernel_set *ks,
                       ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t K,
                       const float *A, ptrdiff_t rsa, ptrdiff_t csa,
                       const float *B, ptrdiff_t rsb, ptrdiff_t csb,
-                      float *C, ptrdiff_t ldc, const fm_epilogue *epi)
+                      float *C, ptrdiff_t ldc, const fm_epilogue *epi, int *a_ready)
 {
     _Alignas(64) float stack_buf[STACK_FLOATS];
     const ptrdiff_t kc_max = k_block(K, epi);
@@ -116,13 +120,15 @@ static int gemm_block(const fm_kernel_set *ks,
         const ptrdiff_t n_tiles = (mc + mr - 1) / mr;
         const int pack = csb != 1 || (n_tiles >= PACK_MIN_TILES && fits_stack);
         /* Balanced row tiles: the first (mc % n_tiles) get one row more. */
-        if (apack != NULL) {
+        if (apack != NULL && !(a_ready != NULL && *a_ready)) {
             ptrdiff_t i = ic;
             for (ptrdiff_t it = 0; it < n_tiles; it++) {
                 int mt = (int)(mc / n_tiles + (it < mc % n_tiles));
                 ks->pack_a(apack + it * panel_floats, mt, K, A + i * rsa, rsa);
                 i += mt;
             }
+            if (a_ready != NULL)
+                *a_ready = m1 - m0 <= MC_PACKED;
         }
         for (ptrdiff_t jc = n0; jc < n1; jc += nr) {
             const int nb = n1 - jc < nr ? (int)(n1 - jc) : nr;
@@ -170,7 +176,25 @@ static int split_columns(ptrdiff_t M, ptrdiff_t N, int nth)
     return N >= 64 * (ptrdiff_t)nth || N >= M;
 }
 
-int fm_gemm_thread(int tid, int nth,
+void fm_schedule_reset(fm_schedule *s)
+{
+    atomic_init(&s->next, 0);
+}
+
+/* Chunks of a dynamically scheduled product: column panels of CHUNK_COLS, or, for a row split,
+ * at least two row blocks per thread and no more than MC_PACKED rows each. As many chunks per
+ * thread on a quiet machine as with fixed shares, up to rounding: e.g. fwd1 (N = 512) is 8
+ * column chunks, 4 per thread of 2. */
+static ptrdiff_t chunk_count(ptrdiff_t M, ptrdiff_t N, int columns, int nth)
+{
+    if (columns)
+        return (N + CHUNK_COLS - 1) / CHUNK_COLS;
+    ptrdiff_t per_thread = (M + (ptrdiff_t)nth * MC_PACKED - 1) / ((ptrdiff_t)nth * MC_PACKED);
+    ptrdiff_t n = (ptrdiff_t)nth * (per_thread > 2 ? per_thread : 2);
+    return n < M ? n : M;
+}
+
+int fm_gemm_thread(int tid, int nth, fm_schedule *sched,
                    ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
                    const float *A, ptrdiff_t rsa, ptrdiff_t csa,
                    const float *B, ptrdiff_t rsb, ptrdiff_t csb,
@@ -179,22 +203,43 @@ int fm_gemm_thread(int tid, int nth,
     const fm_kernel_set *ks = fm_kernels();
     if (M <= 0 || N <= 0)
         return 0;
-    ptrdiff_t m0 = 0, m1 = M, n0 = 0, n1 = N;
-    if (nth > 1) {
-        if (split_columns(M, N, nth)) {
-            ptrdiff_t units = (N + 15) / 16;
-            n0 = units * tid / nth * 16;
-            n1 = units * (tid + 1) / nth * 16;
-            if (n1 > N)
-                n1 = N;
-        } else {
-            m0 = M * tid / nth;
-            m1 = M * (tid + 1) / nth;
+    if (nth <= 1)
+        return gemm_block(ks, 0, M, 0, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi, NULL);
+    const int columns = split_columns(M, N, nth);
+    /* Column chunks of a tall packed A would each pack it again: fixed shares instead. */
+    if (sched != NULL && !(columns && rsa != 1 && M > MC_PACKED)) {
+        const ptrdiff_t n_chunks = chunk_count(M, N, columns, nth);
+        int a_ready = 0, failed = 0;
+        for (;;) {
+            ptrdiff_t c = atomic_fetch_add_explicit(&sched->next, 1, memory_order_relaxed);
+            if (c >= n_chunks)
+                break;
+            if (columns) {
+                ptrdiff_t n0 = c * CHUNK_COLS, n1 = n0 + CHUNK_COLS < N ? n0 + CHUNK_COLS : N;
+                failed |= gemm_block(ks, 0, M, n0, n1, K, A, rsa, csa, B, rsb, csb, C, ldc, epi,
+                                     &a_ready) != 0;
+            } else {
+                ptrdiff_t m0 = M * c / n_chunks, m1 = M * (c + 1) / n_chunks;
+                failed |= gemm_block(ks, m0, m1, 0, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi,
+                                     NULL) != 0;
+            }
         }
+        return failed ? -1 : 0;
+    }
+    ptrdiff_t m0 = 0, m1 = M, n0 = 0, n1 = N;
+    if (columns) {
+        ptrdiff_t units = (N + 15) / 16;
+        n0 = units * tid / nth * 16;
+        n1 = units * (tid + 1) / nth * 16;
+        if (n1 > N)
+            n1 = N;
+    } else {
+        m0 = M * tid / nth;
+        m1 = M * (tid + 1) / nth;
     }
     if (m0 >= m1 || n0 >= n1)
         return 0;
-    return gemm_block(ks, m0, m1, n0, n1, K, A, rsa, csa, B, rsb, csb, C, ldc, epi);
+    return gemm_block(ks, m0, m1, n0, n1, K, A, rsa, csa, B, rsb, csb, C, ldc, epi, NULL);
 }
 
 /* Of nth threads, those worth using: about 64 kFLOP each at least. */
@@ -218,14 +263,16 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
     fm_dispatch_init();
     int nth = useful_threads(M, N, K, fm_get_num_threads());
     if (nth <= 1)
-        return fm_gemm_thread(0, 1, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi);
+        return fm_gemm_thread(0, 1, NULL, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi);
     int failed = 0;
 #ifdef _OPENMP
+    fm_schedule sched;
+    fm_schedule_reset(&sched);
     #pragma omp parallel num_threads(nth) reduction(|:failed)
-    failed |= fm_gemm_thread(omp_get_thread_num(), omp_get_num_threads(),
+    failed |= fm_gemm_thread(omp_get_thread_num(), omp_get_num_threads(), &sched,
                              M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi) != 0;
 #else
-    failed = fm_gemm_thread(0, 1, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi) != 0;
+    failed = fm_gemm_thread(0, 1, NULL, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi) != 0;
 #endif
     return failed ? -1 : 0;
 }
@@ -236,11 +283,11 @@ int fm_product_run(const fm_product *p)
                    p->C, p->ldc, &p->epi);
 }
 
-int fm_product_share(const fm_product *p, int tid, int nth)
+int fm_product_share(const fm_product *p, int tid, int nth, fm_schedule *sched)
 {
     int used = useful_threads(p->M, p->N, p->K, nth);
     if (tid >= used)
         return 0;
-    return fm_gemm_thread(tid, used, p->M, p->N, p->K, p->A, p->rsa, p->csa, p->B, p->rsb,
+    return fm_gemm_thread(tid, used, sched, p->M, p->N, p->K, p->A, p->rsa, p->csa, p->B, p->rsb,
                           p->csb, p->C, p->ldc, &p->epi);
 }

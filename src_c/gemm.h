@@ -32,6 +32,7 @@
 #ifndef FASTMLP_GEMM_H
 #define FASTMLP_GEMM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 enum fm_epilogue_kind {
@@ -65,12 +66,24 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
              float *C, ptrdiff_t ldc,
              const fm_epilogue *epi);
 
+/* A team's shared schedule for one product: the next chunk of C to hand out. Give each product
+ * a schedule of its own, set to zero (fm_schedule_reset) before the team starts on it. */
+typedef struct {
+    atomic_int next;
+} fm_schedule;
+
+void fm_schedule_reset(fm_schedule *s);
+
 /* Thread tid's share of fm_gemm among nth threads, for callers that are already inside a
  * parallel region: every thread of the team calls it with the same arguments (and its own tid);
- * together they compute all of C. It synchronises nothing: the shares are disjoint blocks of C,
- * so the caller places a barrier before C is read. Returns 0 or -1 as fm_gemm does.
+ * together they compute all of C. With sched == NULL the shares are fixed (thread tid takes the
+ * tid-th of nth equal blocks); with a schedule, the threads take chunks of C (column panels or
+ * row blocks) in turn until none is left, so a thread slowed by something else on the machine
+ * leaves more of the work to the others. Either way the result is the same bits (gemm.h).
+ * It synchronises nothing: the chunks are disjoint blocks of C, so the caller places a barrier
+ * before C is read. Returns 0 or -1 as fm_gemm does.
  * Call fm_dispatch_init() (dispatch.h) or fm_gemm once before the first parallel use. */
-int fm_gemm_thread(int tid, int nth,
+int fm_gemm_thread(int tid, int nth, fm_schedule *sched,
                    ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
                    const float *A, ptrdiff_t rsa, ptrdiff_t csa,
                    const float *B, ptrdiff_t rsb, ptrdiff_t csb,
@@ -94,8 +107,9 @@ int fm_product_run(const fm_product *p);
 
 /* Thread tid's share of p when a team of nth threads (inside a parallel region) computes it:
  * fm_gemm_thread among the first few threads, as many as p is worth (fm_gemm's rule: about
- * 64 kFLOP each at least); the others have no share and return 0 at once. Synchronises
- * nothing: the caller places a barrier before C is read. */
-int fm_product_share(const fm_product *p, int tid, int nth);
+ * 64 kFLOP each at least); the others have no share and return 0 at once. sched: p's own
+ * schedule, or NULL for fixed shares. Synchronises nothing: the caller places a barrier before
+ * C is read. */
+int fm_product_share(const fm_product *p, int tid, int nth, fm_schedule *sched);
 
 #endif

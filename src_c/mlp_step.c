@@ -11,8 +11,10 @@
  *              ...
  *              update 1, update 0                             the region's end joins them
  *
+ * Each product has its own schedule (gemm.h): the threads take its chunks in turn, so one
+ * thread slowed by the rest of the machine does not hold the team up at the next barrier.
  * Which thread computes which element never changes a result (gemm.h), so the step's bits do
- * not depend on the thread count.
+ * not depend on the thread count or the schedule.
  */
 #include <math.h>
 
@@ -22,6 +24,25 @@
 
 #include "dispatch.h"
 #include "layers.h"
+
+/* Schedules for a step's products (3 per layer); layers beyond use fixed shares. */
+enum { MAX_SCHEDULES = 96 };
+
+typedef struct {
+    fm_schedule s[MAX_SCHEDULES];
+} step_schedules;
+
+static void reset_schedules(step_schedules *ss)
+{
+    for (int i = 0; i < MAX_SCHEDULES; i++)
+        fm_schedule_reset(&ss->s[i]);
+}
+
+/* Schedule number i, or NULL (fixed shares) when there are not that many. */
+static fm_schedule *schedule(step_schedules *ss, int i)
+{
+    return ss != NULL && i < MAX_SCHEDULES ? &ss->s[i] : NULL;
+}
 
 /* A barrier of the enclosing team; nothing when the caller runs alone. */
 static void team_barrier(int nth)
@@ -35,7 +56,7 @@ static void team_barrier(int nth)
 
 /* Thread tid's part of fm_forward. Returns 0, or -1 when a buffer could not be allocated. */
 static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *out,
-                         float *const *scratch, int tid, int nth)
+                         float *const *scratch, step_schedules *ss, int tid, int nth)
 {
     int failed = 0;
     const float *input = X;
@@ -44,7 +65,7 @@ static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *
         float *dest = l == last ? out : scratch[l];
         fm_product p = fm_forward_product(dest, input, net->W[l], net->b[l], M,
                                           net->sizes[l], net->sizes[l + 1], l != last);
-        failed |= fm_product_share(&p, tid, nth) != 0;
+        failed |= fm_product_share(&p, tid, nth, schedule(ss, l)) != 0;
         team_barrier(nth);
         input = dest;
     }
@@ -55,10 +76,10 @@ static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *
  * a barrier, every thread reads *skip after it. */
 static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
                        int loss_kind, const fm_optimizer *opt, double *loss, int *skip,
-                       int tid, int nth)
+                       step_schedules *ss, int tid, int nth)
 {
     int L = net->n_layers;
-    int failed = forward_share(net, M, X, net->act[L - 1], net->act, tid, nth) != 0;
+    int failed = forward_share(net, M, X, net->act[L - 1], net->act, ss, tid, nth) != 0;
 
     if (tid == 0) {
         ptrdiff_t n_out = net->sizes[L];
@@ -79,12 +100,12 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
         if (l > 0) {
             fm_product p = fm_input_grad_product(net->grad[l - 1], net->grad[l], net->W[l],
                                                  net->act[l - 1], M, K, N);
-            failed |= fm_product_share(&p, tid, nth) != 0;
+            failed |= fm_product_share(&p, tid, nth, schedule(ss, L + l)) != 0;
             team_barrier(nth);
         }
         fm_product u = fm_weight_update_product(net->W[l], net->vW ? net->vW[l] : NULL,
                                                 input, net->grad[l], M, K, N, opt);
-        failed |= fm_product_share(&u, tid, nth) != 0;
+        failed |= fm_product_share(&u, tid, nth, schedule(ss, 2 * L + l)) != 0;
         fm_bias_update_share(net->b[l], net->vb ? net->vb[l] : NULL, net->grad[l], M, N, opt,
                              tid, nth);
     }
@@ -98,13 +119,15 @@ int fm_forward(const fm_net *net, ptrdiff_t M, const float *X, float *out, float
     int failed = 0;
 #ifdef _OPENMP
     if (nth > 1) {
+        step_schedules ss;
+        reset_schedules(&ss);
         #pragma omp parallel num_threads(nth) reduction(|:failed)
-        failed |= forward_share(net, M, X, out, scratch, omp_get_thread_num(),
+        failed |= forward_share(net, M, X, out, scratch, &ss, omp_get_thread_num(),
                                 omp_get_num_threads()) != 0;
         return failed ? -1 : 0;
     }
 #endif
-    return forward_share(net, M, X, out, scratch, 0, 1);
+    return forward_share(net, M, X, out, scratch, NULL, 0, 1);
 }
 
 int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
@@ -115,11 +138,13 @@ int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t 
     int failed = 0, skip = 0;
 #ifdef _OPENMP
     if (nth > 1) {
+        step_schedules ss;
+        reset_schedules(&ss);
         #pragma omp parallel num_threads(nth) reduction(|:failed)
-        failed |= train_share(net, M, X, labels, loss_kind, opt, loss, &skip,
+        failed |= train_share(net, M, X, labels, loss_kind, opt, loss, &skip, &ss,
                               omp_get_thread_num(), omp_get_num_threads()) != 0;
         return failed ? -1 : 0;
     }
 #endif
-    return train_share(net, M, X, labels, loss_kind, opt, loss, &skip, 0, 1);
+    return train_share(net, M, X, labels, loss_kind, opt, loss, &skip, NULL, 0, 1);
 }
