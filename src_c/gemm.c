@@ -3,10 +3,13 @@
  * Only the micro-kernels (ukernel_<isa>.c) know the instruction set. This file decides, for one
  * call fm_gemm(M, N, K, ...):
  *
- *   threads   Each thread gets a block of C: a range of columns (in units of 16 floats) when N is
- *             wide enough, else a range of rows. K is never split, so every C element is one FMA
- *             chain whatever the thread count. Blocks need no communication: no barrier inside
- *             fm_gemm_thread, which can therefore run inside a caller's parallel region.
+ *   threads   The threads split C by columns when N is wide enough, else by rows: with a
+ *             schedule (gemm.h), each takes the next chunk (64 columns, or a block of rows) from
+ *             a shared counter until none is left; without, each takes a fixed equal block
+ *             (columns in units of 16 floats). K is never split, so every C element is one FMA
+ *             chain whatever the thread count or the order the chunks are taken in. Chunks need
+ *             no other communication: no barrier inside fm_gemm_thread, which can therefore run
+ *             inside a caller's parallel region.
  *   loops     for ic (MC rows of the block)            A block MC x K stays in L2
  *               for jc (one NR-wide column panel)
  *                 for pc (KC steps of K)                 B panel packed: KC x NR, in L1
