@@ -66,6 +66,13 @@ static ptrdiff_t k_block(ptrdiff_t K, const fm_epilogue *epi)
     return (K + nblocks - 1) / nblocks;
 }
 
+/* Rows in tile `it` when a block of mc rows is cut into n_tiles balanced row tiles: the first
+ * (mc % n_tiles) get one row more (e.g. 200 rows = 34 tiles of 5 or 6). */
+static int tile_height(ptrdiff_t mc, ptrdiff_t n_tiles, ptrdiff_t it)
+{
+    return (int)(mc / n_tiles + (it < mc % n_tiles));
+}
+
 /* C rows [m0, m1) x columns [n0, n1). Returns 0, or -1 when a buffer could not be allocated.
  * a_ready: NULL, or in/out for a thread computing several column chunks of one product: 1 when
  * its workspace already holds A's packed panels of rows [m0, m1) (one MC block), set by the
@@ -122,11 +129,10 @@ static int gemm_block(const fm_kernel_set *ks,
         const ptrdiff_t mc = m1 - ic < mc_max ? m1 - ic : mc_max;
         const ptrdiff_t n_tiles = (mc + mr - 1) / mr;
         const int pack = csb != 1 || (n_tiles >= PACK_MIN_TILES && fits_stack);
-        /* Balanced row tiles: the first (mc % n_tiles) get one row more. */
         if (apack != NULL && !(a_ready != NULL && *a_ready)) {
             ptrdiff_t i = ic;
             for (ptrdiff_t it = 0; it < n_tiles; it++) {
-                int mt = (int)(mc / n_tiles + (it < mc % n_tiles));
+                int mt = tile_height(mc, n_tiles, it);
                 ks->pack_a(apack + it * panel_floats, mt, K, A + i * rsa, rsa);
                 i += mt;
             }
@@ -151,7 +157,7 @@ static int gemm_block(const fm_kernel_set *ks,
                 fm_tile t = { epi, 0, jc, kb == 0, kb == n_kblocks - 1 };
                 ptrdiff_t i = ic;
                 for (ptrdiff_t it = 0; it < n_tiles; it++) {
-                    int mt = (int)(mc / n_tiles + (it < mc % n_tiles));
+                    int mt = tile_height(mc, n_tiles, it);
                     t.i0 = i;
                     if (apack != NULL)
                         kernel(mt, nb, kc, apack + it * panel_floats + pc * mr, 1, mr, bp, rsbp,
