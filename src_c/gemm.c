@@ -3,13 +3,19 @@
  * Only the micro-kernels (ukernel_<isa>.c) know the instruction set. This file decides, for one
  * call fm_gemm(M, N, K, ...):
  *
- *   threads   The threads split C by columns when N is wide enough, else by rows: with a
- *             schedule (gemm.h), each takes the next chunk (64 columns, or a block of rows) from
- *             a shared counter until none is left; without, each takes a fixed equal block
- *             (columns in units of 16 floats). K is never split, so every C element is one FMA
- *             chain whatever the thread count or the order the chunks are taken in. Chunks need
- *             no other communication: no barrier inside fm_gemm_thread, which can therefore run
- *             inside a caller's parallel region.
+ *   threads   The threads split C by columns when N is wide enough, else by rows, never K, so
+ *             every C element is one FMA chain whatever the thread count or the order the
+ *             chunks are taken in. With a schedule (gemm.h), C is cut into chunks (64 columns,
+ *             or a block of rows) and the chunks into one range per thread: each thread takes
+ *             the chunks of its own range first, then those left in the others' ranges, each
+ *             from the range's shared counter. Owning a range keeps a thread on the same
+ *             columns of a weight matrix in the forward product and in its update, step after
+ *             step, so they stay in its core's cache (measured: 4-7% less time per step than
+ *             one shared counter); taking from the others keeps a thread slowed by the rest of
+ *             the machine from holding up the team. Without a schedule each thread takes a
+ *             fixed equal block (columns in units of 16 floats). Chunks need no other
+ *             communication: no barrier inside fm_gemm_thread, which can therefore run inside a
+ *             caller's parallel region.
  *   loops     for ic (MC rows of the block)            A block MC x K stays in L2
  *               for jc (one NR-wide column panel)
  *                 for pc (KC steps of K)                 B panel packed: KC x NR, in L1
@@ -187,7 +193,8 @@ static int split_columns(ptrdiff_t M, ptrdiff_t N, int nth)
 
 void fm_schedule_reset(fm_schedule *s)
 {
-    atomic_init(&s->next, 0);
+    for (int r = 0; r < FM_SCHEDULE_RANGES; r++)
+        atomic_init(&s->taken[r], 0);
 }
 
 /* Chunks of a dynamically scheduled product: column panels of CHUNK_COLS, or, for a row split,
@@ -218,19 +225,26 @@ int fm_gemm_thread(int tid, int nth, fm_schedule *sched,
     /* Column chunks of a tall packed A would each pack it again: fixed shares instead. */
     if (sched != NULL && !(columns && rsa != 1 && M > MC_PACKED)) {
         const ptrdiff_t n_chunks = chunk_count(M, N, columns, nth);
+        const int n_ranges = nth < FM_SCHEDULE_RANGES ? nth : FM_SCHEDULE_RANGES;
         int a_ready = 0, failed = 0;
-        for (;;) {
-            ptrdiff_t c = atomic_fetch_add_explicit(&sched->next, 1, memory_order_relaxed);
-            if (c >= n_chunks)
-                break;
-            if (columns) {
-                ptrdiff_t n0 = c * CHUNK_COLS, n1 = n0 + CHUNK_COLS < N ? n0 + CHUNK_COLS : N;
-                failed |= gemm_block(ks, 0, M, n0, n1, K, A, rsa, csa, B, rsb, csb, C, ldc, epi,
-                                     &a_ready) != 0;
-            } else {
-                ptrdiff_t m0 = M * c / n_chunks, m1 = M * (c + 1) / n_chunks;
-                failed |= gemm_block(ks, m0, m1, 0, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi,
-                                     NULL) != 0;
+        for (int v = 0; v < n_ranges; v++) {
+            const int r = (tid + v) % n_ranges;   /* its own range first, then the others' */
+            const ptrdiff_t first = n_chunks * r / n_ranges;
+            const ptrdiff_t size = n_chunks * (r + 1) / n_ranges - first;
+            for (;;) {
+                ptrdiff_t c = atomic_fetch_add_explicit(&sched->taken[r], 1, memory_order_relaxed);
+                if (c >= size)
+                    break;
+                c += first;
+                if (columns) {
+                    ptrdiff_t n0 = c * CHUNK_COLS, n1 = n0 + CHUNK_COLS < N ? n0 + CHUNK_COLS : N;
+                    failed |= gemm_block(ks, 0, M, n0, n1, K, A, rsa, csa, B, rsb, csb, C, ldc,
+                                         epi, &a_ready) != 0;
+                } else {
+                    ptrdiff_t m0 = M * c / n_chunks, m1 = M * (c + 1) / n_chunks;
+                    failed |= gemm_block(ks, m0, m1, 0, N, K, A, rsa, csa, B, rsb, csb, C, ldc,
+                                         epi, NULL) != 0;
+                }
             }
         }
         return failed ? -1 : 0;

@@ -66,10 +66,13 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
              float *C, ptrdiff_t ldc,
              const fm_epilogue *epi);
 
-/* A team's shared schedule for one product: the next chunk of C to hand out. Give each product
- * a schedule of its own, set to zero (fm_schedule_reset) before the team starts on it. */
+/* A team's shared schedule for one product: how many chunks of C each thread's range has handed
+ * out (teams of more than FM_SCHEDULE_RANGES threads share ranges). Give each product a
+ * schedule of its own, set to zero (fm_schedule_reset) before the team starts on it. */
+enum { FM_SCHEDULE_RANGES = 8 };
+
 typedef struct {
-    atomic_int next;
+    atomic_int taken[FM_SCHEDULE_RANGES];   /* chunks handed out so far from each range */
 } fm_schedule;
 
 void fm_schedule_reset(fm_schedule *s);
@@ -77,10 +80,10 @@ void fm_schedule_reset(fm_schedule *s);
 /* Thread tid's share of fm_gemm among nth threads, for callers that are already inside a
  * parallel region: every thread of the team calls it with the same arguments (and its own tid);
  * together they compute all of C. With sched == NULL the shares are fixed (thread tid takes the
- * tid-th of nth equal blocks); with a schedule, the threads take chunks of C (column panels or
- * row blocks) in turn until none is left, so a thread slowed by something else on the machine
- * leaves more of the work to the others. Either way the result is the same bits (gemm.h).
- * It synchronises nothing: the chunks are disjoint blocks of C, so the caller places a barrier
+ * tid-th of nth equal blocks); with a schedule, C is cut into chunks (column panels or row
+ * blocks), each thread takes the chunks of its own range, then any left in the others', so a
+ * thread slowed by something else on the machine leaves more of the work to the others.
+ * Either way the result is the same bits (gemm.h). It synchronises nothing: the chunks are disjoint blocks of C, so the caller places a barrier
  * before C is read. Returns 0 or -1 as fm_gemm does.
  * Call fm_dispatch_init() (dispatch.h) or fm_gemm once before the first parallel use. */
 int fm_gemm_thread(int tid, int nth, fm_schedule *sched,
