@@ -317,14 +317,12 @@ cdef class Network:
         self.max_batch = max_batch
         self.has_velocity = momentum
         cdef int L = len(sizes) - 1
-        self._W = [np.empty((sizes[l], sizes[l + 1]), np.float32) for l in range(L)]
-        self._b = [np.zeros(sizes[l + 1], np.float32) for l in range(L)]
-        self._act = [np.zeros((max_batch, sizes[l + 1]), np.float32) for l in range(L)]
-        self._grad = [np.zeros((max_batch, sizes[l + 1]), np.float32) for l in range(L)]
-        self._vW = [np.zeros_like(w) for w in self._W] if momentum else []
-        self._vb = [np.zeros_like(b) for b in self._b] if momentum else []
-        for w in self._W:
-            w.fill(0)
+        self._W = [_aligned_zeros((sizes[l], sizes[l + 1])) for l in range(L)]
+        self._b = [_aligned_zeros((sizes[l + 1],)) for l in range(L)]
+        self._act = [_aligned_zeros((max_batch, sizes[l + 1])) for l in range(L)]
+        self._grad = [_aligned_zeros((max_batch, sizes[l + 1])) for l in range(L)]
+        self._vW = [_aligned_zeros(w.shape) for w in self._W] if momentum else []
+        self._vb = [_aligned_zeros(b.shape) for b in self._b] if momentum else []
         self._sizes = <Py_ssize_t *>PyMem_Malloc((L + 1) * sizeof(Py_ssize_t))
         self._ptrs = <float **>PyMem_Malloc(6 * L * sizeof(float *))
         if self._sizes == NULL or self._ptrs == NULL:
@@ -427,11 +425,11 @@ cdef class Network:
         """The raw network output for X (M, n_in) float32: a new (M, n_out) float32 array."""
         cdef Py_ssize_t M = X.shape[0], L = self.n_layers
         _expect(X.shape[1] == self.sizes[0], f"X has {X.shape[1]} features, expected {self.sizes[0]}")
-        out = np.empty((M, self.sizes[len(self.sizes) - 1]), np.float32)
+        out = _aligned_empty((M, self.sizes[len(self.sizes) - 1]))
         if M == 0:
             return out
         cdef Py_ssize_t chunk = min(M, PREDICT_CHUNK)
-        scratch = [np.empty((chunk, self.sizes[l + 1]), np.float32) for l in range(L - 1)]
+        scratch = [_aligned_empty((chunk, self.sizes[l + 1])) for l in range(L - 1)]
         cdef float **ptrs = <float **>PyMem_Malloc((L if L > 1 else 1) * sizeof(float *))
         if ptrs == NULL:
             raise MemoryError()
@@ -452,6 +450,30 @@ cdef class Network:
             PyMem_Free(ptrs)
         _check_status(status)
         return out
+
+
+# Buffers the kernels write or stream start on a cache line: a 64-byte AVX-512 load or store
+# that straddles two lines costs two (measured: a training step 6-7% slower, predicting one
+# sample ~30% slower, with NumPy's usual 16-byte alignment).
+cdef enum:
+    CACHE_LINE = 64
+
+
+def _aligned_empty(shape):
+    """An uninitialised float32 array of this shape whose data starts on a 64-byte boundary."""
+    cdef Py_ssize_t n = 1
+    for s in shape:
+        n *= s
+    cdef cnp.ndarray raw = np.empty(n + CACHE_LINE // 4, np.float32)
+    # NumPy's float32 data is at least 4-byte aligned.
+    cdef Py_ssize_t start = (-<Py_ssize_t>cnp.PyArray_DATA(raw) % CACHE_LINE) // 4
+    return raw[start:start + n].reshape(shape)
+
+
+def _aligned_zeros(shape):
+    a = _aligned_empty(shape)
+    a.fill(0)
+    return a
 
 
 def _interleaved_copies(matrices, vectors):

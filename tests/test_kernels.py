@@ -164,6 +164,17 @@ def test_forward_matches_reference(sizes, batch):
     np.testing.assert_allclose(out, expected, rtol=0, atol=len(sizes) * max(sizes) * 4 * EPS32 * scale)
 
 
+@pytest.mark.parametrize("rows", [1, 7, 200, 1001])
+@pytest.mark.parametrize("n_out", [1, 3, 10, 17])
+def test_forward_output_starts_on_a_cache_line(rows, n_out):
+    # The kernels store whole 64-byte vectors; a buffer off the line boundary makes each a split
+    # store (see _aligned_empty in _core.pyx).
+    net = _core.Network((5, 9, n_out), 4)
+    out = net.forward(np.ones((rows, 5), np.float32))
+    assert out.shape == (rows, n_out) and out.dtype == np.float32 and out.flags.c_contiguous
+    assert out.flags.writeable and out.ctypes.data % 64 == 0
+
+
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 @pytest.mark.parametrize("sizes,batch", [((5, 3), 4), ((7, 13, 3), 1), ((17, 33, 7, 2), 9),
                                          ((784, 512, 256, 10), 200)])
