@@ -6,6 +6,11 @@ Each round runs one training epoch (300 steps of 200 samples, MNIST-shaped rando
 every contender in turn, then predict on 10,000 samples and on 1 sample, so the machine's load
 drifts over all of them alike. Prints a Markdown table: epoch time (median), GFLOP/s, % of the
 measured FP32 peak, ratio to PyTorch, predict times.
+
+The ratio to PyTorch is given twice: the ratio of the median epochs, and the median of the
+per-round ratios (with their range), which cancels most of the load that drifts from one
+round to the next on a shared machine. The FP32 peak is probed before every round and the
+highest reading is used: a probe that ran while the machine was busy says nothing about it.
 """
 import argparse
 import platform
@@ -41,7 +46,7 @@ def main():
     X10k, X1 = X[:10000].copy(), X[:1].copy()
     trainers = [cls(args.threads) for cls in available_trainers()]
     probe = getattr(_core, "peak_gflops", None)
-    peak = probe(seconds=0.5) if probe else None
+    peaks = [probe(seconds=0.3)] if probe else []
     epoch_flop = flops_per_step(list(SIZES), BATCH) * (len(X) // BATCH)
     forward_flop = sum(2 * a * b for a, b in zip(SIZES[:-1], SIZES[1:])) * len(X10k)
 
@@ -52,6 +57,8 @@ def main():
         t.step(X[:BATCH], y[:BATCH])
         t.predict(X1)
     for r in range(args.rounds):
+        if probe:
+            peaks.append(probe(seconds=0.3))
         for t in trainers:
             epochs[t.name].append(timed(t.epoch, X, y))
             p10k[t.name].append(timed(t.predict, X10k))
@@ -59,21 +66,29 @@ def main():
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(
             f"{n} {epochs[n][-1]:.3f} s" for n in epochs), file=sys.stderr)
 
+    peak = max(peaks) if peaks else None
     info = _core.build_info() if hasattr(_core, "build_info") else {}
     print(f"Machine: {platform.processor() or platform.machine()}, "
           f"{_core.get_num_threads()} threads; fastmlp ISA: {info.get('isa', 'n/a')}; "
           f"measured FP32 peak: {f'{peak:.0f} GFLOP/s' if peak else 'n/a'}; "
           f"{args.rounds} interleaved rounds, medians.\n")
     print("| contender | epoch (s) | GFLOP/s | % of peak | vs PyTorch epoch | "
-          "predict 10k (ms) | predict 10k % of peak | predict 1 (us) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "per-round ratio (range) | predict 10k (ms) | predict 10k % of peak | "
+          "predict 1 (us) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     torch_epoch = statistics.median(epochs["pytorch"]) if "pytorch" in epochs else None
     for name in epochs:
         e = statistics.median(epochs[name])
         g = epoch_flop / e / 1e9
         g10k = forward_flop / statistics.median(p10k[name]) / 1e9
+        if torch_epoch:
+            ratios = [a / b for a, b in zip(epochs[name], epochs["pytorch"])]
+            per_round = (f"{statistics.median(ratios):.2f}x "
+                         f"({min(ratios):.2f}-{max(ratios):.2f})")
+        else:
+            per_round = "n/a"
         print(f"| {name} | {e:.3f} | {g:.0f} | {f'{100 * g / peak:.0f}%' if peak else 'n/a'} | "
-              f"{f'{e / torch_epoch:.2f}x' if torch_epoch else 'n/a'} | "
+              f"{f'{e / torch_epoch:.2f}x' if torch_epoch else 'n/a'} | {per_round} | "
               f"{1e3 * statistics.median(p10k[name]):.2f} | "
               f"{f'{100 * g10k / peak:.0f}%' if peak else 'n/a'} | "
               f"{1e6 * statistics.median(p1[name]):.1f} |")
