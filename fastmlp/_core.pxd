@@ -18,6 +18,7 @@ cdef extern from "gemm.h" nogil:
         float momentum
         int nesterov
         float *velocity
+    enum: FM_PANEL
     int fm_gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                 const float *A, Py_ssize_t rsa, Py_ssize_t csa,
                 const float *B, Py_ssize_t rsb, Py_ssize_t csb,

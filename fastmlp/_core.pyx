@@ -317,7 +317,9 @@ cdef class Network:
         self.max_batch = max_batch
         self.has_velocity = momentum
         cdef int L = len(sizes) - 1
-        self._W = [_aligned_zeros((sizes[l], sizes[l + 1])) for l in range(L)]
+        # Weights and their velocities live in column panels (gemm.h), flat; get_weights and
+        # set_weights convert from and to the (n_in, n_out) matrices users see.
+        self._W = [_aligned_zeros((sizes[l] * sizes[l + 1],)) for l in range(L)]
         self._b = [_aligned_zeros((sizes[l + 1],)) for l in range(L)]
         self._act = [_aligned_zeros((max_batch, sizes[l + 1])) for l in range(L)]
         self._grad = [_aligned_zeros((max_batch, sizes[l + 1])) for l in range(L)]
@@ -355,9 +357,14 @@ cdef class Network:
     def n_layers(self):
         return len(self.sizes) - 1
 
+    def _matrix(self, int l, flat):
+        """Layer l's weights (or velocities) in column panels as a new (n_in, n_out) array."""
+        return _from_panels(flat, self.sizes[l], self.sizes[l + 1])
+
     def get_weights(self):
         """``[W1, b1, W2, b2, ...]`` as new float32 arrays, W of shape (n_in, n_out)."""
-        return _interleaved_copies(self._W, self._b)
+        return [a for l in range(self.n_layers)
+                for a in (self._matrix(l, self._W[l]), self._b[l].copy())]
 
     def set_weights(self, weights):
         """Load ``[W1, b1, W2, b2, ...]`` (any float dtype; shapes must match exactly)."""
@@ -367,32 +374,35 @@ cdef class Network:
                 f"expected {2 * L} arrays [W1, b1, ..., W{L}, b{L}], got {len(weights)}")
         new = []
         for l in range(L):
-            for kind, array, target in (("W", weights[2 * l], self._W[l]),
-                                        ("b", weights[2 * l + 1], self._b[l])):
+            for kind, array, target, shape in (
+                    ("W", weights[2 * l], self._W[l], (self.sizes[l], self.sizes[l + 1])),
+                    ("b", weights[2 * l + 1], self._b[l], self._b[l].shape)):
                 a = np.asarray(array)
-                _expect(a.shape == target.shape,
-                        f"{kind}{l + 1} has shape {a.shape}, expected {target.shape}")
+                _expect(a.shape == shape, f"{kind}{l + 1} has shape {a.shape}, expected {shape}")
                 _expect(a.dtype.kind in "fiu", f"{kind}{l + 1} has dtype {a.dtype}, expected floats")
                 a = a.astype(np.float32)
                 _expect(bool(np.isfinite(a).all()), f"{kind}{l + 1} contains NaN or infinity")
                 new.append((target, a))
         for target, a in new:      # all checked: now copy, so a bad list changes nothing
-            target[...] = a
+            _store(target, a)
         self.reset_velocity()
 
     def get_velocity(self):
         """``[vW1, vb1, ...]`` copies of the momentum buffers (empty without momentum)."""
-        return _interleaved_copies(self._vW, self._vb)
+        return [a for l in range(len(self._vW))
+                for a in (self._matrix(l, self._vW[l]), self._vb[l].copy())]
 
     def set_velocity(self, arrays):
         arrays = list(arrays)
         _expect(self.has_velocity and len(arrays) == 2 * self.n_layers,
                 "velocity arrays do not match this network")
         targets = [t for pair in zip(self._vW, self._vb) for t in pair]
+        shapes = [s for l in range(self.n_layers)
+                  for s in ((self.sizes[l], self.sizes[l + 1]), (self.sizes[l + 1],))]
+        for a, shape in zip(arrays, shapes):
+            _expect(np.shape(a) == shape, f"velocity of shape {np.shape(a)}, expected {shape}")
         for a, t in zip(arrays, targets):
-            _expect(np.shape(a) == t.shape, f"velocity of shape {np.shape(a)}, expected {t.shape}")
-        for a, t in zip(arrays, targets):
-            t[...] = np.asarray(a, np.float32)
+            _store(t, np.asarray(a, np.float32))
 
     def reset_velocity(self):
         for v in self._vW + self._vb:
@@ -476,9 +486,26 @@ def _aligned_zeros(shape):
     return a
 
 
-def _interleaved_copies(matrices, vectors):
-    """``[M1, v1, M2, v2, ...]`` as copies."""
-    return [a.copy() for pair in zip(matrices, vectors) for a in pair]
+def _from_panels(flat, Py_ssize_t rows, Py_ssize_t cols):
+    """The (rows, cols) matrix held in column panels (gemm.h) by the flat array, as a new array:
+    panel q holds columns [q*FM_PANEL, q*FM_PANEL + w) as a rows x w block at q*FM_PANEL*rows."""
+    out = np.empty((rows, cols), np.float32)
+    cdef Py_ssize_t q0, w
+    for q0 in range(0, cols, FM_PANEL):
+        w = min(FM_PANEL, cols - q0)
+        out[:, q0:q0 + w] = flat[q0 * rows:q0 * rows + rows * w].reshape(rows, w)
+    return out
+
+
+def _store(target, a):
+    """Copies a into the buffer target: a vector as it is, a matrix into column panels."""
+    if a.ndim == 1:
+        target[...] = a
+        return
+    cdef Py_ssize_t rows = a.shape[0], cols = a.shape[1], q0, w
+    for q0 in range(0, cols, FM_PANEL):
+        w = min(FM_PANEL, cols - q0)
+        target[q0 * rows:q0 * rows + rows * w].reshape(rows, w)[...] = a[:, q0:q0 + w]
 
 
 cdef float *_data(cnp.ndarray a):

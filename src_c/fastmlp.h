@@ -1,6 +1,7 @@
 /* fastmlp.h - the C kernels that the Python package calls.
  *
  * All matrices are C-contiguous float32, row-major; W has shape (n_in, n_out) as in X @ W + b.
+ * The exception is a whole network's weights (fm_net), kept in gemm.h's column panels.
  * The Cython layer validates shapes, dtypes and label ranges; these functions trust their caller.
  * Functions returning int give 0 on success and -1 when memory could not be allocated.
  */
@@ -51,9 +52,10 @@ double fm_cross_entropy_loss_grad(float *dout, const float *out, const int32_t *
 typedef struct {
     int n_layers;              /* number of dense layers, >= 1 */
     const ptrdiff_t *sizes;    /* n_layers + 1 widths: input, hidden..., output */
-    float *const *W;           /* W[l]: sizes[l] x sizes[l+1] */
+    float *const *W;           /* W[l]: sizes[l] x sizes[l+1], in gemm.h's column panels (the
+                                  layout the forward product reads without packing) */
     float *const *b;           /* b[l]: sizes[l+1] */
-    float *const *vW;          /* velocities like W, or NULL for plain SGD */
+    float *const *vW;          /* velocities like W (column panels too), or NULL for plain SGD */
     float *const *vb;          /* velocities like b, or NULL */
     float *const *act;         /* act[l], l = 0..n_layers-1: output of layer l, max_batch x sizes[l+1] */
     float *const *grad;        /* grad[l]: gradient w.r.t. layer l's pre-activation, same shape */

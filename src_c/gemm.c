@@ -32,6 +32,11 @@
  *             the weight gradient, as in BLIS's "sup" kernels for small problems).
  *             B is packed when its columns are strided (transposed weights in the input
  *             gradient) or when its panel is reused by enough row tiles to pay for the copy.
+ *             A network's weights live in column panels of FM_PANEL (gemm.h): the forward
+ *             product reads them in place, as if packed, and the weight update writes them
+ *             there (no tile crosses a panel's edge). Measured against packing row-major
+ *             weights on every call: the same time for a training batch (within 1-3%), 23%
+ *             less for the first layer of a one-sample forward pass.
  *   K blocks  A partial sum is parked in C between K blocks (exact), except for FM_EPI_SGD,
  *             whose C holds the weights: that epilogue runs with one K block.
  *   edges     Tiles of fewer than MR rows or NR columns go to the same micro-kernel, which
@@ -79,7 +84,37 @@ static int tile_height(ptrdiff_t mc, ptrdiff_t n_tiles, ptrdiff_t it)
     return (int)(mc / n_tiles + (it < mc % n_tiles));
 }
 
-/* C rows [m0, m1) x columns [n0, n1). Returns 0, or -1 when a buffer could not be allocated.
+/* Packs the kc x nb block of B at rows [pc, pc + kc), columns [jc, jc + nb) into buf (nr
+ * floats per row), for B stored by strides or, FM_PANELS_BT, as a transpose in column panels
+ * (copied one panel's run of rows at a time). */
+static void pack_b_block(const fm_kernel_set *ks, const fm_product *p, float *buf, int nr,
+                         ptrdiff_t pc, ptrdiff_t kc, ptrdiff_t jc, int nb)
+{
+    if (p->panels == FM_PANELS_BT) {
+        /* B(r, j) = B^T(j, r): B^T is N x K, its panels cut B's rows. */
+        for (ptrdiff_t r0 = pc; r0 < pc + kc;) {
+            ptrdiff_t w;
+            const float *src = p->B + fm_panel_start(p->N, p->K, r0, &w) + jc * w;
+            ptrdiff_t run = r0 - r0 % FM_PANEL + w - r0;
+            if (run > pc + kc - r0)
+                run = pc + kc - r0;
+            if (ks->pack_bt != NULL)
+                ks->pack_bt(buf + (r0 - pc) * nr, nr, run, nb, src, w);
+            else
+                fm_pack_b(buf + (r0 - pc) * nr, nr, run, nb, src, 1, w);
+            r0 += run;
+        }
+        return;
+    }
+    const float *bp = p->B + pc * p->rsb + jc * p->csb;
+    if (p->rsb == 1 && p->csb != 1 && ks->pack_bt != NULL)
+        ks->pack_bt(buf, nr, kc, nb, bp, p->csb);
+    else
+        fm_pack_b(buf, nr, kc, nb, bp, p->rsb, p->csb);
+}
+
+/* C rows [m0, m1) x columns [n0, n1) of product p. Returns 0, or -1 when a buffer could not be
+ * allocated.
  * a_ready: NULL, or in/out for a thread computing several column chunks of one product: 1 when
  * its workspace already holds A's packed panels of rows [m0, m1) (one MC block), set by the
  * call that packed them, so the next chunk skips the copy.
@@ -87,14 +122,19 @@ static int tile_height(ptrdiff_t mc, ptrdiff_t n_tiles, ptrdiff_t it)
  * The packed panel lives on this thread's stack (64 KiB), so concurrent calls from several
  * threads share nothing and steady-state calls allocate nothing. An SGD epilogue does not
  * split K: its panel (K x 32 for the weight gradient) fits up to K = 512; beyond, a row-major
- * B is read in place and a strided one (fastmlp never asks for it) is packed on the heap. */
-static int gemm_block(const fm_kernel_set *ks,
-                      ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t K,
-                      const float *A, ptrdiff_t rsa, ptrdiff_t csa,
-                      const float *B, ptrdiff_t rsb, ptrdiff_t csb,
-                      float *C, ptrdiff_t ldc, const fm_epilogue *epi, int *a_ready)
+ * B is read in place and a strided one (fastmlp never asks for it) is packed on the heap.
+ * B in column panels (FM_PANELS_B) is read in place: its rows are already runs of at most
+ * FM_PANEL floats, as a packed panel's are. With panels, no tile crosses a panel's edge. */
+static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
+                      ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1, int *a_ready)
 {
     _Alignas(64) float stack_buf[STACK_FLOATS];
+    const ptrdiff_t K = p->K;
+    const float *A = p->A;
+    const ptrdiff_t rsa = p->rsa, csa = p->csa;
+    const fm_epilogue *epi = &p->epi;
+    const int b_in_panels = p->panels == FM_PANELS_B, c_in_panels = p->panels == FM_PANELS_C;
+    const int b_strided = p->panels == FM_PANELS_BT || (!b_in_panels && p->csb != 1);
     const ptrdiff_t kc_max = k_block(K, epi);
     const ptrdiff_t n_kblocks = K > 0 ? (K + kc_max - 1) / kc_max : 1;
     const int narrow = n1 - n0 <= ks->nr_narrow;
@@ -113,14 +153,16 @@ static int gemm_block(const fm_kernel_set *ks,
                    : row     ? 1
                    : columns ? ks->mr_columns
                              : ks->mr;
-    const int nr = narrow ? ks->nr_narrow : row ? ks->nr_row : columns ? ks->nr_columns : ks->nr;
+    int nr = narrow ? ks->nr_narrow : row ? ks->nr_row : columns ? ks->nr_columns : ks->nr;
+    if ((b_in_panels || c_in_panels) && nr > FM_PANEL)
+        nr = FM_PANEL;   /* every kernel's width divides FM_PANEL, up to the row kernel's */
     const fm_ukernel_fn kernel = narrow    ? ks->narrow
                                  : row     ? ks->row
                                  : columns ? ks->columns
                                            : ks->wide;
     const int fits_stack = kc_max * nr <= STACK_FLOATS;
     float *heap_buf = NULL;
-    if (csb != 1 && !fits_stack) {
+    if (b_strided && !fits_stack) {
         heap_buf = malloc(sizeof(float) * (size_t)kc_max * (size_t)nr);
         if (heap_buf == NULL)
             return -1;
@@ -134,7 +176,7 @@ static int gemm_block(const fm_kernel_set *ks,
     for (ptrdiff_t ic = m0; ic < m1; ic += mc_max) {
         const ptrdiff_t mc = m1 - ic < mc_max ? m1 - ic : mc_max;
         const ptrdiff_t n_tiles = (mc + mr - 1) / mr;
-        const int pack = csb != 1 || (n_tiles >= PACK_MIN_TILES && fits_stack);
+        const int pack = b_strided || (!b_in_panels && n_tiles >= PACK_MIN_TILES && fits_stack);
         if (apack != NULL && !(a_ready != NULL && *a_ready)) {
             ptrdiff_t i = ic;
             for (ptrdiff_t it = 0; it < n_tiles; it++) {
@@ -145,35 +187,55 @@ static int gemm_block(const fm_kernel_set *ks,
             if (a_ready != NULL)
                 *a_ready = m1 - m0 <= MC_PACKED;
         }
-        for (ptrdiff_t jc = n0; jc < n1; jc += nr) {
-            const int nb = n1 - jc < nr ? (int)(n1 - jc) : nr;
+        for (ptrdiff_t jc = n0; jc < n1;) {
+            int nb = n1 - jc < nr ? (int)(n1 - jc) : nr;
+            /* B's panel (B in panels) or C's and the velocity's (C in panels) for columns jc.. */
+            ptrdiff_t b_start = 0, b_width = 0, c_start = jc, ldc = p->ldc;
+            if (b_in_panels || c_in_panels) {
+                ptrdiff_t width, start = fm_panel_start(b_in_panels ? K : p->M, p->N, jc, &width);
+                if (nb > width - jc % FM_PANEL)
+                    nb = (int)(width - jc % FM_PANEL);
+                if (b_in_panels) {
+                    b_start = start;
+                    b_width = width;
+                } else {
+                    c_start = start;
+                    ldc = width;
+                }
+            }
             for (ptrdiff_t kb = 0; kb < n_kblocks; kb++) {
                 const ptrdiff_t pc = kb * kc_max;
                 const ptrdiff_t kc = K - pc < kc_max ? K - pc : kc_max;
-                const float *bp = B + pc * rsb + jc * csb;
-                ptrdiff_t rsbp = rsb;
+                const float *bp;
+                ptrdiff_t rsbp;
                 if (pack) {
-                    if (rsb == 1 && csb != 1 && ks->pack_bt != NULL)
-                        ks->pack_bt(buf, nr, kc, nb, bp, csb);
-                    else
-                        fm_pack_b(buf, nr, kc, nb, bp, rsb, csb);
+                    pack_b_block(ks, p, buf, nr, pc, kc, jc, nb);
                     bp = buf;
                     rsbp = nr;
+                } else if (b_in_panels) {
+                    bp = p->B + b_start + pc * b_width;
+                    rsbp = b_width;
+                } else {
+                    bp = p->B + pc * p->rsb + jc * p->csb;
+                    rsbp = p->rsb;
                 }
-                fm_tile t = { epi, 0, jc, kb == 0, kb == n_kblocks - 1 };
+                fm_tile t = { epi, 0, jc, NULL, kb == 0, kb == n_kblocks - 1 };
                 ptrdiff_t i = ic;
                 for (ptrdiff_t it = 0; it < n_tiles; it++) {
                     int mt = tile_height(mc, n_tiles, it);
+                    float *c = p->C + c_start + i * ldc;
                     t.i0 = i;
+                    if (epi->kind == FM_EPI_SGD && epi->velocity != NULL)
+                        t.v = epi->velocity + c_start + i * ldc;
                     if (apack != NULL)
                         kernel(mt, nb, kc, apack + it * panel_floats + pc * mr, 1, mr, bp, rsbp,
-                               C + i * ldc + jc, ldc, &t);
+                               c, ldc, &t);
                     else
-                        kernel(mt, nb, kc, A + i * rsa + pc * csa, rsa, csa, bp, rsbp,
-                               C + i * ldc + jc, ldc, &t);
+                        kernel(mt, nb, kc, A + i * rsa + pc * csa, rsa, csa, bp, rsbp, c, ldc, &t);
                     i += mt;
                 }
             }
+            jc += nb;
         }
     }
     free(heap_buf);
@@ -210,20 +272,17 @@ static ptrdiff_t chunk_count(ptrdiff_t M, ptrdiff_t N, int columns, int nth)
     return n < M ? n : M;
 }
 
-int fm_gemm_thread(int tid, int nth, fm_schedule *sched,
-                   ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
-                   const float *A, ptrdiff_t rsa, ptrdiff_t csa,
-                   const float *B, ptrdiff_t rsb, ptrdiff_t csb,
-                   float *C, ptrdiff_t ldc, const fm_epilogue *epi)
+int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p)
 {
     const fm_kernel_set *ks = fm_kernels();
+    const ptrdiff_t M = p->M, N = p->N;
     if (M <= 0 || N <= 0)
         return 0;
     if (nth <= 1)
-        return gemm_block(ks, 0, M, 0, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi, NULL);
+        return gemm_block(ks, p, 0, M, 0, N, NULL);
     const int columns = split_columns(M, N, nth);
     /* Column chunks of a tall packed A would each pack it again: fixed shares instead. */
-    if (sched != NULL && !(columns && rsa != 1 && M > MC_PACKED)) {
+    if (sched != NULL && !(columns && p->rsa != 1 && M > MC_PACKED)) {
         const ptrdiff_t n_chunks = chunk_count(M, N, columns, nth);
         const int n_ranges = nth < FM_SCHEDULE_RANGES ? nth : FM_SCHEDULE_RANGES;
         int a_ready = 0, failed = 0;
@@ -238,12 +297,10 @@ int fm_gemm_thread(int tid, int nth, fm_schedule *sched,
                 c += first;
                 if (columns) {
                     ptrdiff_t n0 = c * CHUNK_COLS, n1 = n0 + CHUNK_COLS < N ? n0 + CHUNK_COLS : N;
-                    failed |= gemm_block(ks, 0, M, n0, n1, K, A, rsa, csa, B, rsb, csb, C, ldc,
-                                         epi, &a_ready) != 0;
+                    failed |= gemm_block(ks, p, 0, M, n0, n1, &a_ready) != 0;
                 } else {
                     ptrdiff_t m0 = M * c / n_chunks, m1 = M * (c + 1) / n_chunks;
-                    failed |= gemm_block(ks, m0, m1, 0, N, K, A, rsa, csa, B, rsb, csb, C, ldc,
-                                         epi, NULL) != 0;
+                    failed |= gemm_block(ks, p, m0, m1, 0, N, NULL) != 0;
                 }
             }
         }
@@ -262,7 +319,7 @@ int fm_gemm_thread(int tid, int nth, fm_schedule *sched,
     }
     if (m0 >= m1 || n0 >= n1)
         return 0;
-    return gemm_block(ks, m0, m1, n0, n1, K, A, rsa, csa, B, rsb, csb, C, ldc, epi, NULL);
+    return gemm_block(ks, p, m0, m1, n0, n1, NULL);
 }
 
 /* Of nth threads, those worth using: about 64 kFLOP each at least. */
@@ -281,29 +338,28 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
             float *C, ptrdiff_t ldc,
             const fm_epilogue *epi)
 {
-    if (M <= 0 || N <= 0)
+    fm_product p = { M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, *epi, FM_PANELS_NONE };
+    return fm_product_run(&p);
+}
+
+int fm_product_run(const fm_product *p)
+{
+    if (p->M <= 0 || p->N <= 0)
         return 0;
     fm_dispatch_init();
-    int nth = useful_threads(M, N, K, fm_get_num_threads());
+    int nth = useful_threads(p->M, p->N, p->K, fm_get_num_threads());
     if (nth <= 1)
-        return fm_gemm_thread(0, 1, NULL, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi);
+        return fm_gemm_thread(0, 1, NULL, p);
     int failed = 0;
 #ifdef _OPENMP
     fm_schedule sched;
     fm_schedule_reset(&sched);
     #pragma omp parallel num_threads(nth) reduction(|:failed)
-    failed |= fm_gemm_thread(omp_get_thread_num(), omp_get_num_threads(), &sched,
-                             M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi) != 0;
+    failed |= fm_gemm_thread(omp_get_thread_num(), omp_get_num_threads(), &sched, p) != 0;
 #else
-    failed = fm_gemm_thread(0, 1, NULL, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi) != 0;
+    failed = fm_gemm_thread(0, 1, NULL, p) != 0;
 #endif
     return failed ? -1 : 0;
-}
-
-int fm_product_run(const fm_product *p)
-{
-    return fm_gemm(p->M, p->N, p->K, p->A, p->rsa, p->csa, p->B, p->rsb, p->csb,
-                   p->C, p->ldc, &p->epi);
 }
 
 int fm_product_share(const fm_product *p, int tid, int nth, fm_schedule *sched)
@@ -311,6 +367,5 @@ int fm_product_share(const fm_product *p, int tid, int nth, fm_schedule *sched)
     int used = useful_threads(p->M, p->N, p->K, nth);
     if (tid >= used)
         return 0;
-    return fm_gemm_thread(tid, used, sched, p->M, p->N, p->K, p->A, p->rsa, p->csa, p->B, p->rsb,
-                          p->csb, p->C, p->ldc, &p->epi);
+    return fm_gemm_thread(tid, used, sched, p);
 }

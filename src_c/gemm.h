@@ -77,21 +77,31 @@ typedef struct {
 
 void fm_schedule_reset(fm_schedule *s);
 
-/* Thread tid's share of fm_gemm among nth threads, for callers that are already inside a
- * parallel region: every thread of the team calls it with the same arguments (and its own tid);
- * together they compute all of C. With sched == NULL the shares are fixed (thread tid takes the
- * tid-th of nth equal blocks); with a schedule, C is cut into chunks (column panels or row
- * blocks), each thread takes the chunks of its own range, then any left in the others', so a
- * thread slowed by something else on the machine leaves more of the work to the others.
- * Either way the result is the same bits (gemm.h). It synchronises nothing: the chunks are disjoint blocks of C, so the caller places a barrier
- * before C is read. Returns 0 or -1 as fm_gemm does.
- * Call fm_dispatch_init() (dispatch.h) or fm_gemm once before the first parallel use. */
-int fm_gemm_thread(int tid, int nth, fm_schedule *sched,
-                   ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
-                   const float *A, ptrdiff_t rsa, ptrdiff_t csa,
-                   const float *B, ptrdiff_t rsb, ptrdiff_t csb,
-                   float *C, ptrdiff_t ldc,
-                   const fm_epilogue *epi);
+/* Column panels: the layout fastmlp keeps a network's weights in, so that the forward product
+ * reads them as the micro-kernels want them, without packing. A rows x cols matrix is stored as
+ * ceil(cols / FM_PANEL) panels; panel q holds columns [q*FM_PANEL, q*FM_PANEL + w) as a rows x w
+ * row-major block starting at element q*FM_PANEL*rows, where w = FM_PANEL, or the columns left
+ * for the last panel. Element (r, j) is at fm_panel_start(rows, cols, j, &w) + r*w. The matrix
+ * takes rows*cols floats, as row-major would. */
+enum { FM_PANEL = 64 };
+
+static inline ptrdiff_t fm_panel_start(ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t j,
+                                       ptrdiff_t *width)
+{
+    ptrdiff_t q0 = j / FM_PANEL * FM_PANEL;
+    *width = cols - q0 < FM_PANEL ? cols - q0 : FM_PANEL;
+    return q0 * rows + (j - q0);
+}
+
+/* Which operand of a product is stored in column panels. */
+enum fm_panels {
+    FM_PANELS_NONE = 0,   /* every operand as its strides say */
+    FM_PANELS_B = 1,      /* B (K x N) in column panels; rsb, csb unused (the forward product) */
+    FM_PANELS_BT = 2,     /* B's transpose (N x K) in column panels; rsb, csb unused (the input
+                             gradient, B = W^T) */
+    FM_PANELS_C = 3       /* C (M x N) in column panels, and the SGD velocity alike; ldc unused
+                             (the weight update) */
+};
 
 /* One product's arguments, for code that runs several products inside one parallel region. */
 typedef struct {
@@ -103,7 +113,20 @@ typedef struct {
     float *C;
     ptrdiff_t ldc;
     fm_epilogue epi;
+    enum fm_panels panels;
 } fm_product;
+
+/* Thread tid's share of product p among nth threads, for callers that are already inside a
+ * parallel region: every thread of the team calls it with the same arguments (and its own tid);
+ * together they compute all of C. With sched == NULL the shares are fixed (thread tid takes the
+ * tid-th of nth equal blocks); with a schedule, C is cut into chunks (column panels or row
+ * blocks), each thread takes the chunks of its own range, then any left in the others', so a
+ * thread slowed by something else on the machine leaves more of the work to the others.
+ * Either way the result is the same bits (gemm.h). It synchronises nothing: the chunks are
+ * disjoint blocks of C, so the caller places a barrier before C is read. Returns 0 or -1 as
+ * fm_gemm does.
+ * Call fm_dispatch_init() (dispatch.h) or fm_gemm once before the first parallel use. */
+int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p);
 
 /* fm_gemm on p, in a parallel region of its own. */
 int fm_product_run(const fm_product *p);

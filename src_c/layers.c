@@ -3,29 +3,33 @@
 #include "layers.h"
 
 fm_product fm_forward_product(float *out, const float *X, const float *W, const float *b,
-                              ptrdiff_t M, ptrdiff_t K, ptrdiff_t N, int relu)
+                              ptrdiff_t M, ptrdiff_t K, ptrdiff_t N, int relu, int panels)
 {
     fm_epilogue epi = { .kind = relu ? FM_EPI_BIAS_RELU : FM_EPI_BIAS, .bias = b };
     /* out (M x N) = X (M x K) W (K x N) */
-    return (fm_product){ M, N, K, X, K, 1, W, N, 1, out, N, epi };
+    return (fm_product){ M, N, K, X, K, 1, W, N, 1, out, N, epi,
+                         panels ? FM_PANELS_B : FM_PANELS_NONE };
 }
 
 fm_product fm_input_grad_product(float *dA_prev, const float *dZ, const float *W,
-                                 const float *A_prev, ptrdiff_t M, ptrdiff_t K, ptrdiff_t N)
+                                 const float *A_prev, ptrdiff_t M, ptrdiff_t K, ptrdiff_t N,
+                                 int panels)
 {
     fm_epilogue epi = { .kind = A_prev ? FM_EPI_MASK : FM_EPI_STORE, .mask = A_prev, .ldm = K };
-    /* dA_prev (M x K) = dZ (M x N) W^T (N x K): W^T(n, k) = W[k*N + n] */
-    return (fm_product){ M, K, N, dZ, N, 1, W, 1, N, dA_prev, K, epi };
+    /* dA_prev (M x K) = dZ (M x N) W^T (N x K): W^T(n, k) = W[k*N + n] (row-major W) */
+    return (fm_product){ M, K, N, dZ, N, 1, W, 1, N, dA_prev, K, epi,
+                         panels ? FM_PANELS_BT : FM_PANELS_NONE };
 }
 
 fm_product fm_weight_update_product(float *W, float *vW, const float *A_prev, const float *dZ,
                                     ptrdiff_t M, ptrdiff_t K, ptrdiff_t N,
-                                    const fm_optimizer *opt)
+                                    const fm_optimizer *opt, int panels)
 {
     fm_epilogue epi = { .kind = FM_EPI_SGD, .lr = opt->lr, .alpha = opt->alpha,
                         .momentum = opt->momentum, .nesterov = opt->nesterov, .velocity = vW };
     /* W (K x N) steps along A_prev^T (K x M) dZ (M x N): A_prev^T(k, i) = A_prev[i*K + k] */
-    return (fm_product){ K, N, M, A_prev, 1, K, dZ, N, 1, W, N, epi };
+    return (fm_product){ K, N, M, A_prev, 1, K, dZ, N, 1, W, N, epi,
+                         panels ? FM_PANELS_C : FM_PANELS_NONE };
 }
 
 /* Columns [j0, j1) of b step along the column sums of dZ. Rows outer, columns inner: the inner
@@ -67,14 +71,14 @@ void fm_bias_update_share(float *b, float *vb, const float *dZ, ptrdiff_t M, ptr
 int fm_dense_forward(float *out, const float *X, const float *W, const float *b,
                      ptrdiff_t M, ptrdiff_t K, ptrdiff_t N, int relu)
 {
-    fm_product p = fm_forward_product(out, X, W, b, M, K, N, relu);
+    fm_product p = fm_forward_product(out, X, W, b, M, K, N, relu, 0);
     return fm_product_run(&p);
 }
 
 int fm_dense_backward_input(float *dA_prev, const float *dZ, const float *W, const float *A_prev,
                             ptrdiff_t M, ptrdiff_t K, ptrdiff_t N)
 {
-    fm_product p = fm_input_grad_product(dA_prev, dZ, W, A_prev, M, K, N);
+    fm_product p = fm_input_grad_product(dA_prev, dZ, W, A_prev, M, K, N, 0);
     return fm_product_run(&p);
 }
 
@@ -82,7 +86,7 @@ int fm_dense_update(float *W, float *b, float *vW, float *vb,
                     const float *A_prev, const float *dZ,
                     ptrdiff_t M, ptrdiff_t K, ptrdiff_t N, const fm_optimizer *opt)
 {
-    fm_product p = fm_weight_update_product(W, vW, A_prev, dZ, M, K, N, opt);
+    fm_product p = fm_weight_update_product(W, vW, A_prev, dZ, M, K, N, opt, 0);
     if (fm_product_run(&p) != 0)
         return -1;
     fm_bias_update_share(b, vb, dZ, M, N, opt, 0, 1);

@@ -7,18 +7,22 @@
 #include "fastmlp.h"
 #include "gemm.h"
 
+/* In each product W (K x N), and its velocity vW, are row-major when panels == 0, or in
+ * gemm.h's column panels when panels != 0 (a network's weights, fm_net). */
+
 /* out (M x N) = X (M x K) W (K x N) + b, then ReLU when relu != 0. */
 fm_product fm_forward_product(float *out, const float *X, const float *W, const float *b,
-                              ptrdiff_t M, ptrdiff_t K, ptrdiff_t N, int relu);
+                              ptrdiff_t M, ptrdiff_t K, ptrdiff_t N, int relu, int panels);
 
 /* dA_prev (M x K) = dZ (M x N) W^T, zeroed where A_prev <= 0 (A_prev NULL: no mask). */
 fm_product fm_input_grad_product(float *dA_prev, const float *dZ, const float *W,
-                                 const float *A_prev, ptrdiff_t M, ptrdiff_t K, ptrdiff_t N);
+                                 const float *A_prev, ptrdiff_t M, ptrdiff_t K, ptrdiff_t N,
+                                 int panels);
 
 /* W (K x N) steps along A_prev^T (K x M) dZ (M x N), with velocity vW (or NULL). */
 fm_product fm_weight_update_product(float *W, float *vW, const float *A_prev, const float *dZ,
                                     ptrdiff_t M, ptrdiff_t K, ptrdiff_t N,
-                                    const fm_optimizer *opt);
+                                    const fm_optimizer *opt, int panels);
 
 /* Thread tid's share, among nth, of b's step along the column sums of dZ (M x N): a range of
  * columns in units of 16 floats. Each column is summed in ascending row order whatever the

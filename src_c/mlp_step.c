@@ -64,7 +64,7 @@ static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *
     for (int l = 0; l <= last; l++) {
         float *dest = l == last ? out : scratch[l];
         fm_product p = fm_forward_product(dest, input, net->W[l], net->b[l], M,
-                                          net->sizes[l], net->sizes[l + 1], l != last);
+                                          net->sizes[l], net->sizes[l + 1], l != last, 1);
         failed |= fm_product_share(&p, tid, nth, schedule(ss, l)) != 0;
         team_barrier(nth);
         input = dest;
@@ -99,12 +99,12 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
         ptrdiff_t K = net->sizes[l], N = net->sizes[l + 1];
         if (l > 0) {
             fm_product p = fm_input_grad_product(net->grad[l - 1], net->grad[l], net->W[l],
-                                                 net->act[l - 1], M, K, N);
+                                                 net->act[l - 1], M, K, N, 1);
             failed |= fm_product_share(&p, tid, nth, schedule(ss, L + l)) != 0;
             team_barrier(nth);
         }
         fm_product u = fm_weight_update_product(net->W[l], net->vW ? net->vW[l] : NULL,
-                                                input, net->grad[l], M, K, N, opt);
+                                                input, net->grad[l], M, K, N, opt, 1);
         failed |= fm_product_share(&u, tid, nth, schedule(ss, 2 * L + l)) != 0;
         fm_bias_update_share(net->b[l], net->vb ? net->vb[l] : NULL, net->grad[l], M, N, opt,
                              tid, nth);

@@ -53,7 +53,7 @@ FM_INLINE void store_vector(const fm_tile *t, __m256 acc, ptrdiff_t i, ptrdiff_t
             if (e->velocity == NULL) {
                 r = _mm256_fmadd_ps(_mm256_set1_ps(-e->lr), g, w);
             } else {
-                float *vp = e->velocity + (t->i0 + i) * ldc + t->j0 + j;
+                float *vp = t->v + i * ldc + j;
                 __m256 mom = _mm256_set1_ps(e->momentum);
                 __m256 tt = _mm256_mul_ps(_mm256_set1_ps(-e->lr), g);
                 __m256 vel = _mm256_fmadd_ps(mom, _mm256_maskload_ps(vp, mk), tt);

@@ -67,7 +67,7 @@ FM_INLINE void store_vector(const fm_tile *t, __m512 acc, ptrdiff_t i, ptrdiff_t
             if (e->velocity == NULL) {
                 r = _mm512_fmadd_ps(_mm512_set1_ps(-e->lr), g, w);
             } else {
-                float *vp = e->velocity + (t->i0 + i) * ldc + t->j0 + j;
+                float *vp = t->v + i * ldc + j;
                 __m512 mom = _mm512_set1_ps(e->momentum);
                 __m512 tt = _mm512_mul_ps(_mm512_set1_ps(-e->lr), g);
                 __m512 vel = _mm512_fmadd_ps(mom, _mm512_maskz_loadu_ps(mk, vp), tt);

@@ -36,8 +36,7 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
                 continue;
             }
             ptrdiff_t gi = t->i0 + i, gj = t->j0 + j;
-            float *v = e->kind == FM_EPI_SGD && e->velocity != NULL
-                       ? e->velocity + gi * ldc + gj : NULL;
+            float *v = e->kind == FM_EPI_SGD && t->v != NULL ? t->v + i * ldc + j : NULL;
             fm_epilogue_store(e, acc[i][j], gi, gj, cij, v);
         }
     }

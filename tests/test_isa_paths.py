@@ -164,25 +164,28 @@ TRAIN_SCRIPT = textwrap.dedent(r"""
     import hashlib, numpy as np
     from fastmlp import _core
     rng = np.random.default_rng(0)
-    sizes = (784, 512, 256, 10)
-    net = _core.Network(sizes, 200, momentum=True)
-    weights = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        weights += [rng.normal(0, (2 / n_in) ** 0.5, (n_in, n_out)), rng.normal(0, 0.01, n_out)]
-    net.set_weights(weights)
-    X = rng.random((400, 784), dtype=np.float32)
-    y = rng.integers(0, 10, 400).astype(np.int32)
-    losses = []
-    for step in range(4):
-        rows = slice(200 * (step % 2), 200 * (step % 2) + 200 - 17 * (step == 3))
-        losses.append(net.train_step(X[rows], y[rows], 0.05,
-                                     loss="cross_entropy" if step % 2 else "mse",
-                                     alpha=1e-4 * (step >= 2), momentum=0.9 * (step >= 1),
-                                     nesterov=step == 3))
     h = hashlib.sha256()
-    for w in net.get_weights() + net.get_velocity():
-        h.update(w.tobytes())
-    h.update(net.forward(X[:33]).tobytes())
+    losses = []
+    # The MNIST network, and widths that cut the weights' 64-column panels unevenly.
+    for sizes in ((784, 512, 256, 10), (70, 130, 75, 3)):
+        net = _core.Network(sizes, 200, momentum=True)
+        weights = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            weights += [rng.normal(0, (2 / n_in) ** 0.5, (n_in, n_out)),
+                        rng.normal(0, 0.01, n_out)]
+        net.set_weights(weights)
+        X = rng.random((400, sizes[0]), dtype=np.float32)
+        y = rng.integers(0, sizes[-1], 400).astype(np.int32)
+        for step in range(4):
+            rows = slice(200 * (step % 2), 200 * (step % 2) + 200 - 17 * (step == 3))
+            losses.append(net.train_step(X[rows], y[rows], 0.05,
+                                         loss="cross_entropy" if step % 2 else "mse",
+                                         alpha=1e-4 * (step >= 2), momentum=0.9 * (step >= 1),
+                                         nesterov=step == 3))
+        for w in net.get_weights() + net.get_velocity():
+            h.update(w.tobytes())
+        h.update(net.forward(X[:33]).tobytes())
+        h.update(net.forward(X[:1]).tobytes())
     info = _core.build_info()
     print(info["isa"], info["n_threads"], h.hexdigest(), repr(losses))
 """)

@@ -152,8 +152,13 @@ def net_and_reference(sizes, batch, seed, momentum=False):
     return net, weights, biases
 
 
-@pytest.mark.parametrize("sizes,batch", [((5, 3), 4), ((7, 13, 3), 1), ((17, 33, 7, 2), 9),
-                                         ((784, 512, 256, 10), 200)])
+# (70, 130, 75, 3): widths that cut the weights' 64-column panels (gemm.h) unevenly, and a
+# K block of the input gradient that spans two panels.
+NETWORKS = [((5, 3), 4), ((7, 13, 3), 1), ((17, 33, 7, 2), 9), ((70, 130, 75, 3), 33),
+            ((784, 512, 256, 10), 200)]
+
+
+@pytest.mark.parametrize("sizes,batch", NETWORKS)
 def test_forward_matches_reference(sizes, batch):
     net, weights, biases = net_and_reference(sizes, batch, seed=len(sizes) + batch)
     X = rand(np.random.default_rng(3), batch, sizes[0], low=0, high=1)
@@ -176,8 +181,7 @@ def test_forward_output_starts_on_a_cache_line(rows, n_out):
 
 
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
-@pytest.mark.parametrize("sizes,batch", [((5, 3), 4), ((7, 13, 3), 1), ((17, 33, 7, 2), 9),
-                                         ((784, 512, 256, 10), 200)])
+@pytest.mark.parametrize("sizes,batch", NETWORKS)
 def test_train_step_matches_reference(sizes, batch, loss):
     net, weights, biases = net_and_reference(sizes, batch, seed=batch + 2 * len(sizes))
     rng = np.random.default_rng(4)
@@ -197,6 +201,46 @@ def test_train_step_matches_reference(sizes, batch, loss):
                                    atol=2e-3 * step_w + 8 * EPS32 * np.abs(w).max())
         np.testing.assert_allclose(got[2 * l + 1], b, rtol=0,
                                    atol=2e-3 * (np.abs(b - biases[l]).max() + 1e-12) + 8 * EPS32)
+
+
+@pytest.mark.parametrize("sizes", [(5, 3), (70, 130, 75, 3), (40, 64, 128, 65)])
+def test_weights_and_velocities_round_trip_exactly(sizes):
+    # The network keeps them in column panels; users see (n_in, n_out) matrices.
+    rng = np.random.default_rng(8)
+    net = _core.Network(sizes, 3, momentum=True)
+    arrays = [rand(rng, *shape) for n_in, n_out in zip(sizes[:-1], sizes[1:])
+              for shape in ((n_in, n_out), (n_out,))]
+    velocities = [rand(rng, *a.shape) for a in arrays]
+    net.set_weights(arrays)
+    net.set_velocity(velocities)
+    for got, want in zip(net.get_weights() + net.get_velocity(), arrays + velocities):
+        assert got.shape == want.shape and got.dtype == np.float32 and got.flags.c_contiguous
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_network_momentum_step_matches_reference(nesterov):
+    sizes, batch = (70, 130, 75, 3), 33
+    net, weights, biases = net_and_reference(sizes, batch, seed=11, momentum=True)
+    rng = np.random.default_rng(12)
+    velocities = [rand(rng, *a.shape, low=-0.01, high=0.01)
+                  for pair in zip(weights, biases) for a in pair]
+    net.set_velocity(velocities)
+    X = rand(rng, batch, sizes[0], low=0, high=1)
+    labels = rng.integers(0, sizes[-1], size=batch).astype(np.int32)
+    lr, mu, alpha = 0.05, 0.9, 0.01
+    net.train_step(X, labels, lr, "mse", alpha=alpha, momentum=mu, nesterov=nesterov)
+    w64 = [w.astype(np.float64) for w in weights]
+    _, dWs, dbs = ref.loss_and_grads(w64, [b.astype(np.float64) for b in biases],
+                                     X.astype(np.float64), labels)
+    got_w, got_v = net.get_weights(), net.get_velocity()
+    for l in range(len(weights)):
+        for i, (p, g) in enumerate(((weights[l], dWs[l] + alpha * w64[l]), (biases[l], dbs[l]))):
+            v = mu * velocities[2 * l + i].astype(np.float64) - lr * g
+            new = p + (mu * v - lr * g if nesterov else v)
+            tol = 1e-4 * (np.abs(g).max() * lr + 1e-3)
+            np.testing.assert_allclose(got_v[2 * l + i], v, rtol=0, atol=tol)
+            np.testing.assert_allclose(got_w[2 * l + i], new, rtol=0, atol=tol + 4 * EPS32)
 
 
 def test_non_finite_loss_leaves_weights_untouched():
