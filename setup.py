@@ -22,6 +22,7 @@ C_SOURCES = [
     "src_c/mlp_step.c",
     "src_c/sizes.c",
     "src_c/workspace.c",
+    "src_c/finite.c",
 ]
 
 

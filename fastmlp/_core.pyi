@@ -20,6 +20,9 @@ def get_num_threads() -> int:
     """The number of threads the kernels will use."""
 def have_openmp() -> bool:
     """Whether the extension was compiled with OpenMP."""
+def all_finite(X: _F32) -> bool:
+    """Whether no element of X (float32, C-contiguous) is NaN or infinite."""
+    ...
 def network_sizes_fit(sizes: Sequence[int], max_batch: int) -> bool:
     """Whether every buffer of such a network fits in a C ptrdiff_t (checked in C)."""
     ...

@@ -258,6 +258,16 @@ def loss_grad(const float[:, ::1] out, const int32_t[::1] labels, float[:, ::1] 
     return value
 
 
+def all_finite(const float[:, ::1] X):
+    """Whether no element of X (float32, C-contiguous) is NaN or infinite: one pass without the
+    GIL and without a temporary array."""
+    cdef int ok = 1
+    if X.shape[0] > 0 and X.shape[1] > 0:
+        with nogil:
+            ok = fm_all_finite(&X[0, 0], X.shape[0] * X.shape[1])
+    return ok != 0
+
+
 def network_sizes_fit(sizes, Py_ssize_t max_batch):
     """Whether every buffer of a network with these widths and batch size has a byte size
     that fits in a C ``ptrdiff_t`` (the overflow check the C library itself applies)."""

@@ -114,8 +114,9 @@ def check_array(X, n_features=None, name="X", estimator="the model"):
         raise ValueError(f"{name} has {X.shape[1]} features, but {estimator} is expecting "
                          f"{n_features} features as input.")
     # Aligned too: C reads floats through float pointers (an unaligned buffer is a copy here).
-    X = np.require(X, dtype=np.float32, requirements=["C_CONTIGUOUS", "ALIGNED"])
-    if not np.isfinite(X).all():
+    if not (X.dtype == np.float32 and X.flags.c_contiguous and X.flags.aligned):
+        X = np.require(X, dtype=np.float32, requirements=["C_CONTIGUOUS", "ALIGNED"])
+    if not _core.all_finite(X):
         raise ValueError(f"Input {name} contains NaN or infinity (after conversion to float32)")
     return X
 

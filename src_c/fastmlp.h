@@ -61,6 +61,9 @@ typedef struct {
     float *const *grad;        /* grad[l]: gradient w.r.t. layer l's pre-activation, same shape */
 } fm_net;
 
+/* 1 when none of the n floats at x is NaN or infinite, else 0. */
+int fm_all_finite(const float *x, ptrdiff_t n);
+
 /* 0 when every buffer of a network with these n_layers + 1 widths and batch size has a byte
  * size that fits in ptrdiff_t (every width and the batch >= 1), else -1. */
 int fm_network_sizes_check(int n_layers, const ptrdiff_t *sizes, ptrdiff_t max_batch);

@@ -243,6 +243,22 @@ def test_network_momentum_step_matches_reference(nesterov):
             np.testing.assert_allclose(got_w[2 * l + i], new, rtol=0, atol=tol + 4 * EPS32)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (1, 784), (7, 33), (200, 784)])
+def test_all_finite_finds_every_non_finite_value(shape):
+    X = np.random.default_rng(9).uniform(-1, 1, shape).astype(np.float32)
+    X.flat[0] = np.finfo(np.float32).max
+    X.flat[-1] = -np.finfo(np.float32).tiny / 4          # subnormal
+    assert _core.all_finite(X) and _core.all_finite(np.negative(X))
+    for bad in (np.nan, np.inf, -np.inf, np.float32(np.nan) * -1):
+        for pos in {0, X.size // 2, X.size - 1}:
+            Y = X.copy()
+            Y.flat[pos] = bad
+            assert not _core.all_finite(Y), (bad, pos)
+    X.setflags(write=False)                               # read-only input works
+    assert _core.all_finite(X)
+    assert _core.all_finite(np.empty((0, 5), np.float32))
+
+
 def test_non_finite_loss_leaves_weights_untouched():
     net, weights, biases = net_and_reference((4, 5, 3), 2, seed=0)
     before = net.get_weights()
