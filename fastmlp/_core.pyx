@@ -496,14 +496,21 @@ def _aligned_zeros(shape):
     return a
 
 
-def _from_panels(flat, Py_ssize_t rows, Py_ssize_t cols):
-    """The (rows, cols) matrix held in column panels (gemm.h) by the flat array, as a new array:
-    panel q holds columns [q*FM_PANEL, q*FM_PANEL + w) as a rows x w block at q*FM_PANEL*rows."""
-    out = np.empty((rows, cols), np.float32)
+def _panels(flat, Py_ssize_t rows, Py_ssize_t cols):
+    """The column panels (gemm.h) of the (rows, cols) matrix that the flat array holds, as
+    (column slice, rows x w view) pairs: panel q holds columns [q*FM_PANEL, q*FM_PANEL + w) as a
+    rows x w block starting at element q*FM_PANEL*rows."""
     cdef Py_ssize_t q0, w
     for q0 in range(0, cols, FM_PANEL):
         w = min(FM_PANEL, cols - q0)
-        out[:, q0:q0 + w] = flat[q0 * rows:q0 * rows + rows * w].reshape(rows, w)
+        yield slice(q0, q0 + w), flat[q0 * rows:q0 * rows + rows * w].reshape(rows, w)
+
+
+def _from_panels(flat, Py_ssize_t rows, Py_ssize_t cols):
+    """The (rows, cols) matrix held in column panels by the flat array, as a new array."""
+    out = np.empty((rows, cols), np.float32)
+    for columns, panel in _panels(flat, rows, cols):
+        out[:, columns] = panel
     return out
 
 
@@ -512,10 +519,8 @@ def _store(target, a):
     if a.ndim == 1:
         target[...] = a
         return
-    cdef Py_ssize_t rows = a.shape[0], cols = a.shape[1], q0, w
-    for q0 in range(0, cols, FM_PANEL):
-        w = min(FM_PANEL, cols - q0)
-        target[q0 * rows:q0 * rows + rows * w].reshape(rows, w)[...] = a[:, q0:q0 + w]
+    for columns, panel in _panels(target, a.shape[0], a.shape[1]):
+        panel[...] = a[:, columns]
 
 
 cdef float *_data(cnp.ndarray a):

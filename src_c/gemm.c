@@ -95,7 +95,7 @@ static void pack_b_block(const fm_kernel_set *ks, const fm_product *p, float *bu
         for (ptrdiff_t r0 = pc; r0 < pc + kc;) {
             ptrdiff_t w;
             const float *src = p->B + fm_panel_start(p->N, p->K, r0, &w) + jc * w;
-            ptrdiff_t run = r0 - r0 % FM_PANEL + w - r0;
+            ptrdiff_t run = w - r0 % FM_PANEL;   /* the rows left in r0's panel */
             if (run > pc + kc - r0)
                 run = pc + kc - r0;
             if (ks->pack_bt != NULL)

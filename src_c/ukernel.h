@@ -24,10 +24,10 @@
  * The frame never splits K for FM_EPI_SGD, whose C holds the weights.
  *
  * The epilogue is gemm.h's fm_epilogue, applied to the tile whose top-left element is C(i0, j0)
- * of the whole product: bias[j0 + j], mask[(i0 + i)*ldm + j0 + j], and the velocity v[i*ldc + j]
- * (v: the velocity's element that pairs with c[0], so the velocity has C's layout, whether C is
- * row-major or in column panels). The SIMD epilogues perform exactly epilogue.h's scalar operations
- * in the same order, so every kernel gives bit-identical results.
+ * of the whole product: bias[j0 + j], mask[(i0 + i)*ldm + j0 + j], and the velocity
+ * v[i*ldc + j] (v: the velocity's element that pairs with c[0], so the velocity has C's layout,
+ * whether C is row-major or in column panels). The SIMD epilogues perform exactly epilogue.h's
+ * scalar operations in the same order, so every kernel gives bit-identical results.
  *
  * Kernels are plain functions; the table fm_kernel_set below tells the frame (gemm.c) their MR
  * and NR. "wide" is the workhorse; "columns" is its shape for A stored by columns (rsa == 1,
@@ -51,7 +51,7 @@
 typedef struct {
     const fm_epilogue *epi;  /* the whole product's epilogue */
     ptrdiff_t i0, j0;        /* the tile's top-left element in the whole product */
-    float *v;                /* FM_EPI_SGD with a velocity: its element at the tile's c[0]; else NULL */
+    float *v;                /* FM_EPI_SGD with a velocity: its element at c[0]; else NULL */
     int first;               /* 1: acc starts at 0; 0: acc starts at the partial parked in C */
     int last;                /* 1: apply the epilogue; 0: park acc in C */
 } fm_tile;

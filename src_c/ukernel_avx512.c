@@ -316,7 +316,9 @@ static void kernel_columns(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t 
 }
 
 /* One row, n <= 128 columns (a single sample's forward pass): eight vectors give eight
- * independent chains, enough to cover the FMA latency that a 1 x 64 tile (four) cannot. */
+ * independent chains, enough to cover the FMA latency that a 1 x 64 tile (four) cannot. A
+ * network's weights in 64-column panels give it 64 columns at most; the panels' sequential
+ * reads more than make up for that (gemm.c). */
 static void kernel_row(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                        const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
 {
