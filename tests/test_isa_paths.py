@@ -186,6 +186,10 @@ TRAIN_SCRIPT = textwrap.dedent(r"""
             h.update(w.tobytes())
         h.update(net.forward(X[:33]).tobytes())
         h.update(net.forward(X[:1]).tobytes())
+        # Many rows: block by block (mlp_step.c) on 1-3 threads, or on 1 thread only.
+        many = rng.random((3001, sizes[0]), dtype=np.float32)
+        h.update(net.forward(many).tobytes())
+        h.update(net.forward(many[:1500]).tobytes())
     info = _core.build_info()
     print(info["isa"], info["n_threads"], h.hexdigest(), repr(losses))
 """)

@@ -269,6 +269,27 @@ def test_non_finite_loss_leaves_weights_untouched():
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("sizes", [(70, 130, 75, 3), (784, 512, 256, 10)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_forward_of_many_rows_block_by_block_gives_the_same_bits(sizes, threads):
+    # Thousands of rows go block by block (mlp_step.c); a few rows layer by layer. 2017 rows:
+    # blocks of 240 and a ragged tail of shrinking blocks.
+    net, weights, biases = net_and_reference(sizes, 8, seed=11)
+    X = rand(np.random.default_rng(12), 2017, sizes[0], low=0, high=1)
+    before = _core.get_num_threads()
+    _core.set_num_threads(threads)
+    try:
+        whole = net.forward(X)
+        by_slices = np.concatenate([net.forward(X[i:i + 97]) for i in range(0, len(X), 97)])
+    finally:
+        _core.set_num_threads(before)
+    assert np.array_equal(whole, by_slices)
+    expected = ref.forward([w.astype(np.float64) for w in weights],
+                           [b.astype(np.float64) for b in biases], X.astype(np.float64))[-1]
+    scale = np.abs(expected).max() + 1
+    np.testing.assert_allclose(whole, expected, rtol=0, atol=len(sizes) * max(sizes) * 4 * EPS32 * scale)
+
+
 def test_predictions_do_not_depend_on_batching():
     net, _, _ = net_and_reference((33, 65, 17, 10), 8, seed=9)
     X = rand(np.random.default_rng(8), 37, 33)
