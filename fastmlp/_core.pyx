@@ -8,6 +8,7 @@ trusts what it is handed.
 import numpy as np
 cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.math cimport isfinite
 from libc.stdint cimport int32_t
 from cpython.pyport cimport PY_SSIZE_T_MAX
 
@@ -186,10 +187,13 @@ def dense_backward_input(const float[:, ::1] dZ, const float[:, ::1] W, A_prev,
 
 
 cdef fm_optimizer _optimizer(double lr, double alpha, double momentum, bint nesterov) except *:
-    _expect(np.isfinite(lr) and lr > 0, f"learning rate must be a positive finite number, got {lr}")
-    _expect(np.isfinite(alpha) and alpha >= 0, f"alpha must be a finite number >= 0, got {alpha}")
-    _expect(np.isfinite(momentum) and 0 <= momentum < 1,
-            f"momentum must be in [0, 1), got {momentum}")
+    # Plain ifs, not _expect: its message would be formatted on every training step.
+    if not (isfinite(lr) and lr > 0):
+        raise ValueError(f"learning rate must be a positive finite number, got {lr}")
+    if not (isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
+    if not (isfinite(momentum) and 0 <= momentum < 1):
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     cdef fm_optimizer opt
     opt.lr = <float>lr
     opt.alpha = <float>alpha
@@ -426,14 +430,21 @@ cdef class Network:
         Shapes: X (M, n_in) float32 with 1 <= M <= max_batch, labels (M,) int32 in [0, n_out).
         """
         cdef Py_ssize_t M = X.shape[0]
-        _expect(1 <= M <= self.max_batch, f"batch of {M} rows, expected 1..{self.max_batch}")
-        _expect(X.shape[1] == self.sizes[0], f"X has {X.shape[1]} features, expected {self.sizes[0]}")
-        _expect(labels.shape[0] == M, f"{labels.shape[0]} labels for {M} rows")
-        _expect(loss in LOSSES, f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-        _expect(momentum == 0 or self.has_velocity, "momentum needs a Network made with momentum=True")
-        _check_labels(labels, self.sizes[len(self.sizes) - 1])
+        # Plain ifs, not _expect: the messages are formatted only when a check fails.
+        if not 1 <= M <= self.max_batch:
+            raise ValueError(f"batch of {M} rows, expected 1..{self.max_batch}")
+        if X.shape[1] != self._sizes[0]:
+            raise ValueError(f"X has {X.shape[1]} features, expected {self.sizes[0]}")
+        if labels.shape[0] != M:
+            raise ValueError(f"{labels.shape[0]} labels for {M} rows")
+        loss_kind = LOSSES.get(loss)
+        if loss_kind is None:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        if momentum != 0 and not self.has_velocity:
+            raise ValueError("momentum needs a Network made with momentum=True")
+        _check_labels(labels, self._sizes[self._net.n_layers])
         cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
-        cdef int kind = LOSSES[loss]
+        cdef int kind = loss_kind
         cdef double value = 0.0
         cdef int status
         with nogil:
@@ -443,9 +454,10 @@ cdef class Network:
 
     def forward(self, const float[:, ::1] X):
         """The raw network output for X (M, n_in) float32: a new (M, n_out) float32 array."""
-        cdef Py_ssize_t M = X.shape[0], L = self.n_layers
-        _expect(X.shape[1] == self.sizes[0], f"X has {X.shape[1]} features, expected {self.sizes[0]}")
-        out = _aligned_empty((M, self.sizes[len(self.sizes) - 1]))
+        cdef Py_ssize_t M = X.shape[0], L = self._net.n_layers
+        if X.shape[1] != self._sizes[0]:
+            raise ValueError(f"X has {X.shape[1]} features, expected {self.sizes[0]}")
+        out = _aligned_empty((M, self._sizes[L]))
         if M == 0:
             return out
         cdef Py_ssize_t chunk = min(M, PREDICT_CHUNK)
