@@ -322,8 +322,7 @@ int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p)
     return gemm_block(ks, p, m0, m1, n0, n1, NULL);
 }
 
-/* Of nth threads, those worth using: about 64 kFLOP each at least. */
-static int useful_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, int nth)
+int fm_product_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, int nth)
 {
     double flops = 2.0 * (double)M * (double)N * (double)(K > 0 ? K : 1);
     double cap = flops / 65536.0;
@@ -347,7 +346,7 @@ int fm_product_run(const fm_product *p)
     if (p->M <= 0 || p->N <= 0)
         return 0;
     fm_dispatch_init();
-    int nth = useful_threads(p->M, p->N, p->K, fm_get_num_threads());
+    int nth = fm_product_threads(p->M, p->N, p->K, fm_get_num_threads());
     if (nth <= 1)
         return fm_gemm_thread(0, 1, NULL, p);
     int failed = 0;
@@ -364,7 +363,7 @@ int fm_product_run(const fm_product *p)
 
 int fm_product_share(const fm_product *p, int tid, int nth, fm_schedule *sched)
 {
-    int used = useful_threads(p->M, p->N, p->K, nth);
+    int used = fm_product_threads(p->M, p->N, p->K, nth);
     if (tid >= used)
         return 0;
     return fm_gemm_thread(tid, used, sched, p);

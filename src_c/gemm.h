@@ -131,11 +131,14 @@ int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p);
 /* fm_gemm on p, in a parallel region of its own. */
 int fm_product_run(const fm_product *p);
 
+/* Of nth threads, how many an M x N x K product is worth: about 64 kFLOP each at least, and
+ * one at the very least. fm_gemm and fm_product_share use no more. */
+int fm_product_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, int nth);
+
 /* Thread tid's share of p when a team of nth threads (inside a parallel region) computes it:
- * fm_gemm_thread among the first few threads, as many as p is worth (fm_gemm's rule: about
- * 64 kFLOP each at least); the others have no share and return 0 at once. sched: p's own
- * schedule, or NULL for fixed shares. Synchronises nothing: the caller places a barrier before
- * C is read. */
+ * fm_gemm_thread among the first few threads, as many as p is worth (fm_product_threads);
+ * the others have no share and return 0 at once. sched: p's own schedule, or NULL for fixed
+ * shares. Synchronises nothing: the caller places a barrier before C is read. */
 int fm_product_share(const fm_product *p, int tid, int nth, fm_schedule *sched);
 
 #endif
