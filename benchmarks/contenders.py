@@ -20,17 +20,17 @@ def mnist_like(n=60000, seed=0):
     return X, y
 
 
-def initial_weights(seed=0):
-    weights, biases = ref.init_params(list(SIZES), np.random.default_rng(seed))
+def initial_weights(seed=0, sizes=SIZES):
+    weights, biases = ref.init_params(list(sizes), np.random.default_rng(seed))
     return weights, biases
 
 
 class FastmlpTrainer:
     name = "fastmlp"
 
-    def __init__(self, n_threads=None):
-        weights, biases = initial_weights()
-        self.net = _core.Network(SIZES, BATCH)
+    def __init__(self, n_threads=None, sizes=SIZES):
+        weights, biases = initial_weights(sizes=sizes)
+        self.net = _core.Network(sizes, BATCH)
         self.net.set_weights([a for pair in zip(weights, biases) for a in pair])
         self.n_threads = n_threads
 
@@ -50,8 +50,8 @@ class FastmlpTrainer:
 class NumpyTrainer:
     name = "numpy reference"
 
-    def __init__(self, n_threads=None):
-        self.weights, self.biases = initial_weights()
+    def __init__(self, n_threads=None, sizes=SIZES):
+        self.weights, self.biases = initial_weights(sizes=sizes)
 
     def step(self, X, y):
         self.weights, self.biases, loss = ref.train_step(self.weights, self.biases, X, y, LR)
@@ -68,12 +68,12 @@ class NumpyTrainer:
 class TorchTrainer:
     name = "pytorch"
 
-    def __init__(self, n_threads=None):
+    def __init__(self, n_threads=None, sizes=SIZES):
         import torch                      # optional: only the benchmarks use it
         self.torch = torch
         if n_threads:
             torch.set_num_threads(n_threads)
-        weights, biases = initial_weights()
+        weights, biases = initial_weights(sizes=sizes)
         layers = []
         for l, (w, b) in enumerate(zip(weights, biases)):
             linear = torch.nn.Linear(w.shape[0], w.shape[1])
@@ -85,7 +85,7 @@ class TorchTrainer:
                 layers.append(torch.nn.ReLU())
         self.model = torch.nn.Sequential(*layers)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
-        self.eye = torch.eye(SIZES[-1])
+        self.eye = torch.eye(sizes[-1])
 
     def step(self, X, y):
         torch = self.torch

@@ -1,7 +1,7 @@
 /* mlp_step.c - a whole training step and a whole forward pass over every layer, in one call.
  *
- * Each call is one OpenMP parallel region (none for a network too small for two threads,
- * team_size): the team computes every product in turn, each thread its share
+ * Each call is one OpenMP parallel region (none for a pass too small for two threads,
+ * team_for): the team computes every product in turn, each thread its share
  * (fm_product_share), with a barrier only where a product reads what the previous one wrote. A training step of an L-layer network has 2L barriers:
  *
  *   forward    layer 0 | layer 1 | ... | layer L-1 |          each reads the one before
@@ -47,20 +47,40 @@ static fm_schedule *schedule(step_schedules *ss, int i)
     return ss != NULL && i < MAX_SCHEDULES ? &ss->s[i] : NULL;
 }
 
-/* The team a pass over the network on M rows is worth: as many threads as its largest product
- * can use (fm_product_threads; a layer's three products have the same size). A network too
- * small for a second thread then runs without a parallel region, whose start, barriers and end
- * would cost more than its arithmetic (measured: a step of a 4-3-2 network on 200 rows ~12 ->
- * ~6 us on 2 threads). */
-static int team_size(const fm_net *net, ptrdiff_t M, int nth)
+/* How many threads a pass is worth. A team costs its start, its barriers and its end, and each
+ * thread then reads what the others wrote; a pass too small for two threads runs without a
+ * parallel region. The work per thread at which a second thread starts to pay was measured
+ * here (1 vs 2 threads on 2 cores; networks 64-32-3 to 784-512-256-10, 1 to 200 rows):
+ *   training step   about 20 MFLOP per thread: a 64-128-3 network on 200 rows (10 MFLOP a
+ *                   step) took 1.15-1.8x as long on 2 threads as on one, 128-256-10 (42 MFLOP)
+ *                   0.76-1.04x, MNIST's (481 MFLOP) 0.55x;
+ *   forward pass    about 1.25 M "units" per thread, a unit being a flop or 0.4 byte of
+ *                   weights (streaming the weights is the cost of a pass over few rows): one
+ *                   MNIST sample (1.07 MFLOP, 2.1 MB of weights) took 0.37-0.51x as long on 2
+ *                   threads; a 128-256-10 network on 16 rows (1.1 MFLOP, 140 KB) 1.07-1.13x. */
+static const double STEP_FLOP_PER_THREAD = 20e6;
+static const double FORWARD_UNITS_PER_THREAD = 1.25e6;
+static const double UNITS_PER_WEIGHT_BYTE = 2.5;
+
+/* Between 1 and nth threads: one per `per_thread` of `work`. */
+static int team_for(double work, double per_thread, int nth)
 {
-    int team = 1;
-    for (int l = 0; l < net->n_layers; l++) {
-        int t = fm_product_threads(M, net->sizes[l + 1], net->sizes[l], nth);
-        if (t > team)
-            team = t;
-    }
-    return team;
+    double team = work / per_thread;
+    return team >= nth ? nth : team < 1.0 ? 1 : (int)team;
+}
+
+/* The flops of one pass of the network's products over M rows, and its weights' bytes. */
+static double pass_flop(const fm_net *net, ptrdiff_t M)
+{
+    double flop = 0.0;
+    for (int l = 0; l < net->n_layers; l++)
+        flop += 2.0 * (double)M * (double)net->sizes[l] * (double)net->sizes[l + 1];
+    return flop;
+}
+
+static double weight_bytes(const fm_net *net)
+{
+    return pass_flop(net, 1) / 2.0 * (double)sizeof(float);
 }
 
 /* A barrier of the enclosing team; nothing when the caller runs alone. */
@@ -187,7 +207,8 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
 int fm_forward(const fm_net *net, ptrdiff_t M, const float *X, float *out, float *const *scratch)
 {
     fm_dispatch_init();
-    int nth = team_size(net, M, fm_get_num_threads());
+    double units = pass_flop(net, M) + UNITS_PER_WEIGHT_BYTE * weight_bytes(net);
+    int nth = team_for(units, FORWARD_UNITS_PER_THREAD, fm_get_num_threads());
     int failed = 0;
     if (M >= (ptrdiff_t)nth * BLOCKS_PER_THREAD * BLOCK_ROWS) {
         atomic_ptrdiff_t next;
@@ -219,7 +240,8 @@ int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t 
                   int loss_kind, const fm_optimizer *opt, double *loss)
 {
     fm_dispatch_init();
-    int nth = team_size(net, M, fm_get_num_threads());
+    /* forward, input gradients and weight gradients: three passes' flops */
+    int nth = team_for(3.0 * pass_flop(net, M), STEP_FLOP_PER_THREAD, fm_get_num_threads());
     int failed = 0, skip = 0;
 #ifdef _OPENMP
     if (nth > 1) {
