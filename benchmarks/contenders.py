@@ -12,11 +12,16 @@ BATCH = 200
 LR = 0.001
 
 
-def mnist_like(n=60000, seed=0):
-    """Random data with MNIST's shapes and value range (timing does not depend on the values)."""
+# A small network, where the cost of a call rather than arithmetic sets the pace.
+SMALL = (64, 32, 3)
+
+
+def mnist_like(n=60000, seed=0, sizes=SIZES):
+    """Random data with MNIST's shapes and value range (timing does not depend on the values),
+    or those of another network's input and output widths."""
     rng = np.random.default_rng(seed)
-    X = rng.uniform(0, 1, size=(n, SIZES[0])).astype(np.float32)
-    y = rng.integers(0, SIZES[-1], size=n).astype(np.int32)
+    X = rng.uniform(0, 1, size=(n, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], size=n).astype(np.int32)
     return X, y
 
 

@@ -1,11 +1,13 @@
-"""Training speed: one step and one epoch of the tutorial's model, fastmlp vs NumPy vs PyTorch.
+"""Training speed: one step and one epoch of the tutorial's model, and one step of a small
+network (where the cost of a call sets the pace), fastmlp vs NumPy vs PyTorch.
 
 Run: pytest benchmarks --benchmark-only  (PyTorch rows appear when torch is installed:
 pip install torch==2.13.0 for the CPU build).
 """
 import pytest
 
-from contenders import BATCH, SIZES, FastmlpTrainer, NumpyTrainer, TorchTrainer, available_trainers
+from contenders import (BATCH, SIZES, SMALL, FastmlpTrainer, NumpyTrainer, TorchTrainer,
+                        available_trainers, mnist_like)
 from fastmlp.reference import flops_per_step
 
 STEP_FLOP = flops_per_step(list(SIZES), BATCH)
@@ -13,10 +15,10 @@ TRAINERS = {t.name: t for t in available_trainers()}
 ALL = [FastmlpTrainer.name, NumpyTrainer.name, TorchTrainer.name]
 
 
-def _trainer(name):
+def _trainer(name, sizes=SIZES):
     if name not in TRAINERS:
         pytest.skip(f"{name} is not installed")
-    return TRAINERS[name]()
+    return TRAINERS[name](sizes=sizes)
 
 
 def _report(benchmark, flop, peak):
@@ -34,6 +36,14 @@ def test_train_step(benchmark, name, batch, peak_gflops):
     benchmark.group = "training step (batch 200)"
     benchmark.pedantic(trainer.step, args=(X, y), rounds=30, iterations=3, warmup_rounds=2)
     _report(benchmark, STEP_FLOP, peak_gflops)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_small_network_train_step(benchmark, name):
+    trainer = _trainer(name, SMALL)
+    benchmark.group = "training step, small network 64-32-3 (batch 200)"
+    benchmark.pedantic(trainer.step, args=mnist_like(BATCH, sizes=SMALL), rounds=200,
+                       iterations=10, warmup_rounds=10)
 
 
 @pytest.mark.parametrize("name", ALL)
