@@ -61,7 +61,9 @@ cdef extern from "fastmlp.h" nogil:
                                       Py_ssize_t M, Py_ssize_t N)
     int fm_train_step(const fm_net *net, Py_ssize_t M, const float *X, const int32_t *labels,
                       int loss_kind, const fm_optimizer *opt, double *loss)
-    int fm_forward(const fm_net *net, Py_ssize_t M, const float *X, float *out, float **scratch)
+    int fm_forward(const fm_net *net, Py_ssize_t M, const float *X, float *out, float **scratch,
+                   Py_ssize_t scratch_rows)
+    Py_ssize_t fm_forward_scratch_rows(const fm_net *net, Py_ssize_t M)
 
 cdef extern from "dispatch.h" nogil:
     void fm_dispatch_init()

@@ -16,9 +16,6 @@ cnp.import_array()
 
 LOSSES = {"mse": FM_LOSS_MSE, "cross_entropy": FM_LOSS_CROSS_ENTROPY}
 
-# Rows of a prediction handled per C call: bounds the scratch memory of predict().
-cdef Py_ssize_t PREDICT_CHUNK = 4096
-
 
 cdef _expect(bint ok, str message):
     if not ok:
@@ -460,24 +457,20 @@ cdef class Network:
         out = _aligned_empty((M, self._sizes[L]))
         if M == 0:
             return out
-        cdef Py_ssize_t chunk = min(M, PREDICT_CHUNK)
-        scratch = [_aligned_empty((chunk, self.sizes[l + 1])) for l in range(L - 1)]
+        # Scratch for the hidden activations: all M rows for a few, a slot per thread for many.
+        cdef Py_ssize_t scratch_rows = fm_forward_scratch_rows(&self._net, M)
+        scratch = [_aligned_empty((scratch_rows, self._sizes[l + 1])) for l in range(L - 1)]
         cdef float **ptrs = <float **>PyMem_Malloc((L if L > 1 else 1) * sizeof(float *))
         if ptrs == NULL:
             raise MemoryError()
         cdef float[:, ::1] out_view = out
-        cdef Py_ssize_t start, rows
         cdef int status = 0
         cdef int l
         try:
             for l in range(L - 1):
                 ptrs[l] = _data(scratch[l])
             with nogil:
-                start = 0
-                while start < M and status == 0:
-                    rows = min(chunk, M - start)
-                    status = fm_forward(&self._net, rows, &X[start, 0], &out_view[start, 0], ptrs)
-                    start += rows
+                status = fm_forward(&self._net, M, &X[0, 0], &out_view[0, 0], ptrs, scratch_rows)
         finally:
             PyMem_Free(ptrs)
         _check_status(status)

@@ -75,7 +75,14 @@ int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t 
                   int loss_kind, const fm_optimizer *opt, double *loss);
 
 /* out (M x sizes[n_layers]) = the network's raw output for X (M x sizes[0]).
- * scratch[l], l = 0..n_layers-2: M x sizes[l+1] buffers for the hidden activations. */
-int fm_forward(const fm_net *net, ptrdiff_t M, const float *X, float *out, float *const *scratch);
+ * scratch[l], l = 0..n_layers-2: scratch_rows x sizes[l+1] buffers for the hidden activations,
+ * scratch_rows >= 1. With fewer than fm_forward_scratch_rows(net, M) rows it still computes the
+ * same bits, more slowly (in chunks of scratch_rows rows, layer by layer). */
+int fm_forward(const fm_net *net, ptrdiff_t M, const float *X, float *out, float *const *scratch,
+               ptrdiff_t scratch_rows);
+
+/* The scratch rows fm_forward wants for M rows with the current thread count: M, or fewer for
+ * a pass of many rows (a slot of rows per thread). */
+ptrdiff_t fm_forward_scratch_rows(const fm_net *net, ptrdiff_t M);
 
 #endif

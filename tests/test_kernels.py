@@ -291,6 +291,24 @@ def test_forward_of_many_rows_block_by_block_gives_the_same_bits(sizes, threads)
     np.testing.assert_allclose(whole, expected, rtol=0, atol=len(sizes) * max(sizes) * 4 * EPS32 * scale)
 
 
+def test_forward_gives_the_same_bits_on_any_thread_count():
+    # 8 threads on 9000 rows: block by block, a scratch slot per thread; on 5000 rows: layer by
+    # layer in two chunks of scratch (mlp_step.c, fm_forward_scratch_rows).
+    net, _, _ = net_and_reference((70, 130, 75, 3), 8, seed=13)
+    X = rand(np.random.default_rng(14), 9000, 70, low=0, high=1)
+    before = _core.get_num_threads()
+    results = {}
+    try:
+        for threads in (1, 2, 3, 8):
+            _core.set_num_threads(threads)
+            results[threads] = (net.forward(X), net.forward(X[:5000]))
+    finally:
+        _core.set_num_threads(before)
+    for threads, (many, fewer) in results.items():
+        assert np.array_equal(many, results[1][0]), threads
+        assert np.array_equal(fewer, results[1][0][:5000]), threads
+
+
 def test_predictions_do_not_depend_on_batching():
     net, _, _ = net_and_reference((33, 65, 17, 10), 8, seed=9)
     X = rand(np.random.default_rng(8), 37, 33)
