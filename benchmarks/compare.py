@@ -7,6 +7,11 @@ every contender in turn, then predict on 10,000 samples and on 1 sample, so the 
 drifts over all of them alike. Prints a Markdown table: epoch time (median), GFLOP/s, % of the
 measured FP32 peak, ratio to PyTorch, predict times.
 
+Each measurement starts after a pause (settle): the thread pools of the contender before it
+keep spinning for a while after its last call (OpenBLAS's, behind the NumPy reference, for
+0.1-0.2 s: 20 fastmlp steps right after one NumPy step took 2.7x as long), and would slow down
+whichever contender comes next.
+
 The ratio to PyTorch is given twice: the ratio of the median epochs, and the median of the
 per-round ratios (with their range), which cancels most of the load that drifts from one
 round to the next on a shared machine. The FP32 peak is probed before every round and the
@@ -28,7 +33,11 @@ from fastmlp import _core  # noqa: E402
 from fastmlp.reference import flops_per_step  # noqa: E402
 
 
+SETTLE_SECONDS = 0.3
+
+
 def timed(fn, *args, repeat=1):
+    time.sleep(SETTLE_SECONDS)   # let the previous contender's spinning threads go idle
     start = time.perf_counter()
     for _ in range(repeat):
         fn(*args)

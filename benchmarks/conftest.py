@@ -1,5 +1,6 @@
 """Benchmark fixtures: MNIST-shaped data, and the machine's FP32 peak for % of peak figures."""
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,12 @@ def peak_gflops():
     from fastmlp import _core
     probe = getattr(_core, "peak_gflops", None)
     return max(probe(seconds=0.2) for _ in range(5)) if probe else None
+
+
+@pytest.fixture(autouse=True)
+def settle():
+    """A pause before each benchmark: the thread pools of the previous contender keep spinning
+    for a while after its last call (OpenBLAS's, behind the NumPy reference, for 0.1-0.2 s) and
+    would slow down whatever is measured next (20 fastmlp steps right after one NumPy step:
+    2.7x as long)."""
+    time.sleep(0.3)
