@@ -2,7 +2,8 @@
  *
  * Each call is one OpenMP parallel region (none for a pass too small for two threads,
  * team_for): the team computes every product in turn, each thread its share
- * (fm_product_share), with a barrier only where a product reads what the previous one wrote. A training step of an L-layer network has 2L barriers:
+ * (fm_product_share), with a barrier only where a product reads what the previous one wrote.
+ * A training step of an L-layer network has 2L barriers:
  *
  *   forward    layer 0 | layer 1 | ... | layer L-1 |          each reads the one before
  *   loss       thread 0 alone (M x n_out: tiny)   |
@@ -16,7 +17,8 @@
  * Which thread computes which element never changes a result (gemm.h), so the step's bits do
  * not depend on the thread count or the schedule.
  *
- * A forward pass of many rows (predicting) runs block by block instead (forward_blocks_share).
+ * A forward pass of many rows (predicting) runs block by block instead (forward_blocks_share):
+ * one region, no barrier.
  */
 #include <math.h>
 #include <stdatomic.h>
@@ -69,7 +71,7 @@ static int team_for(double work, double per_thread, int nth)
     return team >= nth ? nth : team < 1.0 ? 1 : (int)team;
 }
 
-/* The flops of one pass of the network's products over M rows, and its weights' bytes. */
+/* The flops of one pass of the network's products over M rows; its weights' bytes. */
 static double pass_flop(const fm_net *net, ptrdiff_t M)
 {
     double flop = 0.0;
