@@ -96,7 +96,8 @@ static void team_barrier(int nth)
 }
 
 /* Thread tid's part of a forward pass layer by layer: the team computes each layer's product
- * in turn, with a barrier after each. Returns 0, or -1 when a buffer could not be allocated. */
+ * in turn, with a barrier after each but the last (the caller's: the region's end, or the
+ * training step's before the loss). Returns 0, or -1 when a buffer could not be allocated. */
 static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *out,
                          float *const *scratch, step_schedules *ss, int tid, int nth)
 {
@@ -108,7 +109,8 @@ static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *
         fm_product p = fm_forward_product(dest, input, net->W[l], net->b[l], M,
                                           net->sizes[l], net->sizes[l + 1], l != last, 1);
         failed |= fm_product_share(&p, tid, nth, schedule(ss, l)) != 0;
-        team_barrier(nth);
+        if (l != last)
+            team_barrier(nth);
         input = dest;
     }
     return failed ? -1 : 0;
@@ -176,6 +178,7 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
 {
     int L = net->n_layers;
     int failed = forward_share(net, M, X, net->act[L - 1], net->act, ss, tid, nth) != 0;
+    team_barrier(nth);   /* the loss reads every output */
 
     if (tid == 0) {
         ptrdiff_t n_out = net->sizes[L];
