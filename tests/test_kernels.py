@@ -309,6 +309,29 @@ def test_forward_gives_the_same_bits_on_any_thread_count():
         assert np.array_equal(fewer, results[1][0][:5000]), threads
 
 
+def test_forward_from_several_threads_at_once_gives_the_same_bits():
+    # One call at a time uses the network's own scratch; calls made meanwhile (the GIL is
+    # released in C) make their own, so none sees another's activations.
+    import threading
+    net, _, _ = net_and_reference((70, 130, 75, 3), 64, seed=15)
+    inputs = [rand(np.random.default_rng(20 + i), 1 + 9 * i, 70, low=0, high=1) for i in range(6)]
+    expected = [net.forward(X) for X in inputs]
+    errors = []
+
+    def work(i):
+        for _ in range(200):
+            if not np.array_equal(net.forward(inputs[i]), expected[i]):
+                errors.append(i)
+                return
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
 def test_predictions_do_not_depend_on_batching():
     net, _, _ = net_and_reference((33, 65, 17, 10), 8, seed=9)
     X = rand(np.random.default_rng(8), 37, 33)
