@@ -760,7 +760,7 @@ class MLPClassifier(*_BASES):
         ndarray, shape (n_samples,), the dtype of ``classes_``
         """
         out = self._outputs(X)
-        return self.classes_[np.argmax(out, axis=1)]
+        return self.classes_[out.argmax(axis=1)]
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy of ``predict(X)`` against ``y`` (weighted by ``sample_weight``).
