@@ -325,9 +325,11 @@ cdef class Network:
                               f"larger than this machine can address")
         n_weights = sum(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
         n_act = max_batch * sum(sizes[1:])
-        if n_weights * (2 if momentum else 1) + 2 * n_act > 2 ** 40:
+        # weights (and velocities), activations, gradients, forward()'s scratch
+        n_floats = n_weights * (2 if momentum else 1) + 3 * n_act
+        if n_floats > 2 ** 40:
             raise MemoryError(f"a network of widths {sizes} with batch {max_batch} needs "
-                              f"{(n_weights + 2 * n_act) * 4 / 2**30:.0f} GiB")
+                              f"{n_floats * 4 / 2**30:.0f} GiB")
         self.sizes = sizes
         self.max_batch = max_batch
         self.has_velocity = momentum
