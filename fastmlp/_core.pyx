@@ -37,8 +37,9 @@ cdef _check_labels(const int32_t[::1] labels, Py_ssize_t n_classes):
 
 
 def set_num_threads(int n):
-    """Set the number of threads of every kernel; ``n <= 0`` restores the default
-    (``OMP_NUM_THREADS`` or the number of cores)."""
+    """Set the number of threads of every kernel, at most (a product or a pass too small to
+    repay them uses fewer); ``n <= 0`` restores the default (``OMP_NUM_THREADS`` or the number
+    of cores)."""
     fm_set_num_threads(n)
 
 
