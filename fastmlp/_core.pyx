@@ -18,6 +18,11 @@ cnp.import_array()
 
 LOSSES = {"mse": FM_LOSS_MSE, "cross_entropy": FM_LOSS_CROSS_ENTROPY}
 
+# Rows of forward()'s scratch that a Network keeps (the call's cost matters for few rows; many
+# rows repay their own allocation, and a full-batch network should not hold a copy of its
+# activations twice).
+cdef Py_ssize_t OWN_SCRATCH_ROWS = 512
+
 
 cdef _expect(bint ok, str message):
     if not ok:
@@ -311,8 +316,8 @@ cdef class Network:
     cdef list _W, _b, _vW, _vb, _act, _grad
     cdef Py_ssize_t *_sizes
     cdef float **_ptrs
-    cdef list _scratch            # forward()'s hidden activations for up to max_batch rows,
-    cdef object _scratch_lock     # reused by one call at a time (others make their own)
+    cdef list _scratch            # forward()'s hidden activations for a few rows (up to
+    cdef object _scratch_lock     # OWN_SCRATCH_ROWS), one call at a time (others make their own)
     cdef fm_net _net
 
     def __cinit__(self, sizes, Py_ssize_t max_batch, bint momentum=False):
@@ -326,8 +331,8 @@ cdef class Network:
                               f"larger than this machine can address")
         n_weights = sum(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
         n_act = max_batch * sum(sizes[1:])
-        # weights (and velocities), activations, gradients, forward()'s scratch
-        n_floats = n_weights * (2 if momentum else 1) + 3 * n_act
+        # weights (and velocities), activations, gradients
+        n_floats = n_weights * (2 if momentum else 1) + 2 * n_act
         if n_floats > 2 ** 40:
             raise MemoryError(f"a network of widths {sizes} with batch {max_batch} needs "
                               f"{n_floats * 4 / 2**30:.0f} GiB")
@@ -344,7 +349,8 @@ cdef class Network:
         self._vW = [_aligned_zeros(w.shape) for w in self._W] if momentum else []
         self._vb = [_aligned_zeros(b.shape) for b in self._b] if momentum else []
         self._sizes = <Py_ssize_t *>PyMem_Malloc((L + 1) * sizeof(Py_ssize_t))
-        self._scratch = [_aligned_zeros((max_batch, sizes[l + 1])) for l in range(L - 1)]
+        self._scratch = [_aligned_zeros((min(max_batch, OWN_SCRATCH_ROWS), sizes[l + 1]))
+                         for l in range(L - 1)]
         self._scratch_lock = threading.Lock()
         self._ptrs = <float **>PyMem_Malloc(7 * L * sizeof(float *))
         if self._sizes == NULL or self._ptrs == NULL:
@@ -472,7 +478,8 @@ cdef class Network:
         # The network's own when it is free and big enough (a one-sample prediction then
         # allocates only its output: ~2 us less), else new buffers.
         cdef Py_ssize_t scratch_rows = fm_forward_scratch_rows(&self._net, M)
-        cdef bint own = scratch_rows <= self.max_batch and self._scratch_lock.acquire(False)
+        cdef bint own = (scratch_rows <= min(self.max_batch, OWN_SCRATCH_ROWS)
+                         and self._scratch_lock.acquire(False))
         cdef float **ptrs = self._ptrs + 6 * L
         cdef float[:, ::1] out_view = out
         cdef int status = 0
