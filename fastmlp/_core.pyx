@@ -316,8 +316,9 @@ cdef class Network:
     cdef list _W, _b, _vW, _vb, _act, _grad
     cdef Py_ssize_t *_sizes
     cdef float **_ptrs
-    cdef list _scratch            # forward()'s hidden activations for a few rows (up to
-    cdef object _scratch_lock     # OWN_SCRATCH_ROWS), one call at a time (others make their own)
+    cdef list _scratch            # forward()'s hidden activations for up to _scratch_rows rows,
+    cdef object _scratch_lock     # one call at a time (others make their own)
+    cdef Py_ssize_t _scratch_rows
     cdef fm_net _net
 
     def __cinit__(self, sizes, Py_ssize_t max_batch, bint momentum=False):
@@ -349,8 +350,8 @@ cdef class Network:
         self._vW = [_aligned_zeros(w.shape) for w in self._W] if momentum else []
         self._vb = [_aligned_zeros(b.shape) for b in self._b] if momentum else []
         self._sizes = <Py_ssize_t *>PyMem_Malloc((L + 1) * sizeof(Py_ssize_t))
-        self._scratch = [_aligned_zeros((min(max_batch, OWN_SCRATCH_ROWS), sizes[l + 1]))
-                         for l in range(L - 1)]
+        self._scratch_rows = min(max_batch, OWN_SCRATCH_ROWS)
+        self._scratch = [_aligned_zeros((self._scratch_rows, sizes[l + 1])) for l in range(L - 1)]
         self._scratch_lock = threading.Lock()
         self._ptrs = <float **>PyMem_Malloc(7 * L * sizeof(float *))
         if self._sizes == NULL or self._ptrs == NULL:
@@ -385,14 +386,20 @@ cdef class Network:
     def n_layers(self):
         return len(self.sizes) - 1
 
-    def _matrix(self, int l, flat):
-        """Layer l's weights (or velocities) in column panels as a new (n_in, n_out) array."""
-        return _from_panels(flat, self.sizes[l], self.sizes[l + 1])
+    def _interleaved_copies(self, matrices, vectors):
+        """``[M1, v1, M2, v2, ...]`` as new arrays, each M (held in column panels) as an
+        (n_in, n_out) matrix."""
+        return [a for l, (flat, v) in enumerate(zip(matrices, vectors))
+                for a in (_from_panels(flat, self.sizes[l], self.sizes[l + 1]), v.copy())]
+
+    def _shapes(self):
+        """The shapes users see of ``[W1, b1, W2, b2, ...]`` (and of the velocities)."""
+        return [s for l in range(self.n_layers)
+                for s in ((self.sizes[l], self.sizes[l + 1]), (self.sizes[l + 1],))]
 
     def get_weights(self):
         """``[W1, b1, W2, b2, ...]`` as new float32 arrays, W of shape (n_in, n_out)."""
-        return [a for l in range(self.n_layers)
-                for a in (self._matrix(l, self._W[l]), self._b[l].copy())]
+        return self._interleaved_copies(self._W, self._b)
 
     def set_weights(self, weights):
         """Load ``[W1, b1, W2, b2, ...]`` (any float dtype; shapes must match exactly)."""
@@ -400,34 +407,30 @@ cdef class Network:
         L = self.n_layers
         _expect(len(weights) == 2 * L,
                 f"expected {2 * L} arrays [W1, b1, ..., W{L}, b{L}], got {len(weights)}")
+        targets = [t for pair in zip(self._W, self._b) for t in pair]
         new = []
-        for l in range(L):
-            for kind, array, target, shape in (
-                    ("W", weights[2 * l], self._W[l], (self.sizes[l], self.sizes[l + 1])),
-                    ("b", weights[2 * l + 1], self._b[l], self._b[l].shape)):
-                a = np.asarray(array)
-                _expect(a.shape == shape, f"{kind}{l + 1} has shape {a.shape}, expected {shape}")
-                _expect(a.dtype.kind in "fiu", f"{kind}{l + 1} has dtype {a.dtype}, expected floats")
-                a = a.astype(np.float32)
-                _expect(bool(np.isfinite(a).all()), f"{kind}{l + 1} contains NaN or infinity")
-                new.append((target, a))
+        for i, (array, target, shape) in enumerate(zip(weights, targets, self._shapes())):
+            name = f"{'Wb'[i % 2]}{i // 2 + 1}"
+            a = np.asarray(array)
+            _expect(a.shape == shape, f"{name} has shape {a.shape}, expected {shape}")
+            _expect(a.dtype.kind in "fiu", f"{name} has dtype {a.dtype}, expected floats")
+            a = a.astype(np.float32)
+            _expect(bool(np.isfinite(a).all()), f"{name} contains NaN or infinity")
+            new.append((target, a))
         for target, a in new:      # all checked: now copy, so a bad list changes nothing
             _store(target, a)
         self.reset_velocity()
 
     def get_velocity(self):
         """``[vW1, vb1, ...]`` copies of the momentum buffers (empty without momentum)."""
-        return [a for l in range(len(self._vW))
-                for a in (self._matrix(l, self._vW[l]), self._vb[l].copy())]
+        return self._interleaved_copies(self._vW, self._vb)
 
     def set_velocity(self, arrays):
         arrays = list(arrays)
         _expect(self.has_velocity and len(arrays) == 2 * self.n_layers,
                 "velocity arrays do not match this network")
         targets = [t for pair in zip(self._vW, self._vb) for t in pair]
-        shapes = [s for l in range(self.n_layers)
-                  for s in ((self.sizes[l], self.sizes[l + 1]), (self.sizes[l + 1],))]
-        for a, shape in zip(arrays, shapes):
+        for a, shape in zip(arrays, self._shapes()):
             _expect(np.shape(a) == shape, f"velocity of shape {np.shape(a)}, expected {shape}")
         for a, t in zip(arrays, targets):
             _store(t, np.asarray(a, np.float32))
@@ -478,9 +481,8 @@ cdef class Network:
         # The network's own when it is free and big enough (a one-sample prediction then
         # allocates only its output: ~2 us less), else new buffers.
         cdef Py_ssize_t scratch_rows = fm_forward_scratch_rows(&self._net, M)
-        cdef bint own = (scratch_rows <= min(self.max_batch, OWN_SCRATCH_ROWS)
-                         and self._scratch_lock.acquire(False))
-        cdef float **ptrs = self._ptrs + 6 * L
+        cdef bint own = scratch_rows <= self._scratch_rows and self._scratch_lock.acquire(False)
+        cdef float **ptrs = self._ptrs + 6 * L if own else NULL
         cdef float[:, ::1] out_view = out
         cdef int status = 0
         cdef int l
@@ -497,7 +499,7 @@ cdef class Network:
         finally:
             if own:
                 self._scratch_lock.release()
-            elif ptrs != self._ptrs + 6 * L:
+            else:
                 PyMem_Free(ptrs)
         _check_status(status)
         return out
