@@ -166,9 +166,10 @@ TRAIN_SCRIPT = textwrap.dedent(r"""
     rng = np.random.default_rng(0)
     h = hashlib.sha256()
     losses = []
-    # The MNIST network, and widths that cut the weights' 64-column panels unevenly (both big
-    # enough for a team of threads: mlp_step.c's team_for).
-    for sizes in ((784, 512, 256, 10), (170, 330, 75, 3)):
+    # The MNIST network, widths that cut the weights' 64-column panels unevenly, and an input
+    # wider than the forward product's K block (all big enough for a team of threads:
+    # mlp_step.c's team_for).
+    for sizes in ((784, 512, 256, 10), (170, 330, 75, 3), (1100, 90, 3)):
         net = _core.Network(sizes, 200, momentum=True)
         weights = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):

@@ -154,9 +154,11 @@ def net_and_reference(sizes, batch, seed, momentum=False):
 
 # (70, 130, 75, 3): widths that cut the weights' 64-column panels (gemm.h) unevenly, and a
 # K block of the input gradient that spans two panels; (170, 330, 75, 3) on 200 rows likewise,
-# big enough for a team of threads (mlp_step.c's team_for).
+# big enough for a team of threads (mlp_step.c's team_for); (1100, 90, 3): an input wider than
+# the forward product's K block for weights in panels (gemm.c's KC_PANELS), so its partial sums
+# are parked between K blocks.
 NETWORKS = [((5, 3), 4), ((7, 13, 3), 1), ((17, 33, 7, 2), 9), ((70, 130, 75, 3), 33),
-            ((170, 330, 75, 3), 200), ((784, 512, 256, 10), 200)]
+            ((170, 330, 75, 3), 200), ((784, 512, 256, 10), 200), ((1100, 90, 3), 40)]
 
 
 @pytest.mark.parametrize("sizes,batch", NETWORKS)
