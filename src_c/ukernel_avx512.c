@@ -117,6 +117,9 @@ FM_INLINE void tile(const int MR, const int NV, int n, ptrdiff_t k,
         }
     }
 
+    /* Two steps per trip: measured, the training step 4-6% and a 10,000-row forward pass 6%
+     * faster than one step per trip (4 per trip: 1-3%, 8: none). */
+    #pragma GCC unroll 2
     for (ptrdiff_t p = 0; p < k; p++) {
         __m512 bv[8];
         /* A column-major (rows 1 apart, steps csa apart): too far apart for the hardware
