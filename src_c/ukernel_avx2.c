@@ -99,11 +99,15 @@ FM_INLINE void tile(const int M, const int NV, int n, ptrdiff_t k,
         b += rsb;
     }
 
+    /* Local copies of the fields, as in ukernel_avx512.c: kept in registers across the stores. */
+    const fm_epilogue epi = *t->epi;
+    fm_tile tile_fields = *t;
+    tile_fields.epi = &epi;
     #pragma GCC unroll 8
     for (int i = 0; i < M; i++) {
-        store_vector(t, acc[i][0], i, 0, c + i * ldc, ldc, m0);
+        store_vector(&tile_fields, acc[i][0], i, 0, c + i * ldc, ldc, m0);
         if (NV == 2)
-            store_vector(t, acc[i][1], i, 8, c + i * ldc + 8, ldc, m1);
+            store_vector(&tile_fields, acc[i][1], i, 8, c + i * ldc + 8, ldc, m1);
     }
 }
 
