@@ -1,0 +1,175 @@
+/* ab_builds.c - two builds of src_c/ timed against each other in one process, alternated.
+ *
+ * On a shared machine the load drifts by 10-50% from one minute to the next, far more than a
+ * change worth making; two processes run one after the other compare two different machines.
+ * Here both builds (shared libraries, each loaded with RTLD_LOCAL so their symbols stay apart)
+ * run in the same process, round by round, the order swapped every round, and each round's
+ * ratio compares two measurements taken a few milliseconds apart. The median of those ratios,
+ * with its interquartile range, is the result.
+ *
+ *   usage: ab_builds WHAT THREADS ROUNDS LIB_A LIB_B
+ *     WHAT  step    fm_train_step on the MNIST network (784-512-256-10, batch 200, MSE, SGD),
+ *                   10 steps per measurement, each on the next 200 rows of a 60,000-row array
+ *           fROWS   fm_forward of ROWS rows (e.g. f10000)
+ *   FASTMLP_ISA picks the instruction set of both builds (default: avx512).
+ *
+ * Both builds must share fastmlp.h's fm_net and the signatures used here (unchanged since the
+ * network step was added). `make ab BASE=<commit>` builds the base from git and runs this.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "fastmlp.h"
+
+typedef int (*train_step_fn)(const fm_net *, ptrdiff_t, const float *, const int32_t *, int,
+                             const fm_optimizer *, double *);
+typedef int (*forward_fn)(const fm_net *, ptrdiff_t, const float *, float *, float *const *,
+                          ptrdiff_t);
+typedef ptrdiff_t (*scratch_rows_fn)(const fm_net *, ptrdiff_t);
+typedef void (*set_threads_fn)(int);
+typedef int (*isa_set_fn)(const char *);
+
+typedef struct {
+    train_step_fn train_step;
+    forward_fn forward;
+    scratch_rows_fn scratch_rows;
+} build;
+
+enum { MAX_ROUNDS = 1000, STEPS = 10, SAMPLES = 60000, BATCH = 200, MAX_SCRATCH_ROWS = 4096 };
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* n floats, 64-byte aligned, filled with a fixed pattern in [-scale/2, scale/2). */
+static float *pattern(size_t n, float scale)
+{
+    float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    if (p == NULL) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = scale * ((float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f);
+    return p;
+}
+
+static int load(const char *path, const char *isa, int threads, build *b)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        fprintf(stderr, "%s\n", dlerror());
+        return -1;
+    }
+    b->train_step = (train_step_fn)dlsym(h, "fm_train_step");
+    b->forward = (forward_fn)dlsym(h, "fm_forward");
+    b->scratch_rows = (scratch_rows_fn)dlsym(h, "fm_forward_scratch_rows");
+    isa_set_fn isa_set = (isa_set_fn)dlsym(h, "fm_isa_set");
+    set_threads_fn set_threads = (set_threads_fn)dlsym(h, "fm_set_num_threads");
+    if (!b->train_step || !b->forward || !b->scratch_rows || !isa_set || !set_threads) {
+        fprintf(stderr, "%s lacks a symbol this harness needs\n", path);
+        return -1;
+    }
+    if (isa_set(isa) != 0) {
+        fprintf(stderr, "%s: isa %s unknown or unsupported\n", path, isa);
+        return -1;
+    }
+    set_threads(threads);
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 6) {
+        fprintf(stderr, "usage: %s step|fROWS THREADS ROUNDS LIB_A LIB_B\n", argv[0]);
+        return 2;
+    }
+    const int step = argv[1][0] == 's';
+    const ptrdiff_t rows = step ? 0 : atol(argv[1] + 1);
+    const int threads = atoi(argv[2]);
+    int rounds = atoi(argv[3]);
+    rounds = rounds < 2 ? 2 : rounds > MAX_ROUNDS ? MAX_ROUNDS : rounds;
+    const char *isa = getenv("FASTMLP_ISA") ? getenv("FASTMLP_ISA") : "avx512";
+    build builds[2];
+    if (load(argv[4], isa, threads, &builds[0]) != 0 || load(argv[5], isa, threads, &builds[1]) != 0)
+        return 1;
+    if (!step && rows < 1) {
+        fprintf(stderr, "fROWS needs ROWS >= 1\n");
+        return 2;
+    }
+
+    ptrdiff_t sizes[4] = { 784, 512, 256, 10 };
+    float *W[3], *b[3], *act[3], *grad[3];
+    for (int l = 0; l < 3; l++) {
+        W[l] = pattern((size_t)(sizes[l] * sizes[l + 1]), 0.1f);
+        b[l] = pattern((size_t)sizes[l + 1], 0.01f);
+        act[l] = pattern((size_t)(BATCH * sizes[l + 1]), 1.0f);
+        grad[l] = pattern((size_t)(BATCH * sizes[l + 1]), 1.0f);
+    }
+    fm_net net = { 3, sizes, W, b, NULL, NULL, act, grad };
+    const ptrdiff_t n_x = step ? SAMPLES : rows;
+    float *X = pattern((size_t)n_x * 784, 1.0f);
+    int32_t *labels = malloc(sizeof(int32_t) * SAMPLES);
+    for (int i = 0; i < SAMPLES; i++)
+        labels[i] = (i * 7) % 10;
+    float *out = pattern((size_t)(rows > 0 ? rows : 1) * 10, 1.0f);
+    float *scratch[2] = { pattern((size_t)MAX_SCRATCH_ROWS * 512, 1.0f),
+                          pattern((size_t)MAX_SCRATCH_ROWS * 256, 1.0f) };
+    const fm_optimizer opt = { 1e-5f, 0.0f, 0.0f, 0 };
+    const int reps = step ? STEPS : rows >= 1000 ? 1 : 200;
+    ptrdiff_t next = 0;
+
+    static double t[2][MAX_ROUNDS], ratio[MAX_ROUNDS];
+    for (int r = -2; r < rounds; r++) {           /* two rounds of warm-up */
+        for (int h = 0; h < 2; h++) {
+            const int v = (r & 1) ? 1 - h : h;      /* swap the order every round */
+            const build *bd = &builds[v];
+            ptrdiff_t scratch_rows = step ? 0 : bd->scratch_rows(&net, rows);
+            if (scratch_rows > MAX_SCRATCH_ROWS) {
+                fprintf(stderr, "scratch of %td rows asked for\n", scratch_rows);
+                return 1;
+            }
+            double loss, t0 = now();
+            for (int s = 0; s < reps; s++) {
+                int status;
+                if (step) {
+                    status = bd->train_step(&net, BATCH, X + next * 784, labels + next, 0, &opt,
+                                            &loss);
+                    next = (next + BATCH) % SAMPLES;
+                } else {
+                    status = bd->forward(&net, rows, X, out, scratch, scratch_rows);
+                }
+                if (status != 0) {
+                    fprintf(stderr, "build %d failed\n", v);
+                    return 1;
+                }
+            }
+            if (r >= 0)
+                t[v][r] = (now() - t0) / reps;
+        }
+    }
+    for (int r = 0; r < rounds; r++)
+        ratio[r] = t[1][r] / t[0][r];
+    qsort(ratio, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(t[0], (size_t)rounds, sizeof(double), cmp_double);
+    qsort(t[1], (size_t)rounds, sizeof(double), cmp_double);
+    printf("%s, %s, %d thread%s, %d rounds: A %.1f us, B %.1f us (medians); "
+           "B/A per round: median %.3f, quartiles %.3f-%.3f\n",
+           step ? "train step" : argv[1], isa, threads, threads == 1 ? "" : "s", rounds,
+           t[0][rounds / 2] * 1e6, t[1][rounds / 2] * 1e6, ratio[rounds / 2],
+           ratio[rounds / 4], ratio[3 * rounds / 4]);
+    return 0;
+}
