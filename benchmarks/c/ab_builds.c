@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "fastmlp.h"
+#include "bench_util.h"
 
 typedef int (*train_step_fn)(const fm_net *, ptrdiff_t, const float *, const int32_t *, int,
                              const fm_optimizer *, double *);
@@ -40,26 +41,6 @@ typedef struct {
 } build;
 
 enum { MAX_ROUNDS = 1000, STEPS = 10, SAMPLES = 60000, BATCH = 200, MAX_SCRATCH_ROWS = 4096 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* n floats, 64-byte aligned, filled with a fixed pattern in [-scale/2, scale/2). */
-static float *pattern(size_t n, float scale)
-{
-    float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
-    if (p == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++)
-        p[i] = scale * ((float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f);
-    return p;
-}
 
 static int load(const char *path, const char *isa, int threads, build *b)
 {
@@ -85,12 +66,6 @@ static int load(const char *path, const char *isa, int threads, build *b)
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 6) {
@@ -114,20 +89,20 @@ int main(int argc, char **argv)
     ptrdiff_t sizes[4] = { 784, 512, 256, 10 };
     float *W[3], *b[3], *act[3], *grad[3];
     for (int l = 0; l < 3; l++) {
-        W[l] = pattern((size_t)(sizes[l] * sizes[l + 1]), 0.1f);
-        b[l] = pattern((size_t)sizes[l + 1], 0.01f);
-        act[l] = pattern((size_t)(BATCH * sizes[l + 1]), 1.0f);
-        grad[l] = pattern((size_t)(BATCH * sizes[l + 1]), 1.0f);
+        W[l] = bench_pattern((size_t)(sizes[l] * sizes[l + 1]), 0.1f);
+        b[l] = bench_pattern((size_t)sizes[l + 1], 0.01f);
+        act[l] = bench_pattern((size_t)(BATCH * sizes[l + 1]), 1.0f);
+        grad[l] = bench_pattern((size_t)(BATCH * sizes[l + 1]), 1.0f);
     }
     fm_net net = { 3, sizes, W, b, NULL, NULL, act, grad };
     const ptrdiff_t n_x = step ? SAMPLES : rows;
-    float *X = pattern((size_t)n_x * 784, 1.0f);
+    float *X = bench_pattern((size_t)n_x * 784, 1.0f);
     int32_t *labels = malloc(sizeof(int32_t) * SAMPLES);
     for (int i = 0; i < SAMPLES; i++)
         labels[i] = (i * 7) % 10;
-    float *out = pattern((size_t)(rows > 0 ? rows : 1) * 10, 1.0f);
-    float *scratch[2] = { pattern((size_t)MAX_SCRATCH_ROWS * 512, 1.0f),
-                          pattern((size_t)MAX_SCRATCH_ROWS * 256, 1.0f) };
+    float *out = bench_pattern((size_t)(rows > 0 ? rows : 1) * 10, 1.0f);
+    float *scratch[2] = { bench_pattern((size_t)MAX_SCRATCH_ROWS * 512, 1.0f),
+                          bench_pattern((size_t)MAX_SCRATCH_ROWS * 256, 1.0f) };
     const fm_optimizer opt = { 1e-5f, 0.0f, 0.0f, 0 };
     const int reps = step ? STEPS : rows >= 1000 ? 1 : 200;
     ptrdiff_t next = 0;
@@ -142,7 +117,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "scratch of %td rows asked for\n", scratch_rows);
                 return 1;
             }
-            double loss, t0 = now();
+            double loss, t0 = bench_now();
             for (int s = 0; s < reps; s++) {
                 int status;
                 if (step) {
@@ -158,14 +133,14 @@ int main(int argc, char **argv)
                 }
             }
             if (r >= 0)
-                t[v][r] = (now() - t0) / reps;
+                t[v][r] = (bench_now() - t0) / reps;
         }
     }
     for (int r = 0; r < rounds; r++)
         ratio[r] = t[1][r] / t[0][r];
-    qsort(ratio, (size_t)rounds, sizeof(double), cmp_double);
-    qsort(t[0], (size_t)rounds, sizeof(double), cmp_double);
-    qsort(t[1], (size_t)rounds, sizeof(double), cmp_double);
+    qsort(ratio, (size_t)rounds, sizeof(double), bench_cmp_double);
+    qsort(t[0], (size_t)rounds, sizeof(double), bench_cmp_double);
+    qsort(t[1], (size_t)rounds, sizeof(double), bench_cmp_double);
     printf("%s, %s, %d thread%s, %d rounds: A %.1f us, B %.1f us (medians); "
            "B/A per round: median %.3f, quartiles %.3f-%.3f\n",
            step ? "train step" : argv[1], isa, threads, threads == 1 ? "" : "s", rounds,

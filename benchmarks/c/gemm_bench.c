@@ -18,20 +18,11 @@
 #include "gemm.h"
 #include "peak.h"
 #include "threads.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench_util.h"
 
 static float *buffer(size_t n)
 {
-    float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
-    return p;
+    return bench_pattern(n, 1.0f);
 }
 
 typedef struct {
@@ -52,21 +43,15 @@ static void run(const product *p)
     }
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Best time of `reps` runs of products[first..last). */
 static double best_time(const product *ps, int first, int last, int reps)
 {
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         for (int i = first; i < last; i++)
             run(&ps[i]);
-        double t = now() - t0;
+        double t = bench_now() - t0;
         if (t < best)
             best = t;
     }
@@ -145,7 +130,7 @@ int main(int argc, char **argv)
         double med[3];
         for (int th = 1; th <= 2; th++) {
             double *s = i < n_ps ? t[i][th] : tstep[th];
-            qsort(s, (size_t)rounds, sizeof(double), cmp_double);
+            qsort(s, (size_t)rounds, sizeof(double), bench_cmp_double);
             med[th] = s[rounds / 2];
         }
         double flops = i < n_ps ? 2.0 * ps[i].M * ps[i].N * ps[i].K : step_flops;
