@@ -1,0 +1,165 @@
+/* step_bench.c - the training step and a 10,000-row forward pass as % of the peak measured
+ * next to them, on 1 and 2 threads.
+ *
+ * On a shared machine the FMA throughput a core gets moves by 10-50% from one second to the
+ * next, so a peak probed once and a step timed a minute later compare two different machines.
+ * Here every measurement is bracketed by two short peak probes on the same thread count, and
+ * each round's efficiency is the measurement's GFLOP/s over the mean of its two probes; the
+ * median of those per-round efficiencies, with quartiles, is the result. The thread counts
+ * alternate within each round (order swapped every round), so 2T/1T is also taken per round.
+ *
+ * What is timed is the package's own entry points (fm_train_step: one parallel region, loss
+ * and bias updates included; fm_forward), on the MNIST network 784-512-256-10, MSE and SGD,
+ * 10 consecutive steps per measurement, each on the next 200 rows of a 60,000-row array.
+ * The flops counted are the products' only (481.5 MFLOP a step), as in the issue.
+ *
+ *   usage: step_bench [ROUNDS]        FASTMLP_ISA picks the instruction set (default: best)
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "dispatch.h"
+#include "fastmlp.h"
+#include "peak.h"
+#include "threads.h"
+#include "bench_util.h"
+
+enum { MAX_ROUNDS = 500, STEPS = 10, SAMPLES = 60000, BATCH = 200, FORWARD_ROWS = 10000 };
+
+static const double PROBE_SECONDS = 0.02;
+
+typedef struct {
+    double t[MAX_ROUNDS];      /* seconds per call */
+    double eff[MAX_ROUNDS];    /* GFLOP/s over the bracketing probes' mean */
+    double peak[MAX_ROUNDS];   /* that mean */
+} series;
+
+typedef struct {
+    const fm_net *net;
+    const float *X;
+    const int32_t *labels;
+    float *out;
+    float *const *scratch;
+    ptrdiff_t scratch_rows;
+    ptrdiff_t next;            /* first row of the next training batch */
+} workload;
+
+static void fail(const char *what)
+{
+    fprintf(stderr, "%s failed\n", what);
+    exit(1);
+}
+
+/* Seconds per training step, the mean of STEPS consecutive steps. */
+static double time_steps(workload *w)
+{
+    const fm_optimizer opt = { 1e-5f, 0.0f, 0.0f, 0 };
+    double loss, t0 = bench_now();
+    for (int s = 0; s < STEPS; s++) {
+        if (fm_train_step(w->net, BATCH, w->X + w->next * 784, w->labels + w->next, 0, &opt,
+                          &loss) != 0)
+            fail("fm_train_step");
+        w->next = (w->next + BATCH) % SAMPLES;
+    }
+    return (bench_now() - t0) / STEPS;
+}
+
+static double time_forward(workload *w)
+{
+    double t0 = bench_now();
+    if (fm_forward(w->net, FORWARD_ROWS, w->X, w->out, w->scratch, w->scratch_rows) != 0)
+        fail("fm_forward");
+    return bench_now() - t0;
+}
+
+/* One bracketed measurement of `timed` on `threads` threads, stored as round r of s. */
+static void measure(series *s, int r, int threads, double flop, double (*timed)(workload *),
+                    workload *w)
+{
+    fm_set_num_threads(threads);
+    double before = fm_peak_gflops(threads, PROBE_SECONDS);
+    double t = timed(w);
+    double after = fm_peak_gflops(threads, PROBE_SECONDS);
+    s->t[r] = t;
+    s->peak[r] = 0.5 * (before + after);
+    s->eff[r] = flop / t * 1e-9 / s->peak[r];
+}
+
+static double quantile(const double *v, int n, int q4)   /* q4 / 4 quantile of n values */
+{
+    double sorted[MAX_ROUNDS];
+    for (int i = 0; i < n; i++)
+        sorted[i] = v[i];
+    qsort(sorted, (size_t)n, sizeof(double), bench_cmp_double);
+    return sorted[(n - 1) * q4 / 4];
+}
+
+static void report(const char *name, const series *s, int rounds, double flop)
+{
+    double t = quantile(s->t, rounds, 2);
+    printf("%-22s %9.1f %8.1f %8.1f   %5.1f%% (%5.1f%%-%5.1f%%)\n", name, t * 1e6,
+           flop / t * 1e-9, quantile(s->peak, rounds, 2), 100.0 * quantile(s->eff, rounds, 2),
+           100.0 * quantile(s->eff, rounds, 1), 100.0 * quantile(s->eff, rounds, 3));
+}
+
+int main(int argc, char **argv)
+{
+    int rounds = argc > 1 ? atoi(argv[1]) : 41;
+    rounds = rounds < 4 ? 4 : rounds > MAX_ROUNDS ? MAX_ROUNDS : rounds;
+    if (getenv("FASTMLP_ISA") != NULL && fm_isa_set(getenv("FASTMLP_ISA")) != 0) {
+        fprintf(stderr, "unknown or unsupported isa %s\n", getenv("FASTMLP_ISA"));
+        return 1;
+    }
+    fm_dispatch_init();
+
+    ptrdiff_t sizes[4] = { 784, 512, 256, 10 };
+    float *W[3], *b[3], *act[3], *grad[3];
+    double step_flop = 0.0, forward_flop = 0.0;
+    for (int l = 0; l < 3; l++) {
+        W[l] = bench_pattern((size_t)(sizes[l] * sizes[l + 1]), 0.1f);
+        b[l] = bench_pattern((size_t)sizes[l + 1], 0.01f);
+        act[l] = bench_pattern((size_t)(BATCH * sizes[l + 1]), 1.0f);
+        grad[l] = bench_pattern((size_t)(BATCH * sizes[l + 1]), 1.0f);
+        double layer = 2.0 * (double)sizes[l] * (double)sizes[l + 1];
+        step_flop += BATCH * layer * (l == 0 ? 2.0 : 3.0);   /* no input gradient for layer 0 */
+        forward_flop += FORWARD_ROWS * layer;
+    }
+    fm_net net = { 3, sizes, W, b, NULL, NULL, act, grad };
+    int32_t *labels = malloc(sizeof(int32_t) * SAMPLES);
+    if (labels == NULL)
+        fail("malloc");
+    for (int i = 0; i < SAMPLES; i++)
+        labels[i] = (i * 7) % 10;
+    fm_set_num_threads(2);
+    ptrdiff_t scratch_rows = fm_forward_scratch_rows(&net, FORWARD_ROWS);
+    float *scratch[2] = { bench_pattern((size_t)scratch_rows * 512, 1.0f),
+                          bench_pattern((size_t)scratch_rows * 256, 1.0f) };
+    workload w = { &net, bench_pattern((size_t)SAMPLES * 784, 1.0f), labels,
+                   bench_pattern((size_t)FORWARD_ROWS * 10, 1.0f), scratch, scratch_rows, 0 };
+
+    static series step[3], forward2;
+    double speedup[MAX_ROUNDS];
+    time_steps(&w);                                  /* warm-up: caches, the thread team */
+    for (int r = 0; r < rounds; r++) {
+        for (int h = 0; h < 2; h++) {
+            int threads = (r & 1) ? 2 - h : 1 + h;   /* 1 then 2, or 2 then 1 */
+            measure(&step[threads], r, threads, step_flop, time_steps, &w);
+        }
+        speedup[r] = step[1].t[r] / step[2].t[r];
+        measure(&forward2, r, 2, forward_flop, time_forward, &w);
+    }
+
+    printf("isa %s, %d rounds; step %.1f MFLOP, forward of %d rows %.1f MFLOP\n",
+           fm_isa_name(), rounds, step_flop * 1e-6, FORWARD_ROWS, forward_flop * 1e-6);
+    printf("%-22s %9s %8s %8s   %s\n", "(medians)", "us", "GFLOP/s", "peak",
+           "% of the peak probed around it (quartiles)");
+    report("train step, 1 thread", &step[1], rounds, step_flop);
+    report("train step, 2 threads", &step[2], rounds, step_flop);
+    report("forward 10000, 2 thr.", &forward2, rounds, forward_flop);
+    printf("2T/1T of the step per round: median %.2fx (quartiles %.2fx-%.2fx)\n",
+           quantile(speedup, rounds, 2), quantile(speedup, rounds, 1),
+           quantile(speedup, rounds, 3));
+    return 0;
+}
