@@ -47,6 +47,14 @@ double fm_mse_loss_grad(float *dout, const float *out, const int32_t *labels,
 double fm_cross_entropy_loss_grad(float *dout, const float *out, const int32_t *labels,
                                   ptrdiff_t M, ptrdiff_t N);
 
+/* The same for `rows` rows of a batch of M (the gradient's 1/M is the batch's): writes their
+ * gradient and returns the sum of their losses, not divided by M. Summing the rows' sums
+ * gives the batch's loss up to the order of the additions. */
+double fm_mse_rows_grad(float *dout, const float *out, const int32_t *labels,
+                        ptrdiff_t rows, ptrdiff_t N, ptrdiff_t M);
+double fm_cross_entropy_rows_grad(float *dout, const float *out, const int32_t *labels,
+                                  ptrdiff_t rows, ptrdiff_t N, ptrdiff_t M);
+
 /* ---- the whole network ---- */
 
 typedef struct {

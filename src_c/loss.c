@@ -3,13 +3,12 @@
 
 #include "fastmlp.h"
 
-/* out, dout: M x N; labels: M class indices in [0, N). */
-double fm_mse_loss_grad(float *dout, const float *out, const int32_t *labels,
-                        ptrdiff_t M, ptrdiff_t N)
+double fm_mse_rows_grad(float *dout, const float *out, const int32_t *labels,
+                        ptrdiff_t rows, ptrdiff_t N, ptrdiff_t M)
 {
     double total = 0.0;
     float scale = 2.0f / (float)M;
-    for (ptrdiff_t i = 0; i < M; i++) {
+    for (ptrdiff_t i = 0; i < rows; i++) {
         for (ptrdiff_t j = 0; j < N; j++) {
             float target = j == labels[i] ? 1.0f : 0.0f;
             float d = out[i * N + j] - target;
@@ -17,16 +16,16 @@ double fm_mse_loss_grad(float *dout, const float *out, const int32_t *labels,
             dout[i * N + j] = d * scale;
         }
     }
-    return total / (double)M;
+    return total;
 }
 
 /* Softmax and cross-entropy fused: the log-sum-exp is shifted by the row maximum. */
-double fm_cross_entropy_loss_grad(float *dout, const float *out, const int32_t *labels,
-                                  ptrdiff_t M, ptrdiff_t N)
+double fm_cross_entropy_rows_grad(float *dout, const float *out, const int32_t *labels,
+                                  ptrdiff_t rows, ptrdiff_t N, ptrdiff_t M)
 {
     double total = 0.0;
     float inv_m = 1.0f / (float)M;
-    for (ptrdiff_t i = 0; i < M; i++) {
+    for (ptrdiff_t i = 0; i < rows; i++) {
         const float *row = out + i * N;
         float *drow = dout + i * N;
         float top = row[0];
@@ -45,5 +44,17 @@ double fm_cross_entropy_loss_grad(float *dout, const float *out, const int32_t *
             drow[j] = (drow[j] * inv_sum - target) * inv_m;
         }
     }
-    return total / (double)M;
+    return total;
+}
+
+double fm_mse_loss_grad(float *dout, const float *out, const int32_t *labels,
+                        ptrdiff_t M, ptrdiff_t N)
+{
+    return fm_mse_rows_grad(dout, out, labels, M, N, M) / (double)M;
+}
+
+double fm_cross_entropy_loss_grad(float *dout, const float *out, const int32_t *labels,
+                                  ptrdiff_t M, ptrdiff_t N)
+{
+    return fm_cross_entropy_rows_grad(dout, out, labels, M, N, M) / (double)M;
 }

@@ -3,19 +3,24 @@
  * Each call is one OpenMP parallel region (none for a pass too small for two threads,
  * team_for): the team computes every product in turn, each thread its share
  * (fm_product_share), with a barrier only where a product reads what the previous one wrote.
- * A training step of an L-layer network has 2L barriers:
+ * A training step of an L-layer network has 2L - 2 barriers (one when L = 1):
  *
- *   forward    layer 0 | layer 1 | ... | layer L-1 |          each reads the one before
- *   loss       thread 0 alone (M x n_out: tiny)   |
- *   backward   input gradient of layer L-1         |          W[L-1] read before it moves
- *              update L-1, input gradient of L-2   |          (independent: no barrier between)
+ *   forward    layer 0 | layer 1 | ... | layer L-2 |          each reads the one before
+ *   output     per thread, its own rows: layer L-1's       |  a row needs only its own row
+ *              product, the loss and its gradient, the          of what came before
+ *              input gradient of layer L-1
+ *   backward   update L-1, input gradient of L-2     |        W[L-2] read before it moves
+ *              update L-2, input gradient of L-3     |        (independent: no barrier between)
  *              ...
  *              update 1, update 0                             the region's end joins them
  *
- * Each product has its own schedule (gemm.h): the threads take its chunks in turn, so one
- * thread slowed by the rest of the machine does not hold the team up at the next barrier.
- * Which thread computes which element never changes a result (gemm.h), so the step's bits do
- * not depend on the thread count or the schedule.
+ * The output layer is skinny (10 wide for MNIST): its three steps are a few microseconds of
+ * work each, which a barrier apiece would cost as much again and which do not split well by
+ * columns. Split by rows instead, each thread runs them back to back on its own rows (see
+ * output_rows_share). Each product has its own schedule (gemm.h): the threads take its
+ * chunks in turn, so one thread slowed by the rest of the machine does not hold the team up at
+ * the next barrier. Which thread computes which element never changes a result (gemm.h), so
+ * the step's bits do not depend on the thread count or the schedule.
  *
  * A forward pass of many rows (predicting) runs block by block instead (forward_blocks_share):
  * one region, no barrier.
@@ -95,24 +100,34 @@ static void team_barrier(int nth)
     }
 }
 
-/* Thread tid's part of a forward pass layer by layer: the team computes each layer's product
- * in turn, with a barrier after each but the last (the caller's: the region's end, or the
- * training step's before the loss). Returns 0, or -1 when a buffer could not be allocated. */
-static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *out,
-                         float *const *scratch, step_schedules *ss, int tid, int nth)
+/* Thread tid's part of layers [0, n) of a forward pass, layer l's output to dest[l], with a
+ * barrier after each. Returns 0, or -1 when a buffer could not be allocated. */
+static int hidden_share(const fm_net *net, int n, ptrdiff_t M, const float *X,
+                        float *const *dest, step_schedules *ss, int tid, int nth)
 {
     int failed = 0;
     const float *input = X;
-    int last = net->n_layers - 1;
-    for (int l = 0; l <= last; l++) {
-        float *dest = l == last ? out : scratch[l];
-        fm_product p = fm_forward_product(dest, input, net->W[l], net->b[l], M,
-                                          net->sizes[l], net->sizes[l + 1], l != last, 1);
+    for (int l = 0; l < n; l++) {
+        fm_product p = fm_forward_product(dest[l], input, net->W[l], net->b[l], M,
+                                          net->sizes[l], net->sizes[l + 1], 1, 1);
         failed |= fm_product_share(&p, tid, nth, schedule(ss, l)) != 0;
-        if (l != last)
-            team_barrier(nth);
-        input = dest;
+        team_barrier(nth);
+        input = dest[l];
     }
+    return failed ? -1 : 0;
+}
+
+/* Thread tid's part of a forward pass layer by layer: the hidden layers (a barrier after
+ * each), then the output layer into out (the caller's barrier or the region's end). */
+static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *out,
+                         float *const *scratch, step_schedules *ss, int tid, int nth)
+{
+    int last = net->n_layers - 1;
+    int failed = hidden_share(net, last, M, X, scratch, ss, tid, nth) != 0;
+    fm_product p = fm_forward_product(out, last == 0 ? X : scratch[last - 1], net->W[last],
+                                      net->b[last], M, net->sizes[last], net->sizes[last + 1],
+                                      0, 1);
+    failed |= fm_product_share(&p, tid, nth, schedule(ss, last)) != 0;
     return failed ? -1 : 0;
 }
 
@@ -170,33 +185,96 @@ static int forward_blocks_share(const fm_net *net, ptrdiff_t M, const float *X, 
     return failed ? -1 : 0;
 }
 
-/* Thread tid's part of fm_train_step. *loss and *skip are shared: thread 0 writes them before
- * a barrier, every thread reads *skip after it. */
+/* What the threads of a training step share besides the network. The batch's loss is summed
+ * in slots of whole rows, one slot per row up to LOSS_SLOTS rows (more rows share slots:
+ * ceil(M / LOSS_SLOTS) each), each slot by the thread that owns its rows, then the slots in
+ * order by every thread: the same additions in the same order whatever the thread count, so
+ * the same loss. It lives on fm_train_step's stack. */
+enum {
+    LOSS_SLOTS = 1024,
+    SLOT_UNIT = 8   /* threads' row ranges start at multiples of 8 slots: whole 8-row tiles */
+};
+
+typedef struct {
+    double slot_sum[LOSS_SLOTS]; /* the loss summed over each slot's rows */
+    ptrdiff_t rows_per_slot;     /* ceil(M / LOSS_SLOTS) */
+    ptrdiff_t n_slots;           /* ceil(M / rows_per_slot) */
+    atomic_int failed;           /* a thread's share could not run: no thread updates */
+} step_shared;
+
+static void step_shared_init(step_shared *sh, ptrdiff_t M)
+{
+    sh->rows_per_slot = (M + LOSS_SLOTS - 1) / LOSS_SLOTS;
+    sh->n_slots = (M + sh->rows_per_slot - 1) / sh->rows_per_slot;
+    atomic_init(&sh->failed, 0);
+}
+
+/* Thread tid's part of the output layer in a training step: for its own rows (whole slots),
+ * layer L-1's forward product, the loss and its gradient, and the input gradient of layer
+ * L-1 (which reads W[L-1] before any thread updates it). */
+static int output_rows_share(const fm_net *net, ptrdiff_t M, const float *X,
+                             const int32_t *labels, int loss_kind, step_shared *sh,
+                             int tid, int nth)
+{
+    const int last = net->n_layers - 1;
+    const ptrdiff_t units = (sh->n_slots + SLOT_UNIT - 1) / SLOT_UNIT;
+    ptrdiff_t s0 = units * tid / nth * SLOT_UNIT, s1 = units * (tid + 1) / nth * SLOT_UNIT;
+    s1 = s1 < sh->n_slots ? s1 : sh->n_slots;
+    if (s0 >= s1)
+        return 0;
+    const ptrdiff_t r0 = s0 * sh->rows_per_slot;
+    const ptrdiff_t r1 = s1 * sh->rows_per_slot < M ? s1 * sh->rows_per_slot : M;
+    const ptrdiff_t K = net->sizes[last], N = net->sizes[last + 1];
+    const float *input = last == 0 ? X : net->act[last - 1];
+    float *out = net->act[last], *dout = net->grad[last];
+
+    fm_product f = fm_forward_product(out + r0 * N, input + r0 * K, net->W[last], net->b[last],
+                                      r1 - r0, K, N, 0, 1);
+    int failed = fm_gemm_thread(0, 1, NULL, &f) != 0;
+    for (ptrdiff_t s = s0; s < s1; s++) {
+        ptrdiff_t i = s * sh->rows_per_slot;
+        ptrdiff_t rows = M - i < sh->rows_per_slot ? M - i : sh->rows_per_slot;
+        sh->slot_sum[s] = loss_kind == FM_LOSS_CROSS_ENTROPY
+            ? fm_cross_entropy_rows_grad(dout + i * N, out + i * N, labels + i, rows, N, M)
+            : fm_mse_rows_grad(dout + i * N, out + i * N, labels + i, rows, N, M);
+    }
+    if (last > 0) {
+        fm_product d = fm_input_grad_product(net->grad[last - 1] + r0 * K, dout + r0 * N,
+                                             net->W[last], net->act[last - 1] + r0 * K,
+                                             r1 - r0, K, N, 1);
+        failed |= fm_gemm_thread(0, 1, NULL, &d) != 0;
+    }
+    return failed ? -1 : 0;
+}
+
+/* Thread tid's part of fm_train_step; thread 0 writes *loss. */
 static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
-                       int loss_kind, const fm_optimizer *opt, double *loss, int *skip,
+                       int loss_kind, const fm_optimizer *opt, double *loss, step_shared *sh,
                        step_schedules *ss, int tid, int nth)
 {
-    int L = net->n_layers;
-    int failed = forward_share(net, M, X, net->act[L - 1], net->act, ss, tid, nth) != 0;
-    team_barrier(nth);   /* the loss reads every output */
+    const int L = net->n_layers;
+    int failed = hidden_share(net, L - 1, M, X, net->act, ss, tid, nth) != 0;
+    failed |= output_rows_share(net, M, X, labels, loss_kind, sh, tid, nth) != 0;
+    if (failed)
+        atomic_store_explicit(&sh->failed, 1, memory_order_relaxed);
+    team_barrier(nth);   /* every slot summed, every row of the output's gradients written */
 
-    if (tid == 0) {
-        ptrdiff_t n_out = net->sizes[L];
-        *loss = loss_kind == FM_LOSS_CROSS_ENTROPY
-            ? fm_cross_entropy_loss_grad(net->grad[L - 1], net->act[L - 1], labels, M, n_out)
-            : fm_mse_loss_grad(net->grad[L - 1], net->act[L - 1], labels, M, n_out);
-        /* A loss beyond float range means the float32 gradients are already meaningless. */
-        *skip = failed || !isfinite((float)*loss);
-    }
-    team_barrier(nth);
-    if (*skip)
+    double total = 0.0;
+    for (ptrdiff_t s = 0; s < sh->n_slots; s++)
+        total += sh->slot_sum[s];
+    total /= (double)M;
+    if (tid == 0)
+        *loss = total;
+    /* A loss beyond float range means the float32 gradients are already meaningless. */
+    if (atomic_load_explicit(&sh->failed, memory_order_relaxed) || !isfinite((float)total))
         return failed ? -1 : 0;
 
-    /* Walk back: each layer's input gradient is taken before that layer's weights move. */
+    /* Walk back: each layer's input gradient is taken before that layer's weights move
+     * (the output layer's in output_rows_share). */
     for (int l = L - 1; l >= 0; l--) {
         const float *input = l == 0 ? X : net->act[l - 1];
         ptrdiff_t K = net->sizes[l], N = net->sizes[l + 1];
-        if (l > 0) {
+        if (l > 0 && l < L - 1) {
             fm_product p = fm_input_grad_product(net->grad[l - 1], net->grad[l], net->W[l],
                                                  net->act[l - 1], M, K, N, 1);
             failed |= fm_product_share(&p, tid, nth, schedule(ss, L + l)) != 0;
@@ -287,16 +365,18 @@ int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t 
     fm_dispatch_init();
     /* forward, input gradients and weight gradients: three passes' flops */
     int nth = team_for(3.0 * pass_flop(net, M), STEP_FLOP_PER_THREAD, fm_get_num_threads());
-    int failed = 0, skip = 0;
+    int failed = 0;
+    step_shared sh;
+    step_shared_init(&sh, M);
 #ifdef _OPENMP
     if (nth > 1) {
         step_schedules ss;
         reset_schedules(&ss);
         #pragma omp parallel num_threads(nth) reduction(|:failed)
-        failed |= train_share(net, M, X, labels, loss_kind, opt, loss, &skip, &ss,
+        failed |= train_share(net, M, X, labels, loss_kind, opt, loss, &sh, &ss,
                               omp_get_thread_num(), omp_get_num_threads()) != 0;
         return failed ? -1 : 0;
     }
 #endif
-    return train_share(net, M, X, labels, loss_kind, opt, loss, &skip, NULL, 0, 1);
+    return train_share(net, M, X, labels, loss_kind, opt, loss, &sh, NULL, 0, 1);
 }

@@ -192,6 +192,19 @@ TRAIN_SCRIPT = textwrap.dedent(r"""
         many = rng.random((3001, sizes[0]), dtype=np.float32)
         h.update(net.forward(many).tobytes())
         h.update(net.forward(many[:1500]).tobytes())
+    # The output layer by rows, each thread its own (mlp_step.c): no hidden layer; more rows
+    # than the step's loss slots (several rows a slot); so few rows that a thread has none.
+    for sizes, batch in (((3000, 64), 200), ((100, 60, 3), 2101), ((3000, 2000, 10), 5)):
+        net = _core.Network(sizes, batch)
+        net.set_weights([a for n_in, n_out in zip(sizes[:-1], sizes[1:])
+                         for a in (rng.normal(0, (2 / n_in) ** 0.5, (n_in, n_out)),
+                                   rng.normal(0, 0.01, n_out))])
+        X = rng.random((batch, sizes[0]), dtype=np.float32)
+        y = rng.integers(0, sizes[-1], batch).astype(np.int32)
+        for step in range(2):
+            losses.append(net.train_step(X, y, 0.05, loss="cross_entropy" if step else "mse"))
+        for w in net.get_weights():
+            h.update(w.tobytes())
     info = _core.build_info()
     print(info["isa"], info["n_threads"], h.hexdigest(), repr(losses))
 """)

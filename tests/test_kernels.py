@@ -156,9 +156,13 @@ def net_and_reference(sizes, batch, seed, momentum=False):
 # K block of the input gradient that spans two panels; (170, 330, 75, 3) on 200 rows likewise,
 # big enough for a team of threads (mlp_step.c's team_for); (1100, 90, 3): an input wider than
 # the forward product's K block for weights in panels (gemm.c's KC_PANELS), so its partial sums
-# are parked between K blocks.
+# are parked between K blocks. The training step runs its output layer by rows, each thread
+# its own (mlp_step.c): (3000, 64) has no hidden layer and a team of threads; 2101 rows are
+# more than the step's loss slots, so each slot sums several rows; 5 rows of (3000, 2000, 10)
+# leave a thread of the team without rows.
 NETWORKS = [((5, 3), 4), ((7, 13, 3), 1), ((17, 33, 7, 2), 9), ((70, 130, 75, 3), 33),
-            ((170, 330, 75, 3), 200), ((784, 512, 256, 10), 200), ((1100, 90, 3), 40)]
+            ((170, 330, 75, 3), 200), ((784, 512, 256, 10), 200), ((1100, 90, 3), 40),
+            ((3000, 64), 200), ((100, 60, 3), 2101), ((3000, 2000, 10), 5)]
 
 
 @pytest.mark.parametrize("sizes,batch", NETWORKS)
