@@ -40,7 +40,7 @@ typedef struct {
     scratch_rows_fn scratch_rows;
 } build;
 
-enum { MAX_ROUNDS = 1000, STEPS = 10, SAMPLES = 60000, BATCH = 200, MAX_SCRATCH_ROWS = 4096 };
+enum { MAX_ROUNDS = 1000, STEPS = 10, SAMPLES = 60000, BATCH = BENCH_BATCH, MAX_SCRATCH_ROWS = 4096 };
 
 static int load(const char *path, const char *isa, int threads, build *b)
 {
@@ -86,20 +86,9 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    ptrdiff_t sizes[4] = { 784, 512, 256, 10 };
-    float *W[3], *b[3], *act[3], *grad[3];
-    for (int l = 0; l < 3; l++) {
-        W[l] = bench_pattern((size_t)(sizes[l] * sizes[l + 1]), 0.1f);
-        b[l] = bench_pattern((size_t)sizes[l + 1], 0.01f);
-        act[l] = bench_pattern((size_t)(BATCH * sizes[l + 1]), 1.0f);
-        grad[l] = bench_pattern((size_t)(BATCH * sizes[l + 1]), 1.0f);
-    }
-    fm_net net = { 3, sizes, W, b, NULL, NULL, act, grad };
-    const ptrdiff_t n_x = step ? SAMPLES : rows;
-    float *X = bench_pattern((size_t)n_x * 784, 1.0f);
-    int32_t *labels = malloc(sizeof(int32_t) * SAMPLES);
-    for (int i = 0; i < SAMPLES; i++)
-        labels[i] = (i * 7) % 10;
+    static bench_mnist m;
+    bench_mnist_make(&m, rows > SAMPLES ? rows : SAMPLES);   /* rows is 0 for steps */
+    const fm_net *net = &m.net;
     float *out = bench_pattern((size_t)(rows > 0 ? rows : 1) * 10, 1.0f);
     float *scratch[2] = { bench_pattern((size_t)MAX_SCRATCH_ROWS * 512, 1.0f),
                           bench_pattern((size_t)MAX_SCRATCH_ROWS * 256, 1.0f) };
@@ -112,7 +101,7 @@ int main(int argc, char **argv)
         for (int h = 0; h < 2; h++) {
             const int v = (r & 1) ? 1 - h : h;      /* swap the order every round */
             const build *bd = &builds[v];
-            ptrdiff_t scratch_rows = step ? 0 : bd->scratch_rows(&net, rows);
+            ptrdiff_t scratch_rows = step ? 0 : bd->scratch_rows(net, rows);
             if (scratch_rows > MAX_SCRATCH_ROWS) {
                 fprintf(stderr, "scratch of %td rows asked for\n", scratch_rows);
                 return 1;
@@ -121,11 +110,11 @@ int main(int argc, char **argv)
             for (int s = 0; s < reps; s++) {
                 int status;
                 if (step) {
-                    status = bd->train_step(&net, BATCH, X + next * 784, labels + next, 0, &opt,
+                    status = bd->train_step(net, BATCH, m.X + next * 784, m.labels + next, 0, &opt,
                                             &loss);
                     next = (next + BATCH) % SAMPLES;
                 } else {
-                    status = bd->forward(&net, rows, X, out, scratch, scratch_rows);
+                    status = bd->forward(net, rows, m.X, out, scratch, scratch_rows);
                 }
                 if (status != 0) {
                     fprintf(stderr, "build %d failed\n", v);

@@ -26,7 +26,7 @@
 #include "threads.h"
 #include "bench_util.h"
 
-enum { MAX_ROUNDS = 500, STEPS = 10, SAMPLES = 60000, BATCH = 200, FORWARD_ROWS = 10000 };
+enum { MAX_ROUNDS = 500, STEPS = 10, SAMPLES = 60000, BATCH = BENCH_BATCH, FORWARD_ROWS = 10000 };
 
 static const double PROBE_SECONDS = 0.02;
 
@@ -114,29 +114,19 @@ int main(int argc, char **argv)
     }
     fm_dispatch_init();
 
-    ptrdiff_t sizes[4] = { 784, 512, 256, 10 };
-    float *W[3], *b[3], *act[3], *grad[3];
+    static bench_mnist m;
+    bench_mnist_make(&m, SAMPLES);
     double step_flop = 0.0, forward_flop = 0.0;
     for (int l = 0; l < 3; l++) {
-        W[l] = bench_pattern((size_t)(sizes[l] * sizes[l + 1]), 0.1f);
-        b[l] = bench_pattern((size_t)sizes[l + 1], 0.01f);
-        act[l] = bench_pattern((size_t)(BATCH * sizes[l + 1]), 1.0f);
-        grad[l] = bench_pattern((size_t)(BATCH * sizes[l + 1]), 1.0f);
-        double layer = 2.0 * (double)sizes[l] * (double)sizes[l + 1];
+        double layer = 2.0 * (double)m.sizes[l] * (double)m.sizes[l + 1];
         step_flop += BATCH * layer * (l == 0 ? 2.0 : 3.0);   /* no input gradient for layer 0 */
         forward_flop += FORWARD_ROWS * layer;
     }
-    fm_net net = { 3, sizes, W, b, NULL, NULL, act, grad };
-    int32_t *labels = malloc(sizeof(int32_t) * SAMPLES);
-    if (labels == NULL)
-        fail("malloc");
-    for (int i = 0; i < SAMPLES; i++)
-        labels[i] = (i * 7) % 10;
     fm_set_num_threads(2);
-    ptrdiff_t scratch_rows = fm_forward_scratch_rows(&net, FORWARD_ROWS);
+    ptrdiff_t scratch_rows = fm_forward_scratch_rows(&m.net, FORWARD_ROWS);
     float *scratch[2] = { bench_pattern((size_t)scratch_rows * 512, 1.0f),
                           bench_pattern((size_t)scratch_rows * 256, 1.0f) };
-    workload w = { &net, bench_pattern((size_t)SAMPLES * 784, 1.0f), labels,
+    workload w = { &m.net, m.X, m.labels,
                    bench_pattern((size_t)FORWARD_ROWS * 10, 1.0f), scratch, scratch_rows, 0 };
 
     static series step[3], forward2;
