@@ -163,8 +163,9 @@ int main(int argc, char **argv)
     if (ks->pack_a != NULL) {
         qsort(tpack, (size_t)rounds, sizeof(double), bench_cmp_double);
         double bytes = (double)(Mb * D0) * sizeof(float);
-        printf("%-28s %9.1f %6.1f GB/s (1 thread: fwd1's A into 12-row panels)\n",
-               "pack A 200x784", tpack[rounds / 2] * 1e6, bytes / tpack[rounds / 2] * 1e-9);
+        printf("%-28s %9.1f %6.1f GB/s (1 thread: fwd1's A into %d-row panels)\n",
+               "pack A 200x784", tpack[rounds / 2] * 1e6, bytes / tpack[rounds / 2] * 1e-9,
+               ks->mr_columns);
     }
     return 0;
 }
