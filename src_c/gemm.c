@@ -87,13 +87,6 @@ static ptrdiff_t k_block(ptrdiff_t K, const fm_epilogue *epi, int b_in_panels)
     return (K + nblocks - 1) / nblocks;
 }
 
-/* Rows in tile `it` when a block of mc rows is cut into n_tiles balanced row tiles: the first
- * (mc % n_tiles) get one row more (e.g. 200 rows = 34 tiles of 5 or 6). */
-static int tile_height(ptrdiff_t mc, ptrdiff_t n_tiles, ptrdiff_t it)
-{
-    return (int)(mc / n_tiles + (it < mc % n_tiles));
-}
-
 /* Packs the kc x nb block of B at rows [pc, pc + kc), columns [jc, jc + nb) into buf (nr
  * floats per row), for B stored by strides or, FM_PANELS_BT, as a transpose in column panels
  * (copied one panel's run of rows at a time). */
@@ -190,7 +183,7 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
         if (apack != NULL && !(a_ready != NULL && *a_ready)) {
             ptrdiff_t i = ic;
             for (ptrdiff_t it = 0; it < n_tiles; it++) {
-                int mt = tile_height(mc, n_tiles, it);
+                int mt = fm_tile_height(mc, n_tiles, it);
                 ks->pack_a(apack + it * panel_floats, mt, K, A + i * rsa, rsa);
                 i += mt;
             }
@@ -232,7 +225,7 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
                 fm_tile t = { epi, 0, jc, NULL, kb == 0, kb == n_kblocks - 1 };
                 ptrdiff_t i = ic;
                 for (ptrdiff_t it = 0; it < n_tiles; it++) {
-                    int mt = tile_height(mc, n_tiles, it);
+                    int mt = fm_tile_height(mc, n_tiles, it);
                     float *c = p->C + c_start + i * ldc;
                     t.i0 = i;
                     if (epi->kind == FM_EPI_SGD && epi->velocity != NULL)

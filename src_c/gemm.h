@@ -77,6 +77,14 @@ typedef struct {
 
 void fm_schedule_reset(fm_schedule *s);
 
+/* Rows in tile `it` when a block of rows is cut into n_tiles balanced row tiles: the first
+ * (rows % n_tiles) get one row more (e.g. 200 rows = 17 tiles of 12 or 11). The frame cuts
+ * every block so; gemm_bench packs as it does. */
+static inline int fm_tile_height(ptrdiff_t rows, ptrdiff_t n_tiles, ptrdiff_t it)
+{
+    return (int)(rows / n_tiles + (it < rows % n_tiles));
+}
+
 /* Column panels: the layout fastmlp keeps a network's weights in, so that the forward product
  * reads them as the micro-kernels want them, without packing. A rows x cols matrix is stored as
  * ceil(cols / FM_PANEL) panels; panel q holds columns [q*FM_PANEL, q*FM_PANEL + w) as a rows x w

@@ -53,7 +53,7 @@ static double best_pack_time(const fm_kernel_set *ks, float *dst, const float *A
         double t0 = bench_now();
         ptrdiff_t i = 0;
         for (ptrdiff_t it = 0; it < n_tiles; it++) {
-            int mt = (int)(rows / n_tiles + (it < rows % n_tiles));
+            int mt = fm_tile_height(rows, n_tiles, it);
             ks->pack_a(dst + it * mr * k, mt, k, A + i * k, k);
             i += mt;
         }
