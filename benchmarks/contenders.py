@@ -42,6 +42,10 @@ class FastmlpTrainer:
     def step(self, X, y):
         return self.net.train_step(X, y, LR)
 
+    def step_rows(self, X, y, rows):
+        """A step on the shuffled batch X[rows]: the step's threads gather it."""
+        return self.net.train_step_rows(X, y, rows, LR)
+
     def epoch(self, X, y):
         if self.n_threads:
             _core.set_num_threads(self.n_threads)
@@ -61,6 +65,9 @@ class NumpyTrainer:
     def step(self, X, y):
         self.weights, self.biases, loss = ref.train_step(self.weights, self.biases, X, y, LR)
         return loss
+
+    def step_rows(self, X, y, rows):
+        return self.step(X[rows], y[rows])
 
     def epoch(self, X, y):
         for start in range(0, len(X), BATCH):
@@ -102,6 +109,9 @@ class TorchTrainer:
         loss.backward()
         self.opt.step()
         return loss.item()
+
+    def step_rows(self, X, y, rows):
+        return self.step(X[rows], y[rows])
 
     def epoch(self, X, y):
         for start in range(0, len(X), BATCH):

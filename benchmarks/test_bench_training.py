@@ -1,9 +1,15 @@
 """Training speed: one step and one epoch of the tutorial's model, and one step of a small
 network (where the cost of a call sets the pace), fastmlp vs NumPy vs PyTorch.
 
+A shuffled batch (shuffle=True) is gathered by fastmlp's step threads (train_step_rows); the
+"gathered by NumPy" row is the same step on a copy X[rows] made first, as before.
+
 Run: pytest benchmarks --benchmark-only  (PyTorch rows appear when torch is installed:
 pip install torch==2.13.0 for the CPU build).
 """
+import itertools
+
+import numpy as np
 import pytest
 
 from contenders import (BATCH, SIZES, SMALL, FastmlpTrainer, NumpyTrainer, TorchTrainer,
@@ -53,3 +59,25 @@ def test_train_epoch(benchmark, name, data, peak_gflops):
     benchmark.group = "training epoch (60000 samples)"
     benchmark.pedantic(trainer.epoch, args=(X, y), rounds=3, iterations=1, warmup_rounds=1)
     _report(benchmark, STEP_FLOP * 300, peak_gflops)
+
+
+GATHERED_BY_NUMPY = "fastmlp, batch gathered by NumPy"
+
+
+@pytest.mark.parametrize("name", ALL + [GATHERED_BY_NUMPY])
+def test_train_step_shuffled(benchmark, name, data, peak_gflops):
+    trainer = _trainer(FastmlpTrainer.name if name == GATHERED_BY_NUMPY else name)
+    X, y = data
+    order = np.random.default_rng(0).permutation(len(X))
+    starts = itertools.cycle(range(0, len(X) - BATCH + 1, BATCH))
+
+    def step():   # each call the next batch of the permutation, as in a shuffled epoch
+        start = next(starts)
+        rows = order[start:start + BATCH]
+        if name == GATHERED_BY_NUMPY:
+            return trainer.step(X[rows], y[rows])
+        return trainer.step_rows(X, y, rows)
+
+    benchmark.group = "training step, shuffled batch (batch 200)"
+    benchmark.pedantic(step, rounds=30, iterations=3, warmup_rounds=2)
+    _report(benchmark, STEP_FLOP, peak_gflops)

@@ -1,5 +1,5 @@
 # Declarations of the C kernels in src_c/ (see fastmlp.h and gemm.h there).
-from libc.stdint cimport int32_t
+from libc.stdint cimport int32_t, int64_t
 
 cdef extern from "gemm.h" nogil:
     cdef enum fm_epilogue_kind:
@@ -61,6 +61,10 @@ cdef extern from "fastmlp.h" nogil:
                                       Py_ssize_t M, Py_ssize_t N)
     int fm_train_step(const fm_net *net, Py_ssize_t M, const float *X, const int32_t *labels,
                       int loss_kind, const fm_optimizer *opt, double *loss)
+    int fm_train_step_rows(const fm_net *net, Py_ssize_t M, const float *X,
+                           const int32_t *labels, const int64_t *rows, float *batch,
+                           int32_t *batch_labels, int loss_kind, const fm_optimizer *opt,
+                           double *loss)
     int fm_forward(const fm_net *net, Py_ssize_t M, const float *X, float *out, float **scratch,
                    Py_ssize_t scratch_rows)
     Py_ssize_t fm_forward_scratch_rows(const fm_net *net, Py_ssize_t M)

@@ -67,5 +67,10 @@ class Network:
     def train_step(self, X: _F32, labels: _I32, lr: float, loss: _Loss = ..., alpha: float = ...,
                    momentum: float = ..., nesterov: bool = ...) -> float:
         """One optimiser step on X (M, n_in), labels (M,); returns the batch loss."""
+    def train_step_rows(self, X: _F32, labels: _I32, rows: npt.NDArray[np.int64], lr: float,
+                        loss: _Loss = ..., alpha: float = ..., momentum: float = ...,
+                        nesterov: bool = ...) -> float:
+        """``train_step(X[rows], labels[rows], ...)`` without the copy: X (n, n_in), labels
+        (n,), rows (M,) int64 in [0, n)."""
     def forward(self, X: _F32) -> _F32:
         """The raw output (M, n_out) for X (M, n_in)."""

@@ -11,7 +11,7 @@ import numpy as np
 cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport isfinite
-from libc.stdint cimport int32_t
+from libc.stdint cimport int32_t, int64_t
 from cpython.pyport cimport PY_SSIZE_T_MAX
 
 cnp.import_array()
@@ -314,6 +314,7 @@ cdef class Network:
     cdef readonly Py_ssize_t max_batch
     cdef readonly bint has_velocity
     cdef list _W, _b, _vW, _vb, _act, _grad
+    cdef object _batch, _batch_labels   # train_step_rows's gathered batch, made on first use
     cdef Py_ssize_t *_sizes
     cdef float **_ptrs
     cdef list _scratch            # forward()'s hidden activations for up to _scratch_rows rows,
@@ -454,20 +455,65 @@ cdef class Network:
             raise ValueError(f"X has {X.shape[1]} features, expected {self.sizes[0]}")
         if labels.shape[0] != M:
             raise ValueError(f"{labels.shape[0]} labels for {M} rows")
-        loss_kind = LOSSES.get(loss)
-        if loss_kind is None:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-        if momentum != 0 and not self.has_velocity:
-            raise ValueError("momentum needs a Network made with momentum=True")
+        cdef int kind = self._loss_kind(loss, momentum)
         _check_labels(labels, self._sizes[self._net.n_layers])
         cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
-        cdef int kind = loss_kind
         cdef double value = 0.0
         cdef int status
         with nogil:
             status = fm_train_step(&self._net, M, &X[0, 0], &labels[0], kind, &opt, &value)
         _check_status(status)
         return value
+
+    def train_step_rows(self, const float[:, ::1] X, const int32_t[::1] labels,
+                        const int64_t[::1] rows, double lr, str loss="mse", double alpha=0.0,
+                        double momentum=0.0, bint nesterov=False):
+        """``train_step`` on the rows ``rows`` of (X, labels): a shuffled batch, with no copy
+        made in Python. The same bits as ``train_step(X[rows], labels[rows], ...)``; the rows
+        are copied by the step's own threads into a buffer of this Network's (made on the
+        first call, then reused).
+
+        Shapes: X (n, n_in) float32, labels (n,) int32 in [0, n_out), rows (M,) int64 in
+        [0, n) with 1 <= M <= max_batch.
+        """
+        cdef Py_ssize_t M = rows.shape[0], n = X.shape[0], i, r
+        cdef Py_ssize_t n_classes = self._sizes[self._net.n_layers]
+        if not 1 <= M <= self.max_batch:
+            raise ValueError(f"batch of {M} rows, expected 1..{self.max_batch}")
+        if X.shape[1] != self._sizes[0]:
+            raise ValueError(f"X has {X.shape[1]} features, expected {self.sizes[0]}")
+        if labels.shape[0] != n:
+            raise ValueError(f"{labels.shape[0]} labels for {n} rows")
+        cdef int kind = self._loss_kind(loss, momentum)
+        for i in range(M):
+            r = rows[i]
+            if r < 0 or r >= n:
+                raise ValueError(f"row index {r} at position {i} is outside [0, {n})")
+            if labels[r] < 0 or labels[r] >= n_classes:
+                raise ValueError(f"label {labels[r]} of row {r} is outside [0, {n_classes})")
+        if self._batch is None:
+            self._batch = _aligned_zeros((self.max_batch, self._sizes[0]))
+            self._batch_labels = np.zeros(self.max_batch, np.int32)
+        cdef float[:, ::1] batch = self._batch
+        cdef int32_t[::1] batch_labels = self._batch_labels
+        cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
+        cdef double value = 0.0
+        cdef int status
+        with nogil:
+            status = fm_train_step_rows(&self._net, M, &X[0, 0], &labels[0], &rows[0],
+                                        &batch[0, 0], &batch_labels[0], kind, &opt, &value)
+        _check_status(status)
+        return value
+
+    cdef int _loss_kind(self, str loss, double momentum) except -1:
+        """The C loss code for ``loss``; ValueError for an unknown loss, or for momentum on a
+        Network without velocity buffers."""
+        loss_kind = LOSSES.get(loss)
+        if loss_kind is None:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        if momentum != 0 and not self.has_velocity:
+            raise ValueError("momentum needs a Network made with momentum=True")
+        return loss_kind
 
     def forward(self, const float[:, ::1] X):
         """The raw network output for X (M, n_in) float32: a new (M, n_out) float32 array."""

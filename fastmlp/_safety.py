@@ -117,9 +117,11 @@ def check_network_memory(sizes, max_batch, momentum):
     weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     activations = max_batch * sum(sizes[1:])
-    # float32 weights (+ velocities), float32 activations and gradients, and the float64
-    # temporary of the initialisation of the largest layer.
-    need = 4 * weights * (2 if momentum else 1) + 8 * activations + 8 * largest
+    # float32 weights (+ velocities), float32 activations and gradients, the batch a shuffled
+    # epoch gathers (Network.train_step_rows), and the float64 temporary of the initialisation
+    # of the largest layer.
+    need = (4 * weights * (2 if momentum else 1) + 8 * activations + 4 * max_batch * sizes[0]
+            + 8 * largest)
     have = physical_memory()
     if have is not None and need > have:
         raise MemoryError(f"a network of widths {tuple(sizes)} with batches of {max_batch} needs "

@@ -642,19 +642,19 @@ class MLPClassifier(*_BASES):
         network = self._network
         with _threads(self.n_threads):
             for step, start in enumerate(range(0, n, bs)):
+                rows = min(bs, n - start)
                 if order is None:
-                    xb, yb = X[start:start + bs], y[start:start + bs]
-                else:
-                    idx = order[start:start + bs]
-                    xb, yb = X[idx], y[idx]
-                loss = network.train_step(xb, yb, lr, self.loss, self.alpha, self.momentum,
-                                          self.nesterov)
+                    loss = network.train_step(X[start:start + bs], y[start:start + bs], lr,
+                                              self.loss, self.alpha, self.momentum, self.nesterov)
+                else:   # the step's threads gather the shuffled rows: no copy made here
+                    loss = network.train_step_rows(X, y, order[start:start + bs], lr, self.loss,
+                                                   self.alpha, self.momentum, self.nesterov)
                 if not abs(loss) <= _FLOAT32_MAX:   # NaN, inf, or beyond float32 (see fm_train_step)
                     raise ValueError(
                         f"training diverged: the loss became {loss} at epoch {epoch}, step {step}; "
                         f"the weights of the last finite step are kept. Try a lower learning_rate "
                         f"(now {lr}).")
-                total += loss * xb.shape[0]
+                total += loss * rows
                 for hook in step_hooks:
                     hook(epoch, step, loss)
                 if interrupt is not None and interrupt.requested:

@@ -82,6 +82,15 @@ int fm_network_sizes_check(int n_layers, const ptrdiff_t *sizes, ptrdiff_t max_b
 int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
                   int loss_kind, const fm_optimizer *opt, double *loss);
 
+/* fm_train_step on the rows rows[0..M) of X (n x sizes[0], each rows[i] in [0, n)) with their
+ * labels (labels[rows[i]]): a shuffled batch, without a copy made before the call. The team
+ * copies those rows into batch (M x sizes[0]) and their labels into batch_labels (M), each
+ * thread its share, then trains on them as fm_train_step does: the same bits as fm_train_step
+ * on a gathered copy. */
+int fm_train_step_rows(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
+                       const int64_t *rows, float *batch, int32_t *batch_labels, int loss_kind,
+                       const fm_optimizer *opt, double *loss);
+
 /* out (M x sizes[n_layers]) = the network's raw output for X (M x sizes[0]).
  * scratch[l], l = 0..n_layers-2: scratch_rows x sizes[l+1] buffers for the hidden activations,
  * scratch_rows >= 1. With fewer than fm_forward_scratch_rows(net, M) rows it still computes the

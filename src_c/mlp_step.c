@@ -26,6 +26,7 @@
  * one region, no barrier.
  */
 #include <math.h>
+#include <string.h>
 #include <stdatomic.h>
 
 #ifdef _OPENMP
@@ -247,6 +248,19 @@ static int output_rows_share(const fm_net *net, ptrdiff_t M, const float *X,
     return failed ? -1 : 0;
 }
 
+/* Thread tid's rows of a gathered batch: row rows[i] of X and its label to row i of batch and
+ * batch_labels. */
+static void gather_share(ptrdiff_t M, ptrdiff_t n_in, const float *X, const int32_t *labels,
+                         const int64_t *rows, float *batch, int32_t *batch_labels, int tid,
+                         int nth)
+{
+    const size_t row_bytes = sizeof(float) * (size_t)n_in;
+    for (ptrdiff_t i = M * tid / nth; i < M * (tid + 1) / nth; i++) {
+        memcpy(batch + i * n_in, X + (ptrdiff_t)rows[i] * n_in, row_bytes);
+        batch_labels[i] = labels[rows[i]];
+    }
+}
+
 /* Thread tid's part of fm_train_step; thread 0 writes *loss. */
 static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
                        int loss_kind, const fm_optimizer *opt, double *loss, step_shared *sh,
@@ -359,12 +373,18 @@ int fm_forward(const fm_net *net, ptrdiff_t M, const float *X, float *out, float
     return forward_blocks_share(net, M, X, out, scratch, &next, 0, 1);
 }
 
-int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
-                  int loss_kind, const fm_optimizer *opt, double *loss)
+/* A training step on the batch (X, labels), or, with rows != NULL, on those rows of X gathered
+ * first into (batch, batch_labels) by the same team (a barrier between). */
+static int train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
+                      const int64_t *rows, float *batch, int32_t *batch_labels, int loss_kind,
+                      const fm_optimizer *opt, double *loss)
 {
     fm_dispatch_init();
     /* forward, input gradients and weight gradients: three passes' flops */
     int nth = team_for(3.0 * pass_flop(net, M), STEP_FLOP_PER_THREAD, fm_get_num_threads());
+    const ptrdiff_t n_in = net->sizes[0];
+    const float *X_batch = rows != NULL ? batch : X;
+    const int32_t *labels_batch = rows != NULL ? batch_labels : labels;
     int failed = 0;
     step_shared sh;
     step_shared_init(&sh, M);
@@ -373,10 +393,32 @@ int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t 
         step_schedules ss;
         reset_schedules(&ss);
         #pragma omp parallel num_threads(nth) reduction(|:failed)
-        failed |= train_share(net, M, X, labels, loss_kind, opt, loss, &sh, &ss,
-                              omp_get_thread_num(), omp_get_num_threads()) != 0;
+        {
+            int tid = omp_get_thread_num(), team = omp_get_num_threads();
+            if (rows != NULL) {
+                gather_share(M, n_in, X, labels, rows, batch, batch_labels, tid, team);
+                team_barrier(team);
+            }
+            failed |= train_share(net, M, X_batch, labels_batch, loss_kind, opt, loss, &sh, &ss,
+                                  tid, team) != 0;
+        }
         return failed ? -1 : 0;
     }
 #endif
-    return train_share(net, M, X, labels, loss_kind, opt, loss, &sh, NULL, 0, 1);
+    if (rows != NULL)
+        gather_share(M, n_in, X, labels, rows, batch, batch_labels, 0, 1);
+    return train_share(net, M, X_batch, labels_batch, loss_kind, opt, loss, &sh, NULL, 0, 1);
+}
+
+int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
+                  int loss_kind, const fm_optimizer *opt, double *loss)
+{
+    return train_step(net, M, X, labels, NULL, NULL, NULL, loss_kind, opt, loss);
+}
+
+int fm_train_step_rows(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
+                       const int64_t *rows, float *batch, int32_t *batch_labels, int loss_kind,
+                       const fm_optimizer *opt, double *loss)
+{
+    return train_step(net, M, X, labels, rows, batch, batch_labels, loss_kind, opt, loss);
 }

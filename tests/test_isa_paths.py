@@ -184,6 +184,8 @@ TRAIN_SCRIPT = textwrap.dedent(r"""
                                          loss="cross_entropy" if step % 2 else "mse",
                                          alpha=1e-4 * (step >= 2), momentum=0.9 * (step >= 1),
                                          nesterov=step == 3))
+        # A shuffled batch, gathered by the step's threads (mlp_step.c).
+        losses.append(net.train_step_rows(X, y, rng.permutation(400)[:200], 0.05, momentum=0.9))
         for w in net.get_weights() + net.get_velocity():
             h.update(w.tobytes())
         h.update(net.forward(X[:33]).tobytes())

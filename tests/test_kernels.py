@@ -210,6 +210,30 @@ def test_train_step_matches_reference(sizes, batch, loss):
                                    atol=2e-3 * (np.abs(b - biases[l]).max() + 1e-12) + 8 * EPS32)
 
 
+@pytest.mark.parametrize("sizes,batch", NETWORKS)
+def test_train_step_rows_is_train_step_on_the_gathered_rows(sizes, batch):
+    # A shuffled batch gathered by the step's threads (mlp_step.c) gives the bits of a copy
+    # made first: rows in any order, repeated, from an array larger than the batch; a second,
+    # shorter batch reuses the gather buffer.
+    gathered, weights, biases = net_and_reference(sizes, batch, seed=batch + 5, momentum=True)
+    copied, _, _ = net_and_reference(sizes, batch, seed=batch + 5, momentum=True)
+    rng = np.random.default_rng(13)
+    n = 3 * batch + 5
+    X = rand(rng, n, sizes[0], low=0, high=1)
+    y = rng.integers(0, sizes[-1], size=n).astype(np.int32)
+    for step, m in enumerate((batch, max(1, batch - 3))):
+        rows = rng.integers(0, n, size=m).astype(np.int64)
+        rows[-1] = rows[0]
+        kwargs = dict(loss="cross_entropy" if step else "mse", alpha=1e-4 * step,
+                      momentum=0.9 * step)
+        a = gathered.train_step_rows(X, y, rows, 0.05, **kwargs)
+        b = copied.train_step(X[rows], y[rows], 0.05, **kwargs)
+        assert a == b
+    for got, want in zip(gathered.get_weights() + gathered.get_velocity(),
+                         copied.get_weights() + copied.get_velocity()):
+        assert np.array_equal(got, want)
+
+
 @pytest.mark.parametrize("sizes", [(5, 3), (70, 130, 75, 3), (40, 64, 128, 65)])
 def test_weights_and_velocities_round_trip_exactly(sizes):
     # The network keeps them in column panels; users see (n_in, n_out) matrices.
