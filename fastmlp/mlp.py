@@ -636,7 +636,8 @@ class MLPClassifier(*_BASES):
         n = X.shape[0]
         bs = self.batch_size
         lr = self._lr_at(epoch)
-        order = self._rng.permutation(n) if self.shuffle else None
+        # int64 whatever the platform's default integer: train_step_rows takes int64 rows.
+        order = self._rng.permutation(n).astype(np.int64, copy=False) if self.shuffle else None
         total = 0.0
         start_time = time.perf_counter()
         network = self._network
