@@ -448,14 +448,7 @@ cdef class Network:
         Shapes: X (M, n_in) float32 with 1 <= M <= max_batch, labels (M,) int32 in [0, n_out).
         """
         cdef Py_ssize_t M = X.shape[0]
-        # Plain ifs, not _expect: the messages are formatted only when a check fails.
-        if not 1 <= M <= self.max_batch:
-            raise ValueError(f"batch of {M} rows, expected 1..{self.max_batch}")
-        if X.shape[1] != self._sizes[0]:
-            raise ValueError(f"X has {X.shape[1]} features, expected {self.sizes[0]}")
-        if labels.shape[0] != M:
-            raise ValueError(f"{labels.shape[0]} labels for {M} rows")
-        cdef int kind = self._loss_kind(loss, momentum)
+        cdef int kind = self._check_step(M, X.shape[0], X.shape[1], labels.shape[0], loss, momentum)
         _check_labels(labels, self._sizes[self._net.n_layers])
         cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
         cdef double value = 0.0
@@ -478,13 +471,7 @@ cdef class Network:
         """
         cdef Py_ssize_t M = rows.shape[0], n = X.shape[0], i, r
         cdef Py_ssize_t n_classes = self._sizes[self._net.n_layers]
-        if not 1 <= M <= self.max_batch:
-            raise ValueError(f"batch of {M} rows, expected 1..{self.max_batch}")
-        if X.shape[1] != self._sizes[0]:
-            raise ValueError(f"X has {X.shape[1]} features, expected {self.sizes[0]}")
-        if labels.shape[0] != n:
-            raise ValueError(f"{labels.shape[0]} labels for {n} rows")
-        cdef int kind = self._loss_kind(loss, momentum)
+        cdef int kind = self._check_step(M, n, X.shape[1], labels.shape[0], loss, momentum)
         for i in range(M):
             r = rows[i]
             if r < 0 or r >= n:
@@ -505,9 +492,19 @@ cdef class Network:
         _check_status(status)
         return value
 
-    cdef int _loss_kind(self, str loss, double momentum) except -1:
-        """The C loss code for ``loss``; ValueError for an unknown loss, or for momentum on a
-        Network without velocity buffers."""
+    cdef int _check_step(self, Py_ssize_t M, Py_ssize_t n, Py_ssize_t features,
+                         Py_ssize_t n_labels, str loss, double momentum) except -1:
+        """Checks a step on M rows of an (n, features) X with n_labels labels; returns the C
+        loss code for ``loss``. ValueError for a batch that does not fit the buffers, a wrong
+        width, labels that do not match the rows, an unknown loss, or momentum on a Network
+        without velocity buffers."""
+        # Plain ifs, not _expect: the messages are formatted only when a check fails.
+        if not 1 <= M <= self.max_batch:
+            raise ValueError(f"batch of {M} rows, expected 1..{self.max_batch}")
+        if features != self._sizes[0]:
+            raise ValueError(f"X has {features} features, expected {self.sizes[0]}")
+        if n_labels != n:
+            raise ValueError(f"{n_labels} labels for {n} rows")
         loss_kind = LOSSES.get(loss)
         if loss_kind is None:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
