@@ -378,8 +378,21 @@ int fm_forward(const fm_net *net, ptrdiff_t M, const float *X, float *out, float
     return forward_blocks_share(net, M, X, out, scratch, &next, 0, 1);
 }
 
-/* A training step on the batch (X, labels), or, with rows != NULL, on those rows of X gathered
- * first into (batch, batch_labels) by the same team (a barrier between). */
+/* Thread tid's part of a training step on (X, labels), or, with rows != NULL, on those rows of
+ * X, which the team gathers first into (batch, batch_labels), a barrier between. */
+static int step_share(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
+                      const int64_t *rows, float *batch, int32_t *batch_labels, int loss_kind,
+                      const fm_optimizer *opt, double *loss, step_shared *sh,
+                      step_schedules *ss, int tid, int nth)
+{
+    if (rows == NULL)
+        return train_share(net, M, X, labels, loss_kind, opt, loss, sh, ss, tid, nth);
+    gather_share(M, net->sizes[0], X, labels, rows, batch, batch_labels, tid, nth);
+    team_barrier(nth);
+    return train_share(net, M, batch, batch_labels, loss_kind, opt, loss, sh, ss, tid, nth);
+}
+
+/* A training step, in one parallel region (see step_share). */
 static int train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
                       const int64_t *rows, float *batch, int32_t *batch_labels, int loss_kind,
                       const fm_optimizer *opt, double *loss)
@@ -387,9 +400,6 @@ static int train_step(const fm_net *net, ptrdiff_t M, const float *X, const int3
     fm_dispatch_init();
     /* forward, input gradients and weight gradients: three passes' flops */
     int nth = team_for(3.0 * pass_flop(net, M), STEP_FLOP_PER_THREAD, fm_get_num_threads());
-    const ptrdiff_t n_in = net->sizes[0];
-    const float *X_batch = rows != NULL ? batch : X;
-    const int32_t *labels_batch = rows != NULL ? batch_labels : labels;
     int failed = 0;
     step_shared sh;
     step_shared_init(&sh, M);
@@ -398,21 +408,13 @@ static int train_step(const fm_net *net, ptrdiff_t M, const float *X, const int3
         step_schedules ss;
         reset_schedules(&ss);
         #pragma omp parallel num_threads(nth) reduction(|:failed)
-        {
-            int tid = omp_get_thread_num(), team = omp_get_num_threads();
-            if (rows != NULL) {
-                gather_share(M, n_in, X, labels, rows, batch, batch_labels, tid, team);
-                team_barrier(team);
-            }
-            failed |= train_share(net, M, X_batch, labels_batch, loss_kind, opt, loss, &sh, &ss,
-                                  tid, team) != 0;
-        }
+        failed |= step_share(net, M, X, labels, rows, batch, batch_labels, loss_kind, opt, loss,
+                             &sh, &ss, omp_get_thread_num(), omp_get_num_threads()) != 0;
         return failed ? -1 : 0;
     }
 #endif
-    if (rows != NULL)
-        gather_share(M, n_in, X, labels, rows, batch, batch_labels, 0, 1);
-    return train_share(net, M, X_batch, labels_batch, loss_kind, opt, loss, &sh, NULL, 0, 1);
+    return step_share(net, M, X, labels, rows, batch, batch_labels, loss_kind, opt, loss, &sh,
+                      NULL, 0, 1);
 }
 
 int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,

@@ -97,27 +97,26 @@ static void warm_steps(workload *w)
 /* The second network of the pair measurement, and its data: the same rows, from the middle. */
 static workload other;
 
-/* The pair: n 1-thread steps on each network at once, one network per thread; seconds[i]
- * (or NULL) gets thread i's time. */
+/* Network i of the pair (w, then other): n steps, their time to seconds[i] (seconds may be
+ * NULL). */
+static void run_one_of_pair(workload *w, int i, int n, double *seconds)
+{
+    double t0 = bench_now();
+    run_steps(i == 0 ? w : &other, n);
+    if (seconds != NULL)
+        seconds[i] = bench_now() - t0;
+}
+
+/* The pair: n 1-thread steps on each network at once, one network per thread. */
 static void run_pair(workload *w, int n, double *seconds)
 {
     fm_set_num_threads(1);
 #ifdef _OPENMP
     #pragma omp parallel num_threads(2)
-    {
-        int i = omp_get_thread_num();
-        double t0 = bench_now();
-        run_steps(i == 0 ? w : &other, n);
-        if (seconds != NULL)
-            seconds[i] = bench_now() - t0;
-    }
+    run_one_of_pair(w, omp_get_thread_num(), n, seconds);
 #else
-    for (int i = 0; i < 2; i++) {
-        double t0 = bench_now();
-        run_steps(i == 0 ? w : &other, n);
-        if (seconds != NULL)
-            seconds[i] = bench_now() - t0;
-    }
+    run_one_of_pair(w, 0, n, seconds);
+    run_one_of_pair(w, 1, n, seconds);
 #endif
 }
 
