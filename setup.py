@@ -23,6 +23,7 @@ C_SOURCES = [
     "src_c/sizes.c",
     "src_c/workspace.c",
     "src_c/finite.c",
+    "src_c/zero_runs.c",
 ]
 
 

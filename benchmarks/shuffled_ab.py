@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np  # noqa: E402
 
+from alternate import alternate, report  # noqa: E402
 from contenders import BATCH, LR, FastmlpTrainer, mnist_like  # noqa: E402
 from fastmlp import _core  # noqa: E402
 
@@ -38,32 +39,26 @@ def main():
     order = np.random.default_rng(0).permutation(len(X))
     position = [0]
 
-    def block(kind, steps):
-        start_time = time.perf_counter()
-        for _ in range(steps):
-            start = position[0] if position[0] + BATCH <= len(X) else 0
-            position[0] = start + BATCH
-            rows = order[start:start + BATCH]
-            if kind == 0:
-                net.train_step(X[start:start + BATCH], y[start:start + BATCH], LR)
-            elif kind == 1:
-                net.train_step(X[rows], y[rows], LR)
-            else:
-                net.train_step_rows(X, y, rows, LR)
-        return (time.perf_counter() - start_time) / steps
+    def block(kind):
+        def run(steps):
+            start_time = time.perf_counter()
+            for _ in range(steps):
+                start = position[0] if position[0] + BATCH <= len(X) else 0
+                position[0] = start + BATCH
+                rows = order[start:start + BATCH]
+                if kind == 0:
+                    net.train_step(X[start:start + BATCH], y[start:start + BATCH], LR)
+                elif kind == 1:
+                    net.train_step(X[rows], y[rows], LR)
+                else:
+                    net.train_step_rows(X, y, rows, LR)
+            return time.perf_counter() - start_time
+        return run
 
-    times = np.empty((len(KINDS), args.rounds))
-    for r in range(args.rounds):
-        for k in range(len(KINDS)):
-            block(k, 2)                      # the caches as the previous block left them
-            times[k, r] = block(k, BLOCK_STEPS)
+    times = alternate([block(k) for k in range(len(KINDS))], args.rounds, steps=BLOCK_STEPS)
     print(f"{_core.build_info()['isa']}, {_core.get_num_threads()} threads, {args.rounds} rounds "
           f"of {BLOCK_STEPS} steps per kind")
-    for k, name in enumerate(KINDS):
-        ratio = times[k] / times[1]
-        print(f"{name:22s} {np.median(times[k]) * 1e6:7.1f} us a step (median); to the NumPy "
-              f"gather: {np.median(ratio):.3f} (quartiles {np.percentile(ratio, 25):.3f}-"
-              f"{np.percentile(ratio, 75):.3f})")
+    report(KINDS, times, base=1)
 
 
 if __name__ == "__main__":

@@ -222,7 +222,8 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
                     bp = p->B + pc * p->rsb + jc * p->csb;
                     rsbp = p->rsb;
                 }
-                fm_tile t = { epi, 0, jc, NULL, kb == 0, kb == n_kblocks - 1 };
+                fm_tile t = { epi, 0, jc, NULL, kb == 0, kb == n_kblocks - 1,
+                              n_kblocks == 1 ? p->k_runs : NULL, p->n_k_runs };
                 ptrdiff_t i = ic;
                 for (ptrdiff_t it = 0; it < n_tiles; it++) {
                     int mt = fm_tile_height(mc, n_tiles, it);
@@ -339,7 +340,7 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
             float *C, ptrdiff_t ldc,
             const fm_epilogue *epi)
 {
-    fm_product p = { M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, *epi, FM_PANELS_NONE };
+    fm_product p = { M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, *epi, FM_PANELS_NONE, NULL, 0 };
     return fm_product_run(&p);
 }
 

@@ -122,6 +122,11 @@ typedef struct {
     ptrdiff_t ldc;
     fm_epilogue epi;
     enum fm_panels panels;
+    /* NULL, or the runs of K to compute, [k_runs[2r], k_runs[2r+1]) in ascending order, when
+     * A is zero in every other column (zero_runs.h: the same bits as all of K). Honoured when
+     * K is not cut into blocks (always for B in column panels, K <= 1024); else all of K. */
+    const ptrdiff_t *k_runs;
+    int n_k_runs;
 } fm_product;
 
 /* Thread tid's share of product p among nth threads, for callers that are already inside a

@@ -40,6 +40,7 @@
 
 #include "dispatch.h"
 #include "layers.h"
+#include "zero_runs.h"
 
 /* Schedules for a step's products (3 per layer); layers beyond use fixed shares. */
 enum { MAX_SCHEDULES = 96 };
@@ -106,6 +107,18 @@ static void team_barrier(int nth)
     }
 }
 
+/* Has product p (layer 0's forward product) skip the columns of its A, the input, that are
+ * zero in every row (zero_runs.h: the same bits), in runs, which has room for
+ * 2 * FM_MAX_RUNS values and must outlive p. Every thread finds the same runs itself. */
+static void skip_zero_columns(fm_product *p, ptrdiff_t *runs)
+{
+    int n = fm_nonzero_runs(p->A, p->M, p->K, p->rsa, runs);
+    if (n >= 0) {
+        p->k_runs = runs;
+        p->n_k_runs = n;
+    }
+}
+
 /* Thread tid's part of layers [0, n) of a forward pass, layer l's output to dest[l], with a
  * barrier after each. Returns 0, or -1 when a buffer could not be allocated. */
 static int hidden_share(const fm_net *net, int n, ptrdiff_t M, const float *X,
@@ -113,9 +126,12 @@ static int hidden_share(const fm_net *net, int n, ptrdiff_t M, const float *X,
 {
     int failed = 0;
     const float *input = X;
+    ptrdiff_t runs[2 * FM_MAX_RUNS];
     for (int l = 0; l < n; l++) {
         fm_product p = fm_forward_product(dest[l], input, net->W[l], net->b[l], M,
                                           net->sizes[l], net->sizes[l + 1], 1, 1);
+        if (l == 0)
+            skip_zero_columns(&p, runs);
         failed |= fm_product_share(&p, tid, nth, schedule(ss, l)) != 0;
         team_barrier(nth);
         input = dest[l];
@@ -177,6 +193,7 @@ static int forward_blocks_share(const fm_net *net, ptrdiff_t M, const float *X, 
     int failed = 0;
     int last = net->n_layers - 1;
     ptrdiff_t m0, rows;
+    ptrdiff_t runs[2 * FM_MAX_RUNS];
     while ((rows = claim_block(next, M, nth, &m0)) > 0) {
         const float *input = X + m0 * net->sizes[0];
         for (int l = 0; l <= last; l++) {
@@ -184,6 +201,8 @@ static int forward_blocks_share(const fm_net *net, ptrdiff_t M, const float *X, 
             float *dest = l == last ? out + m0 * N : scratch[l] + tid * BLOCK_ROWS * N;
             fm_product p = fm_forward_product(dest, input, net->W[l], net->b[l], rows,
                                               net->sizes[l], N, l != last, 1);
+            if (l == 0)
+                skip_zero_columns(&p, runs);
             failed |= fm_gemm_thread(0, 1, NULL, &p) != 0;
             input = dest;
         }

@@ -6,7 +6,7 @@
  *
  *     for i < m, j < n:
  *         acc(i,j) = first ? 0.0f : C(i,j)                     (C(i,j) = c[i*ldc + j])
- *         for p = 0, 1, ..., k-1 (ascending):
+ *         for p = 0, 1, ..., k-1 (ascending), or only the p in the tile's runs:
  *             acc(i,j) = fmaf(A(i,p), B(p,j), acc(i,j))
  *         C(i,j) = last ? epilogue(acc(i,j)) : acc(i,j)
  *
@@ -17,7 +17,8 @@
  * m may be anything in 1..MR and n anything in 1..NR: the kernel handles edge tiles itself
  * (AVX-512 with mask registers, AVX2 with masked loads and stores, generic with loop bounds),
  * and reads or writes nothing outside the m x n tile of A rows, B columns, C, mask and velocity.
- * k may be 0 (then acc is 0 or the parked C).
+ * k may be 0 (then acc is 0 or the parked C). The runs (fm_tile) skip steps p where A is zero
+ * in every row (zero_runs.h), which leaves the result's bits as they are.
  *
  * first = 0 / last = 0 let the frame split K into blocks: a partial sum is parked in C between
  * blocks. Float stores are exact, so the chain and its result are the same as without the split.
@@ -54,6 +55,8 @@ typedef struct {
     float *v;                /* FM_EPI_SGD with a velocity: its element at c[0]; else NULL */
     int first;               /* 1: acc starts at 0; 0: acc starts at the partial parked in C */
     int last;                /* 1: apply the epilogue; 0: park acc in C */
+    const ptrdiff_t *runs;   /* NULL: p runs over 0..k-1; else over the n_runs runs */
+    int n_runs;              /* [runs[2r], runs[2r+1]) within [0, k), ascending */
 } fm_tile;
 
 typedef void (*fm_ukernel_fn)(int m, int n, ptrdiff_t k,

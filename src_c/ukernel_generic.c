@@ -19,11 +19,16 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
         for (int j = 0; j < n; j++)
             acc[i][j] = t->first ? 0.0f : c[i * ldc + j];
 
-    for (ptrdiff_t p = 0; p < k; p++) {
-        for (int i = 0; i < m; i++) {
-            float ai = a[i * rsa + p * csa];
-            for (int j = 0; j < n; j++)
-                acc[i][j] = fmaf(ai, b[p * rsb + j], acc[i][j]);
+    const ptrdiff_t whole[2] = { 0, k };
+    const ptrdiff_t *runs = t->runs != NULL ? t->runs : whole;
+    const int n_runs = t->runs != NULL ? t->n_runs : 1;
+    for (int r = 0; r < n_runs; r++) {
+        for (ptrdiff_t p = runs[2 * r]; p < runs[2 * r + 1]; p++) {
+            for (int i = 0; i < m; i++) {
+                float ai = a[i * rsa + p * csa];
+                for (int j = 0; j < n; j++)
+                    acc[i][j] = fmaf(ai, b[p * rsb + j], acc[i][j]);
+            }
         }
     }
 

@@ -1,0 +1,30 @@
+/* zero_runs.h - the columns of an input batch that hold a nonzero, as runs, so that the first
+ * layer's products can skip the columns that are zero in every row (the blank border of
+ * handwritten digits: about 245 of MNIST's 784 pixels in a batch of 200).
+ *
+ * Skipping a term A(i,p) * B(p,j) with A(i,p) == 0 leaves an FMA chain's result unchanged
+ * whenever B(p,j) is finite: the term is a signed zero, adding a signed zero to a nonzero
+ * value gives that value, and a chain that starts at +0 can only reach zero as +0, to which
+ * either signed zero adds +0. So a product over the runs gives the same bits as the product
+ * over all of K (only a weight already infinite or NaN, whose product with 0 is NaN, tells
+ * them apart). The runs depend on the data alone, so every instruction set and thread count
+ * skips the same columns.
+ */
+#ifndef FASTMLP_ZERO_RUNS_H
+#define FASTMLP_ZERO_RUNS_H
+
+#include <stddef.h>
+
+enum {
+    FM_MAX_RUNS = 48,   /* runs kept; later columns join the last run */
+    FM_MIN_GAP = 4      /* shorter gaps of zero columns are computed through: restarting the
+                           micro-kernel's loop costs about as much as a few FMA steps */
+};
+
+/* The nonzero columns of X (M x K, row stride ldx) as n runs [runs[2r], runs[2r+1]), in
+ * ascending order: every column with a nonzero in some row lies in a run. Returns n, or -1
+ * when the runs would skip less than a sixteenth of K (then the caller skips nothing, and a
+ * dense batch costs one scan of its first rows). runs has room for 2 * FM_MAX_RUNS values. */
+int fm_nonzero_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx, ptrdiff_t *runs);
+
+#endif

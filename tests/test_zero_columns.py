@@ -1,0 +1,178 @@
+"""The first layer skips the columns of the input that are zero in every row (src_c/zero_runs.h),
+and that changes no bit.
+
+Skipping a term 0 * w of an FMA chain leaves its result as it is when w is finite, so a network
+pass or training step on inputs with zero columns must give exactly what the same products give
+over all of K: here, the chain of single-layer wrappers (`_core.dense_forward` and friends),
+which never skip. The inputs cover what the scan must get right: zero runs at the start, the
+end and in between, gaps shorter and longer than the ones it computes through (FM_MIN_GAP = 4),
+more runs than it keeps (FM_MAX_RUNS = 48), -0.0, zeros in only some rows, a batch of one row,
+an all-zero batch and, where FASTMLP_DATA has it, real MNIST digits.
+"""
+import os
+
+import numpy as np
+import pytest
+
+from fastmlp import _core
+from fastmlp import reference as ref
+
+AVAILABLE = _core.build_info()["isa_available"]
+
+
+@pytest.fixture(autouse=True)
+def restore_isa_and_threads():
+    before = _core.build_info()
+    yield
+    _core.set_isa(before["isa"])
+    _core.set_num_threads(0)
+
+
+def zero_column_input(rng, rows, cols, pattern):
+    """rows x cols in [0, 1) with whole columns zeroed by `pattern`."""
+    X = rng.uniform(0, 1, size=(rows, cols)).astype(np.float32)
+    zero = np.zeros(cols, bool)
+    if pattern == "border":            # a blank frame: long runs at both ends
+        zero[:cols // 5] = True
+        zero[-cols // 7:] = True
+    elif pattern == "gaps":            # gaps of every length from 1 to 9, between runs of 3
+        c = 2
+        for gap in range(1, 10):
+            zero[c:c + gap] = True
+            c += gap + 3
+        zero[-1] = True
+    elif pattern == "many":            # alternating runs of 2 and gaps of 5: over 48 runs
+        for c in range(0, cols, 7):
+            zero[c + 2:c + 7] = True
+    elif pattern == "isolated":        # single nonzero columns far apart
+        zero[:] = True
+        zero[3::11] = False
+    elif pattern == "all":
+        zero[:] = True
+    X[:, zero] = 0.0
+    X[::2, zero] = -0.0                # -0.0 counts as zero too
+    X[1::3, 5:9] = 0.0                 # zeros in some rows only: not a zero column
+    return X
+
+
+PATTERNS = ["border", "gaps", "many", "isolated", "all"]
+
+
+def network(sizes, seed):
+    rng = np.random.default_rng(seed)
+    weights, biases = ref.init_params(list(sizes), rng)
+    biases = [rng.uniform(-0.1, 0.1, len(b)).astype(np.float32) for b in biases]
+    net = _core.Network(sizes, 200)
+    net.set_weights([a for pair in zip(weights, biases) for a in pair])
+    return net
+
+
+def chained_forward(net, X):
+    """The network's output from the single-layer wrapper, layer by layer, over all of K."""
+    params = net.get_weights()
+    a = X
+    for l in range(0, len(params), 2):
+        W, b = params[l], params[l + 1]
+        out = np.empty((len(a), W.shape[1]), np.float32)
+        _core.dense_forward(np.ascontiguousarray(a), W, b, out, l + 2 < len(params))
+        a = out
+    return a
+
+
+def chained_step(net, X, labels, lr):
+    """A training step from the single-layer wrappers; returns the new weights and biases."""
+    params = net.get_weights()
+    L = len(params) // 2
+    acts = [X]
+    for l in range(L):
+        out = np.empty((len(X), params[2 * l].shape[1]), np.float32)
+        _core.dense_forward(acts[-1], params[2 * l], params[2 * l + 1], out, l < L - 1)
+        acts.append(out)
+    grad = np.empty_like(acts[-1])
+    _core.loss_grad(acts[-1], labels, grad, "mse")
+    for l in reversed(range(L)):
+        below = None
+        if l > 0:
+            below = np.empty_like(acts[l])
+            _core.dense_backward_input(grad, params[2 * l], acts[l], below)
+        _core.dense_update(params[2 * l], params[2 * l + 1], acts[l], grad, lr)
+        grad = below
+    return params
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+@pytest.mark.parametrize("sizes,rows", [((784, 512, 256, 10), 200), ((784, 512, 256, 10), 1),
+                                        ((70, 130, 75, 3), 33), ((400, 33, 5), 7)])
+def test_forward_on_zero_columns_gives_the_bits_of_all_columns(pattern, sizes, rows):
+    net = network(sizes, seed=rows)
+    X = zero_column_input(np.random.default_rng(rows + 1), rows, sizes[0], pattern)
+    assert np.array_equal(net.forward(X), chained_forward(net, X))
+
+
+@pytest.mark.parametrize("pattern", ["border", "gaps", "many"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_forward_of_many_rows_block_by_block_on_zero_columns(pattern, threads):
+    # 2017 rows go block by block (mlp_step.c), each block finding its own zero columns: the
+    # first 700 rows have an extra zero column band the rest lack.
+    _core.set_num_threads(threads)
+    net = network((784, 512, 256, 10), seed=3)
+    X = zero_column_input(np.random.default_rng(4), 2017, 784, pattern)
+    X[:700, 300:340] = 0.0
+    assert np.array_equal(net.forward(X), chained_forward(net, X))
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_train_step_on_zero_columns_gives_the_bits_of_all_columns(pattern, threads):
+    _core.set_num_threads(threads)
+    net = network((784, 512, 256, 10), seed=5)
+    rng = np.random.default_rng(6)
+    X = zero_column_input(rng, 200, 784, pattern)
+    labels = rng.integers(0, 10, size=200).astype(np.int32)
+    expected = chained_step(net, X, labels, 0.05)
+    net.train_step(X, labels, 0.05)
+    for got, want in zip(net.get_weights(), expected):
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_every_path_skips_to_the_same_bits(isa):
+    if isa not in AVAILABLE:
+        pytest.skip(f"this CPU lacks {isa}")
+    _core.set_isa(isa)
+    net = network((70, 130, 75, 3), seed=7)
+    X = zero_column_input(np.random.default_rng(8), 61, 70, "gaps")
+    labels = np.random.default_rng(9).integers(0, 3, size=61).astype(np.int32)
+    expected_out = chained_forward(net, X)
+    expected = chained_step(net, X, labels, 0.05)
+    assert np.array_equal(net.forward(X), expected_out)
+    net.train_step(X, labels, 0.05)
+    for got, want in zip(net.get_weights(), expected):
+        assert np.array_equal(got, want)
+
+
+@pytest.fixture
+def mnist_train():
+    if not os.environ.get("FASTMLP_DATA"):
+        pytest.skip("FASTMLP_DATA not set")
+    from fastmlp.datasets import MNISTNotFoundError, load_mnist
+    try:
+        return load_mnist(download=False)[0]
+    except MNISTNotFoundError:
+        pytest.skip("FASTMLP_DATA does not hold the MNIST files")
+
+
+def test_mnist_digits_train_and_predict_to_the_bits_of_all_columns(mnist_train):
+    X, y = mnist_train
+    X = X[:400].reshape(400, -1).astype(np.float32) / 255.0
+    labels = y[:400].astype(np.int32)
+    assert (X == 0).all(axis=0).sum() > 100      # the blank border the scan is for
+    net = network((784, 512, 256, 10), seed=10)
+    for start in (0, 200):
+        batch, batch_labels = X[start:start + 200], labels[start:start + 200]
+        expected = chained_step(net, batch, batch_labels, 0.001)
+        net.train_step(batch, batch_labels, 0.001)
+        for got, want in zip(net.get_weights(), expected):
+            assert np.array_equal(got, want)
+    assert np.array_equal(net.forward(X), chained_forward(net, X))
+    assert np.array_equal(net.forward(X[7:8]), chained_forward(net, X[7:8]))
