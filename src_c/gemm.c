@@ -116,6 +116,41 @@ static void pack_b_block(const fm_kernel_set *ks, const fm_product *p, float *bu
         fm_pack_b(buf, nr, kc, nb, bp, p->rsb, p->csb);
 }
 
+/* The row tiles of a block of rows [start, end), in turn: n_tiles balanced tiles
+ * (fm_tile_height), or, with runs of rows to compute, tiles of mr rows laid greedily over the
+ * runs, each starting at the first row of a run not yet covered (fewest tiles; rows between
+ * runs are left out, rows inside a tile computed whether in a run or not). */
+typedef struct {
+    ptrdiff_t next, end;          /* the first row not yet covered; the block's end */
+    ptrdiff_t rows, n_tiles, it;  /* balanced: the block's rows, its tiles, the next one's index */
+    int mr;
+    const ptrdiff_t *runs;        /* NULL: balanced tiles */
+    int n_runs, r;                /* the runs, and the first that may hold uncovered rows */
+} row_tiles;
+
+/* The next tile: 1 and its first row *i and height *mt, or 0 when there is none. */
+static int next_row_tile(row_tiles *rt, ptrdiff_t *i, int *mt)
+{
+    if (rt->runs == NULL) {
+        if (rt->it == rt->n_tiles)
+            return 0;
+        *i = rt->next;
+        *mt = fm_tile_height(rt->rows, rt->n_tiles, rt->it++);
+    } else {
+        while (rt->r < rt->n_runs && rt->runs[2 * rt->r + 1] <= rt->next)
+            rt->r++;
+        if (rt->r == rt->n_runs)
+            return 0;
+        ptrdiff_t first = rt->runs[2 * rt->r] > rt->next ? rt->runs[2 * rt->r] : rt->next;
+        if (first >= rt->end)
+            return 0;
+        *i = first;
+        *mt = (int)(rt->end - first < rt->mr ? rt->end - first : rt->mr);
+    }
+    rt->next = *i + *mt;
+    return 1;
+}
+
 /* C rows [m0, m1) x columns [n0, n1) of product p. Returns 0, or -1 when a buffer could not be
  * allocated.
  * a_ready: NULL, or in/out for a thread computing several column chunks of one product: 1 when
@@ -224,9 +259,11 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
                 }
                 fm_tile t = { epi, 0, jc, NULL, kb == 0, kb == n_kblocks - 1,
                               n_kblocks == 1 ? p->k_runs : NULL, p->n_k_runs };
-                ptrdiff_t i = ic;
-                for (ptrdiff_t it = 0; it < n_tiles; it++) {
-                    int mt = fm_tile_height(mc, n_tiles, it);
+                row_tiles rt = { ic, ic + mc, mc, n_tiles, 0, mr,
+                                 apack == NULL ? p->m_runs : NULL, p->n_m_runs, 0 };
+                ptrdiff_t i;
+                int mt;
+                for (ptrdiff_t it = 0; next_row_tile(&rt, &i, &mt); it++) {
                     float *c = p->C + c_start + i * ldc;
                     t.i0 = i;
                     if (epi->kind == FM_EPI_SGD && epi->velocity != NULL)
@@ -236,7 +273,6 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
                                c, ldc, &t);
                     else
                         kernel(mt, nb, kc, A + i * rsa + pc * csa, rsa, csa, bp, rsbp, c, ldc, &t);
-                    i += mt;
                 }
             }
             jc += nb;
@@ -340,7 +376,8 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
             float *C, ptrdiff_t ldc,
             const fm_epilogue *epi)
 {
-    fm_product p = { M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, *epi, FM_PANELS_NONE, NULL, 0 };
+    fm_product p = { M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, *epi, FM_PANELS_NONE,
+                      NULL, 0, NULL, 0 };
     return fm_product_run(&p);
 }
 

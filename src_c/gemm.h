@@ -127,6 +127,12 @@ typedef struct {
      * K is not cut into blocks (always for B in column panels, K <= 1024); else all of K. */
     const ptrdiff_t *k_runs;
     int n_k_runs;
+    /* NULL, or the runs of rows of C to compute, [m_runs[2r], m_runs[2r+1]) in ascending
+     * order; C's other rows are left as they are. For a weight update whose A is zero in those
+     * rows and whose epilogue is plain SGD, which would leave them as they are (zero_runs.h).
+     * Honoured when A is read in place (not packed). */
+    const ptrdiff_t *m_runs;
+    int n_m_runs;
 } fm_product;
 
 /* Thread tid's share of product p among nth threads, for callers that are already inside a

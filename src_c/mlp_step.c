@@ -107,31 +107,30 @@ static void team_barrier(int nth)
     }
 }
 
-/* Has product p (layer 0's forward product) skip the columns of its A, the input, that are
- * zero in every row (zero_runs.h: the same bits), in runs, which has room for
- * 2 * FM_MAX_RUNS values and must outlive p. Every thread finds the same runs itself. */
-static void skip_zero_columns(fm_product *p, ptrdiff_t *runs)
+/* The runs of columns of the input X (M x K) that are not zero in every row (zero_runs.h), in
+ * runs (room for 2 * FM_MAX_RUNS values); returns their number, or -1 when none are worth
+ * skipping. Every thread of a team finds the same runs itself: no barrier. */
+static int input_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t *runs)
 {
-    int n = fm_nonzero_runs(p->A, p->M, p->K, p->rsa, runs);
-    if (n >= 0) {
-        p->k_runs = runs;
-        p->n_k_runs = n;
-    }
+    return fm_nonzero_runs(X, M, K, K, runs);
 }
 
 /* Thread tid's part of layers [0, n) of a forward pass, layer l's output to dest[l], with a
- * barrier after each. Returns 0, or -1 when a buffer could not be allocated. */
+ * barrier after each; layer 0 computes only the runs of X's columns (input_runs), if n_runs
+ * >= 0. Returns 0, or -1 when a buffer could not be allocated. */
 static int hidden_share(const fm_net *net, int n, ptrdiff_t M, const float *X,
-                        float *const *dest, step_schedules *ss, int tid, int nth)
+                        const ptrdiff_t *runs, int n_runs, float *const *dest,
+                        step_schedules *ss, int tid, int nth)
 {
     int failed = 0;
     const float *input = X;
-    ptrdiff_t runs[2 * FM_MAX_RUNS];
     for (int l = 0; l < n; l++) {
         fm_product p = fm_forward_product(dest[l], input, net->W[l], net->b[l], M,
                                           net->sizes[l], net->sizes[l + 1], 1, 1);
-        if (l == 0)
-            skip_zero_columns(&p, runs);
+        if (l == 0 && n_runs >= 0) {
+            p.k_runs = runs;
+            p.n_k_runs = n_runs;
+        }
         failed |= fm_product_share(&p, tid, nth, schedule(ss, l)) != 0;
         team_barrier(nth);
         input = dest[l];
@@ -145,7 +144,9 @@ static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *
                          float *const *scratch, step_schedules *ss, int tid, int nth)
 {
     int last = net->n_layers - 1;
-    int failed = hidden_share(net, last, M, X, scratch, ss, tid, nth) != 0;
+    ptrdiff_t runs[2 * FM_MAX_RUNS];
+    int n_runs = last > 0 ? input_runs(X, M, net->sizes[0], runs) : -1;
+    int failed = hidden_share(net, last, M, X, runs, n_runs, scratch, ss, tid, nth) != 0;
     fm_product p = fm_forward_product(out, last == 0 ? X : scratch[last - 1], net->W[last],
                                       net->b[last], M, net->sizes[last], net->sizes[last + 1],
                                       0, 1);
@@ -201,8 +202,8 @@ static int forward_blocks_share(const fm_net *net, ptrdiff_t M, const float *X, 
             float *dest = l == last ? out + m0 * N : scratch[l] + tid * BLOCK_ROWS * N;
             fm_product p = fm_forward_product(dest, input, net->W[l], net->b[l], rows,
                                               net->sizes[l], N, l != last, 1);
-            if (l == 0)
-                skip_zero_columns(&p, runs);
+            if (l == 0 && (p.n_k_runs = input_runs(input, rows, net->sizes[0], runs)) >= 0)
+                p.k_runs = runs;
             failed |= fm_gemm_thread(0, 1, NULL, &p) != 0;
             input = dest;
         }
@@ -291,7 +292,9 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
                        step_schedules *ss, int tid, int nth)
 {
     const int L = net->n_layers;
-    int failed = hidden_share(net, L - 1, M, X, net->act, ss, tid, nth) != 0;
+    ptrdiff_t runs[2 * FM_MAX_RUNS];
+    int n_runs = L > 1 ? input_runs(X, M, net->sizes[0], runs) : -1;
+    int failed = hidden_share(net, L - 1, M, X, runs, n_runs, net->act, ss, tid, nth) != 0;
     failed |= output_rows_share(net, M, X, labels, loss_kind, sh, tid, nth) != 0;
     if (failed)
         atomic_store_explicit(&sh->failed, 1, memory_order_relaxed);
@@ -320,6 +323,11 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
         }
         fm_product u = fm_weight_update_product(net->W[l], net->vW ? net->vW[l] : NULL,
                                                 input, net->grad[l], M, K, N, opt, 1);
+        /* Plain SGD leaves the rows of W[0] for X's zero columns as they are: skip them. */
+        if (l == 0 && n_runs >= 0 && opt->alpha == 0.0f && net->vW == NULL) {
+            u.m_runs = runs;
+            u.n_m_runs = n_runs;
+        }
         failed |= fm_product_share(&u, tid, nth, schedule(ss, 2 * L + l)) != 0;
         fm_bias_update_share(net->b[l], net->vb ? net->vb[l] : NULL, net->grad[l], M, N, opt,
                              tid, nth);

@@ -58,12 +58,15 @@ def zero_column_input(rng, rows, cols, pattern):
 PATTERNS = ["border", "gaps", "many", "isolated", "all"]
 
 
-def network(sizes, seed):
+def network(sizes, seed, momentum=False):
     rng = np.random.default_rng(seed)
     weights, biases = ref.init_params(list(sizes), rng)
     biases = [rng.uniform(-0.1, 0.1, len(b)).astype(np.float32) for b in biases]
-    net = _core.Network(sizes, 200)
+    net = _core.Network(sizes, 200, momentum=momentum)
     net.set_weights([a for pair in zip(weights, biases) for a in pair])
+    if momentum:   # a velocity from earlier steps, so that its rows all move
+        net.set_velocity([rng.uniform(-1e-3, 1e-3, a.shape).astype(np.float32)
+                          for a in net.get_velocity()])
     return net
 
 
@@ -79,9 +82,11 @@ def chained_forward(net, X):
     return a
 
 
-def chained_step(net, X, labels, lr):
-    """A training step from the single-layer wrappers; returns the new weights and biases."""
+def chained_step(net, X, labels, lr, **optimizer):
+    """A training step from the single-layer wrappers; returns the new weights and biases
+    (and velocities, for a network that has them)."""
     params = net.get_weights()
+    velocity = net.get_velocity() if net.has_velocity else None
     L = len(params) // 2
     acts = [X]
     for l in range(L):
@@ -95,9 +100,13 @@ def chained_step(net, X, labels, lr):
         if l > 0:
             below = np.empty_like(acts[l])
             _core.dense_backward_input(grad, params[2 * l], acts[l], below)
-        _core.dense_update(params[2 * l], params[2 * l + 1], acts[l], grad, lr)
+        if velocity is None:
+            _core.dense_update(params[2 * l], params[2 * l + 1], acts[l], grad, lr, **optimizer)
+        else:
+            _core.dense_update(params[2 * l], params[2 * l + 1], acts[l], grad, lr, **optimizer,
+                               vW=velocity[2 * l], vb=velocity[2 * l + 1])
         grad = below
-    return params
+    return params + (velocity or [])
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
@@ -133,6 +142,24 @@ def test_train_step_on_zero_columns_gives_the_bits_of_all_columns(pattern, threa
     net.train_step(X, labels, 0.05)
     for got, want in zip(net.get_weights(), expected):
         assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("optimizer", [dict(alpha=1e-3), dict(momentum=0.9),
+                                       dict(momentum=0.9, nesterov=True)])
+def test_train_step_with_l2_or_momentum_moves_every_row(optimizer):
+    # Plain SGD leaves the weights of zero columns as they are, and the step skips them; an L2
+    # penalty or a velocity moves them, so there every row is computed.
+    net = network((784, 512, 256, 10), seed=11, momentum="momentum" in optimizer)
+    rng = np.random.default_rng(12)
+    X = zero_column_input(rng, 200, 784, "border")
+    labels = rng.integers(0, 10, size=200).astype(np.int32)
+    before = net.get_weights()[0]
+    expected = chained_step(net, X, labels, 0.05, **optimizer)
+    net.train_step(X, labels, 0.05, **optimizer)
+    got = net.get_weights() + (net.get_velocity() if net.has_velocity else [])
+    for g, want in zip(got, expected):
+        assert np.array_equal(g, want)
+    assert not np.array_equal(got[0][:100], before[:100])   # the zero columns' rows moved
 
 
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
