@@ -25,6 +25,16 @@ def mnist_like(n=60000, seed=0, sizes=SIZES):
     return X, y
 
 
+def mnist_digits():
+    """The real MNIST digits from FASTMLP_DATA, as the tutorial feeds them: 784 float32 values
+    in [0, 1] a row. Returns the training rows, their labels and the test rows."""
+    from fastmlp.datasets import load_mnist
+    (x_train, y_train), (x_test, _) = load_mnist(download=False)
+    X = x_train.reshape(len(x_train), -1).astype(np.float32) / 255.0
+    X_test = x_test.reshape(len(x_test), -1).astype(np.float32) / 255.0
+    return X, y_train.astype(np.int32), X_test
+
+
 def initial_weights(seed=0, sizes=SIZES):
     weights, biases = ref.init_params(list(sizes), np.random.default_rng(seed))
     return weights, biases

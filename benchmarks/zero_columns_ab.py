@@ -21,18 +21,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 import numpy as np  # noqa: E402
 
 from alternate import alternate, report  # noqa: E402
-from contenders import BATCH, LR, FastmlpTrainer  # noqa: E402
+from contenders import BATCH, LR, FastmlpTrainer, mnist_digits  # noqa: E402
 from fastmlp import _core  # noqa: E402
-from fastmlp.datasets import load_mnist  # noqa: E402
 
 NAMES = ("MNIST digits", "the digits, no zero column")
-
-
-def digits():
-    (x_train, y_train), (x_test, _) = load_mnist(download=False)
-    X = x_train.reshape(len(x_train), -1).astype(np.float32) / 255.0
-    X_test = x_test.reshape(len(x_test), -1).astype(np.float32) / 255.0
-    return X, y_train.astype(np.int32), X_test
 
 
 def without_zeros(X):
@@ -77,7 +69,7 @@ def main():
     args = parser.parse_args()
     if args.threads:
         _core.set_num_threads(args.threads)
-    X, y, X_test = digits()
+    X, y, X_test = mnist_digits()
     train_inputs, test_inputs = (X, without_zeros(X)), (X_test, without_zeros(X_test))
     zero_columns = (X[:60000 // BATCH * BATCH].reshape(-1, BATCH, X.shape[1]) == 0).all(axis=1)
     print(f"{_core.build_info()['isa']}, {_core.get_num_threads()} threads, {args.rounds} rounds; "
