@@ -65,10 +65,10 @@ flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-fr
 if [ ${#pytest_args[@]} -eq 0 ]; then
     if [ "$quick" = 1 ]; then
         pytest_args=(tests/test_kernels.py tests/test_properties.py tests/test_reliability_input.py
-                     -k "not 200 and not 784")
+                     tests/test_zero_columns.py -k "not 200 and not 784")
     else
         pytest_args=(tests/test_kernels.py tests/test_properties.py tests/test_reference.py
-                     tests/test_mlp.py tests/test_reliability_input.py
+                     tests/test_zero_columns.py tests/test_mlp.py tests/test_reliability_input.py
                      tests/test_reliability_training.py tests/test_reliability_files.py
                      tests/test_io.py tests/test_sklearn.py)
     fi

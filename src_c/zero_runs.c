@@ -4,10 +4,7 @@
 
 #include "zero_runs.h"
 
-enum {
-    CHUNK = 512,        /* columns scanned at once: their flags live on the stack */
-    CHECK_ROWS = 8      /* rows between checks for a chunk with no zero column left */
-};
+enum { CHUNK = 512 };   /* columns scanned at once: their flags live on the stack */
 
 static int all_nonzero(const uint32_t *bits, ptrdiff_t w)
 {
@@ -48,7 +45,7 @@ int fm_nonzero_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx, ptr
                 memcpy(&b, row + j, sizeof b);
                 bits[j] |= b & 0x7fffffffu;
             }
-            if (i % CHECK_ROWS == 0 && all_nonzero(bits, w))
+            if (all_nonzero(bits, w))   /* stops at the first zero column, if any */
                 break;
         }
         for (ptrdiff_t j = 0; j < w; j++) {
