@@ -24,7 +24,8 @@
  * Reproducibility contract: each acc is one FMA chain in the fixed k order above, whatever the
  * instruction set, the blocking or the thread count (threads split M or N, never K; a partial
  * sum may be parked in memory between K blocks because float stores are exact). Every code path
- * therefore produces bit-identical C.
+ * therefore produces bit-identical C. A product with k_runs or m_runs (below) leaves out terms
+ * 0 * b: that keeps every chain's result, bit for bit, while b is finite (zero_runs.h).
  *
  * The caller guarantees M, N, K >= 0, valid non-aliasing buffers (C never aliases A, B, bias or
  * mask), and that M*K, K*N, M*N fit in ptrdiff_t.
