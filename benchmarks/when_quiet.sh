@@ -3,6 +3,7 @@
 # quick timing of the training step (ab_builds, 11 rounds of 10 steps on 2 threads) every 20 s
 # and starts a measurement when it is under THRESHOLD_US. On a machine shared with other
 # virtual machines this picks the minutes the issue's figures are about; say so when quoting.
+# With FASTMLP_DATA set, each measurement also compares the contenders on the real digits.
 #   bash benchmarks/when_quiet.sh [RUNS (5)] [THRESHOLD_US (1950)] [COMPARE_ROUNDS (5)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,9 @@ while [ "$made" -lt "$runs" ]; do
         date -u +%H:%M:%S
         benchmarks/c/step_bench 11
         python benchmarks/compare.py --rounds "$rounds"
+        if [ -n "${FASTMLP_DATA:-}" ]; then
+            python benchmarks/compare.py --rounds "$rounds" --data mnist
+        fi
         made=$((made + 1))
     fi
     sleep 20
