@@ -7,12 +7,22 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from contenders import BATCH, mnist_like  # noqa: E402
+from contenders import BATCH, mnist_digits, mnist_like  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def data():
     return mnist_like()
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The real MNIST training digits and labels from FASTMLP_DATA (skips without them)."""
+    import os
+    if not os.environ.get("FASTMLP_DATA"):
+        pytest.skip("FASTMLP_DATA not set")
+    X, y, _ = mnist_digits()
+    return X, y
 
 
 @pytest.fixture(scope="session")
