@@ -53,22 +53,18 @@ def test_small_network_train_step(benchmark, name):
                        iterations=10, warmup_rounds=10)
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_train_epoch(benchmark, name, data, peak_gflops):
-    trainer = _trainer(name)
-    X, y = data
-    benchmark.group = "training epoch (60000 samples)"
-    benchmark.pedantic(trainer.epoch, args=(X, y), rounds=3, iterations=1, warmup_rounds=1)
-    _report(benchmark, STEP_FLOP * 300, peak_gflops)
+EPOCH_GROUPS = {"data": "training epoch (60000 samples)",
+                "digits": "training epoch, real MNIST digits (FASTMLP_DATA)"}
 
 
+@pytest.mark.parametrize("inputs", list(EPOCH_GROUPS))
 @pytest.mark.parametrize("name", ALL)
-def test_train_epoch_digits(benchmark, name, digits, peak_gflops):
-    # The tutorial's own data: fastmlp skips the pixels blank in every row of a batch
-    # (src_c/zero_runs.c); GFLOP/s still count every product's full flops.
+def test_train_epoch(benchmark, request, name, inputs, peak_gflops):
+    # "digits": the tutorial's own data, on which fastmlp skips the pixels blank in every row
+    # of a batch (src_c/zero_runs.c); GFLOP/s still count every product's full flops.
     trainer = _trainer(name)
-    X, y = digits
-    benchmark.group = "training epoch, real MNIST digits (FASTMLP_DATA)"
+    X, y = request.getfixturevalue(inputs)
+    benchmark.group = EPOCH_GROUPS[inputs]
     benchmark.pedantic(trainer.epoch, args=(X, y), rounds=3, iterations=1, warmup_rounds=1)
     _report(benchmark, STEP_FLOP * 300, peak_gflops)
 

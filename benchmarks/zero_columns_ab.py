@@ -31,24 +31,12 @@ def without_zeros(X):
     return np.where(X == 0, np.float32(1e-6), X).astype(np.float32)
 
 
-def step_blocks(inputs, y):
+def cycling_blocks(inputs, rows, make_work):
+    """One block per input: a call of it runs work(start) `calls` times, each on the next
+    `rows` rows of that input (from the start again at its end), where work = make_work(X),
+    and returns the seconds taken."""
     def kind(X):
-        net = FastmlpTrainer().net
-        position = [0]
-
-        def run(steps):
-            start_time = time.perf_counter()
-            for _ in range(steps):
-                start = position[0] if position[0] + BATCH <= len(X) else 0
-                position[0] = start + BATCH
-                net.train_step(X[start:start + BATCH], y[start:start + BATCH], LR)
-            return time.perf_counter() - start_time
-        return run
-    return [kind(X) for X in inputs]
-
-
-def predict_blocks(net, inputs, rows):
-    def kind(X):
+        work = make_work(X)
         position = [0]
 
         def run(calls):
@@ -56,10 +44,22 @@ def predict_blocks(net, inputs, rows):
             for _ in range(calls):
                 start = position[0] if position[0] + rows <= len(X) else 0
                 position[0] = start + rows
-                net.forward(X[start:start + rows])
+                work(start)
             return time.perf_counter() - start_time
         return run
     return [kind(X) for X in inputs]
+
+
+def train_on(y):
+    """Steps of a fresh network of its own on the rows of X from start."""
+    def make_work(X):
+        net = FastmlpTrainer().net
+        return lambda start: net.train_step(X[start:start + BATCH], y[start:start + BATCH], LR)
+    return make_work
+
+
+def predict_with(net, rows):
+    return lambda X: (lambda start: net.forward(X[start:start + rows]))
 
 
 def main():
@@ -77,10 +77,13 @@ def main():
           f"{X.shape[1]} columns zero in every row (mean)")
     predictor = FastmlpTrainer().net
     for title, blocks, steps, rounds in (
-            ("training step, batch 200", step_blocks(train_inputs, y), 10, args.rounds),
-            ("predict 10,000 test digits", predict_blocks(predictor, test_inputs, 10000), 1,
+            ("training step, batch 200", cycling_blocks(train_inputs, BATCH, train_on(y)), 10,
+             args.rounds),
+            ("predict 10,000 test digits",
+             cycling_blocks(test_inputs, 10000, predict_with(predictor, 10000)), 1,
              max(args.rounds // 5, 5)),
-            ("predict 1 digit", predict_blocks(predictor, test_inputs, 1), 200, args.rounds)):
+            ("predict 1 digit", cycling_blocks(test_inputs, 1, predict_with(predictor, 1)), 200,
+             args.rounds)):
         print(f"\n{title}:")
         report(NAMES, alternate(blocks, rounds, steps=steps), base=1)
 

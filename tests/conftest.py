@@ -1,6 +1,8 @@
-"""Shared test settings: Hypothesis runs derandomized on CI so a red run can be replayed."""
+"""Shared test settings (Hypothesis runs derandomized on CI so a red run can be replayed) and
+fixtures."""
 import os
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=60)
@@ -10,3 +12,14 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 # Subprocesses started by tests (`python -m fastmlp ...`, `python -c ...`) must import the
 # installed package, not the uncompiled checkout in the working directory.
 os.environ["PYTHONSAFEPATH"] = "1"
+
+
+@pytest.fixture
+def restore_isa_and_threads():
+    """Puts back the instruction set and thread count a test changes (_core.set_isa,
+    set_num_threads): they are process-wide."""
+    from fastmlp import _core
+    before = _core.build_info()
+    yield
+    _core.set_isa(before["isa"])
+    _core.set_num_threads(0)

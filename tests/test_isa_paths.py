@@ -21,12 +21,7 @@ AVAILABLE = _core.build_info()["isa_available"]
 EPS32 = float(np.finfo(np.float32).eps)
 
 
-@pytest.fixture(autouse=True)
-def restore_isa_and_threads():
-    before = _core.build_info()
-    yield
-    _core.set_isa(before["isa"])
-    _core.set_num_threads(0)
+pytestmark = pytest.mark.usefixtures("restore_isa_and_threads")
 
 
 def test_build_info_reports_the_dispatch():

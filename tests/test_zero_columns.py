@@ -20,12 +20,7 @@ from fastmlp import reference as ref
 AVAILABLE = _core.build_info()["isa_available"]
 
 
-@pytest.fixture(autouse=True)
-def restore_isa_and_threads():
-    before = _core.build_info()
-    yield
-    _core.set_isa(before["isa"])
-    _core.set_num_threads(0)
+pytestmark = pytest.mark.usefixtures("restore_isa_and_threads")
 
 
 def zero_column_input(rng, rows, cols, pattern):
