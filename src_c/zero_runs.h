@@ -7,8 +7,10 @@
  * value gives that value, and a chain that starts at +0 can only reach zero as +0, to which
  * either signed zero adds +0. So a product over the runs gives the same bits as the product
  * over all of K (only a weight already infinite or NaN, whose product with 0 is NaN, tells
- * them apart). The runs depend on the data alone, so every instruction set and thread count
- * skips the same columns.
+ * them apart). Likewise a weight row whose input column is zero throughout has the gradient
+ * +0 (every term skipped), and plain SGD's fmaf(-lr, +0, w) is w: the update can leave the row
+ * out. The runs depend on the data alone, so every instruction set and thread count skips the
+ * same columns.
  */
 #ifndef FASTMLP_ZERO_RUNS_H
 #define FASTMLP_ZERO_RUNS_H
