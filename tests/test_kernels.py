@@ -339,6 +339,30 @@ def test_forward_gives_the_same_bits_on_any_thread_count():
         assert np.array_equal(fewer, results[1][0][:5000]), threads
 
 
+@pytest.mark.parametrize("rows", [1, 3, 16, 17, 29])
+def test_forward_of_few_rows_gives_the_same_bits_on_any_thread_count(rows):
+    # Up to 16 rows the threads take fixed shares of each product, beyond it scheduled chunks
+    # (mlp_step.c, FIXED_SHARE_ROWS): either way the bits of one thread, and of each row alone.
+    net, weights, biases = net_and_reference((784, 512, 256, 10), 8, seed=16)
+    X = rand(np.random.default_rng(17), rows, 784, low=0, high=1)
+    before = _core.get_num_threads()
+    results = {}
+    try:
+        for threads in (1, 2, 3):
+            _core.set_num_threads(threads)
+            results[threads] = net.forward(X)
+        one_by_one = np.concatenate([net.forward(X[i:i + 1]) for i in range(rows)])
+    finally:
+        _core.set_num_threads(before)
+    for threads, out in results.items():
+        assert np.array_equal(out, results[1]), threads
+    assert np.array_equal(one_by_one, results[1])
+    expected = ref.forward([w.astype(np.float64) for w in weights],
+                           [b.astype(np.float64) for b in biases], X.astype(np.float64))[-1]
+    scale = np.abs(expected).max() + 1
+    np.testing.assert_allclose(results[1], expected, rtol=0, atol=4 * 784 * 4 * EPS32 * scale)
+
+
 def test_forward_from_several_threads_at_once_gives_the_same_bits():
     # One call at a time uses the network's own scratch; calls made meanwhile (the GIL is
     # released in C) make their own, so none sees another's activations.
