@@ -6,12 +6,45 @@
 
 enum { CHUNK = 512 };   /* columns scanned at once: their flags live on the stack */
 
-static int all_nonzero(const uint32_t *bits, ptrdiff_t w)
+/* Columns are stepped over a block at a time while a block is all zero, or has no zero, as
+ * the case may be: the test on a block vectorises, a test column by column does not (it took
+ * 1.1-2.4 us on one 784-float row, most of a one-sample pass's scan). */
+enum { BLOCK = 16 };
+
+static int block_all_zero(const uint32_t *bits)
 {
-    for (ptrdiff_t j = 0; j < w; j++)
-        if (bits[j] == 0)
-            return 0;
-    return 1;
+    uint32_t any = 0;
+    for (int t = 0; t < BLOCK; t++)
+        any |= bits[t];
+    return any == 0;
+}
+
+static int block_none_zero(const uint32_t *bits)
+{
+    int zero = 0;
+    for (int t = 0; t < BLOCK; t++)
+        zero |= bits[t] == 0;
+    return !zero;
+}
+
+/* The first column j' >= j where bits[j'] != 0, or w if none. */
+static ptrdiff_t next_nonzero(const uint32_t *bits, ptrdiff_t j, ptrdiff_t w)
+{
+    while (j + BLOCK <= w && block_all_zero(bits + j))
+        j += BLOCK;
+    while (j < w && bits[j] == 0)
+        j++;
+    return j;
+}
+
+/* The first column j' >= j where bits[j'] == 0, or w if none. */
+static ptrdiff_t next_zero(const uint32_t *bits, ptrdiff_t j, ptrdiff_t w)
+{
+    while (j + BLOCK <= w && block_none_zero(bits + j))
+        j += BLOCK;
+    while (j < w && bits[j] != 0)
+        j++;
+    return j;
 }
 
 /* Adds column run [start, end) to runs (n so far), merging it into the last run when the gap
@@ -45,15 +78,21 @@ int fm_nonzero_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx, ptr
                 memcpy(&b, row + j, sizeof b);
                 bits[j] |= b & 0x7fffffffu;
             }
-            if (all_nonzero(bits, w))   /* stops at the first zero column, if any */
+            if (next_zero(bits, 0, w) == w)
                 break;
         }
-        for (ptrdiff_t j = 0; j < w; j++) {
-            if (bits[j] != 0 && run_start < 0) {
-                run_start = c0 + j;
-            } else if (bits[j] == 0 && run_start >= 0) {
-                n = add_run(runs, n, run_start, c0 + j);
-                run_start = -1;
+        /* The chunk alternates between stretches of zero and of nonzero columns. */
+        for (ptrdiff_t j = 0; j < w;) {
+            if (run_start < 0) {
+                j = next_nonzero(bits, j, w);
+                if (j < w)
+                    run_start = c0 + j;
+            } else {
+                j = next_zero(bits, j, w);
+                if (j < w) {
+                    n = add_run(runs, n, run_start, c0 + j);
+                    run_start = -1;
+                }
             }
         }
     }
