@@ -1,6 +1,6 @@
 /* zero_runs.c - the runs of nonzero columns of an input batch (zero_runs.h). */
 #include <stdint.h>
-#include <string.h>
+#include <string.h>   /* memcpy */
 
 #include "zero_runs.h"
 
@@ -62,24 +62,30 @@ static int add_run(ptrdiff_t *runs, int n, ptrdiff_t start, ptrdiff_t end)
 
 int fm_nonzero_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx, ptrdiff_t *runs)
 {
+    if (M <= 0)                  /* no row: every column is zero */
+        return K == 0 ? -1 : 0;
     uint32_t bits[CHUNK];
     int n = 0;
     ptrdiff_t run_start = -1;    /* the open run's first column, or -1 */
     for (ptrdiff_t c0 = 0; c0 < K; c0 += CHUNK) {
         const ptrdiff_t w = K - c0 < CHUNK ? K - c0 : CHUNK;
-        memset(bits, 0, sizeof(uint32_t) * (size_t)w);
         /* OR of every row's bits but the sign: nonzero exactly where some row is nonzero (the
          * test on bits vectorises; -0.0 counts as zero). Stop as soon as every column is
          * nonzero: a dense batch is decided by its first rows. */
-        for (ptrdiff_t i = 0; i < M; i++) {
+        int dense = 0;
+        for (ptrdiff_t i = 0; i < M && !dense; i++) {
             const float *row = X + i * ldx + c0;
             for (ptrdiff_t j = 0; j < w; j++) {
                 uint32_t b;
                 memcpy(&b, row + j, sizeof b);
-                bits[j] |= b & 0x7fffffffu;
+                bits[j] = (i > 0 ? bits[j] : 0u) | (b & 0x7fffffffu);   /* row 0 sets them */
             }
-            if (next_zero(bits, 0, w) == w)
-                break;
+            dense = next_zero(bits, 0, w) == w;
+        }
+        if (dense) {            /* one nonzero stretch: the open run goes on through it */
+            if (run_start < 0)
+                run_start = c0;
+            continue;
         }
         /* The chunk alternates between stretches of zero and of nonzero columns. */
         for (ptrdiff_t j = 0; j < w;) {

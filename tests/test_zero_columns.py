@@ -44,6 +44,11 @@ def zero_column_input(rng, rows, cols, pattern):
         zero[3::11] = False
     elif pattern == "all":
         zero[:] = True
+    elif pattern == "late":            # none in the scan's first 512 columns (zero_runs.c)
+        zero[600:650] = True
+        zero[-5:] = True
+    elif pattern == "early":           # none after column 60: a run open across 512
+        zero[10:60] = True
     X[:, zero] = 0.0
     X[::2, zero] = -0.0                # -0.0 counts as zero too
     X[1::3, 5:9] = 0.0                 # zeros in some rows only: not a zero column
@@ -110,6 +115,15 @@ def chained_step(net, X, labels, lr, **optimizer):
 def test_forward_on_zero_columns_gives_the_bits_of_all_columns(pattern, sizes, rows):
     net = network(sizes, seed=rows)
     X = zero_column_input(np.random.default_rng(rows + 1), rows, sizes[0], pattern)
+    assert np.array_equal(net.forward(X), chained_forward(net, X))
+
+
+@pytest.mark.parametrize("pattern", ["late", "early"])
+@pytest.mark.parametrize("rows", [1, 2, 200])
+def test_forward_on_zero_columns_on_either_side_of_a_scan_chunk(pattern, rows):
+    # The scan takes 512 columns at a time and steps over a chunk with no zero column at once.
+    net = network((784, 512, 256, 10), seed=rows + 5)
+    X = zero_column_input(np.random.default_rng(rows + 6), rows, 784, pattern)
     assert np.array_equal(net.forward(X), chained_forward(net, X))
 
 
