@@ -175,7 +175,10 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
     const int b_strided = p->panels == FM_PANELS_BT || (!b_in_panels && p->csb != 1);
     const ptrdiff_t kc_max = k_block(K, epi, b_in_panels);
     const ptrdiff_t n_kblocks = K > 0 ? (K + kc_max - 1) / kc_max : 1;
-    const int narrow = n1 - n0 <= ks->nr_narrow;
+    /* One row with a list of steps goes to the row kernel, the one kernel that follows a list,
+     * however narrow (a narrow tile of one row is the same computation). */
+    const int listed_row = p->M == 1 && p->k_list != NULL;
+    const int narrow = !listed_row && n1 - n0 <= ks->nr_narrow;
     const int row = !narrow && m1 - m0 == 1;
     /* A stored by rows, tall enough to repay the copy: packed into column panels, one MC block
      * at a time, in this thread's workspace. Without a workspace it is read in place. */
@@ -258,7 +261,8 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
                     rsbp = p->rsb;
                 }
                 fm_tile t = { epi, 0, jc, NULL, kb == 0, kb == n_kblocks - 1,
-                              n_kblocks == 1 ? p->k_runs : NULL, p->n_k_runs };
+                              n_kblocks == 1 ? p->k_runs : NULL, p->n_k_runs,
+                              n_kblocks == 1 && row ? p->k_list : NULL, p->n_k_list };
                 row_tiles rt = { ic, ic + mc, mc, n_tiles, 0, mr,
                                  apack == NULL ? p->m_runs : NULL, p->n_m_runs, 0 };
                 ptrdiff_t i;
@@ -377,7 +381,7 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
             const fm_epilogue *epi)
 {
     fm_product p = { M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, *epi, FM_PANELS_NONE,
-                      NULL, 0, NULL, 0 };
+                      NULL, 0, NULL, 0, NULL, 0 };
     return fm_product_run(&p);
 }
 

@@ -24,8 +24,8 @@
  * Reproducibility contract: each acc is one FMA chain in the fixed k order above, whatever the
  * instruction set, the blocking or the thread count (threads split M or N, never K; a partial
  * sum may be parked in memory between K blocks because float stores are exact). Every code path
- * therefore produces bit-identical C. A product with k_runs or m_runs (below) leaves out terms
- * 0 * b: that keeps every chain's result, bit for bit, while b is finite (zero_runs.h).
+ * therefore produces bit-identical C. A product with k_runs, k_list or m_runs (below) leaves out
+ * terms 0 * b: that keeps every chain's result, bit for bit, while b is finite (zero_runs.h).
  *
  * The caller guarantees M, N, K >= 0, valid non-aliasing buffers (C never aliases A, B, bias or
  * mask), and that M*K, K*N, M*N fit in ptrdiff_t.
@@ -35,6 +35,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum fm_epilogue_kind {
     FM_EPI_STORE = 0,
@@ -134,6 +135,12 @@ typedef struct {
      * Honoured when A is read in place (not packed). */
     const ptrdiff_t *m_runs;
     int n_m_runs;
+    /* NULL, or for a one-row product (M == 1) the only steps of K to compute, n_k_list of them
+     * in ascending order, when A is zero at every other (zero_runs.h): scattered zeros, which
+     * runs would cut into pieces. Taken instead of k_runs; honoured when K is not cut into
+     * blocks (as k_runs). */
+    const int32_t *k_list;
+    int n_k_list;
 } fm_product;
 
 /* Thread tid's share of product p among nth threads, for callers that are already inside a

@@ -36,6 +36,9 @@
  * weights' rows, which the update would leave as they are (zero_runs.h: the same bits). On the
  * digits against the same digits with no zero column, alternated: a step 0.91x the time on 2
  * threads, 0.89x on 1; a one-digit prediction 0.65x (benchmarks/zero_columns_ab.py).
+ *
+ * A pass over one row goes further (forward_row_share): every layer skips each zero entry of
+ * its input, listed one by one, scattered as the ReLU leaves them.
  */
 #include <math.h>
 #include <string.h>
@@ -152,11 +155,46 @@ static int hidden_share(const fm_net *net, int n, ptrdiff_t M, const float *X,
     return failed ? -1 : 0;
 }
 
+/* Inputs up to this wide are listed for a pass over one row (the list lives on the stack). */
+enum { MAX_LISTED = 4096 };
+
+/* Thread tid's part of a forward pass over one row: every layer's product runs over the
+ * nonzero entries of its input alone (fm_nonzero_list; the same bits, zero_runs.h), each
+ * thread listing them for itself after the barrier before it. A digit's ink is about 145 of
+ * MNIST's 784 pixels, and the ReLU leaves about half of each hidden layer at zero, scattered:
+ * a row's product reads one row of the weights per entry, so each skips that many. */
+static int forward_row_share(const fm_net *net, const float *x, float *out,
+                             float *const *scratch, int tid, int nth)
+{
+    int32_t list[MAX_LISTED];
+    int failed = 0;
+    int last = net->n_layers - 1;
+    const float *input = x;
+    for (int l = 0; l <= last; l++) {
+        ptrdiff_t K = net->sizes[l];
+        float *dest = l == last ? out : scratch[l];
+        fm_product p = fm_forward_product(dest, input, net->W[l], net->b[l], 1, K,
+                                          net->sizes[l + 1], l != last, 1);
+        int n = K <= MAX_LISTED ? fm_nonzero_list(input, K, list) : -1;
+        if (n >= 0) {
+            p.k_list = list;
+            p.n_k_list = n;
+        }
+        failed |= fm_product_share(&p, tid, nth, NULL) != 0;
+        if (l < last)
+            team_barrier(nth);
+        input = dest;
+    }
+    return failed ? -1 : 0;
+}
+
 /* Thread tid's part of a forward pass layer by layer: the hidden layers (a barrier after
  * each), then the output layer into out (the caller's barrier or the region's end). */
 static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *out,
                          float *const *scratch, step_schedules *ss, int tid, int nth)
 {
+    if (M == 1)
+        return forward_row_share(net, X, out, scratch, tid, nth);
     int last = net->n_layers - 1;
     ptrdiff_t runs[2 * FM_MAX_RUNS];
     int n_runs = last > 0 ? input_runs(X, M, net->sizes[0], runs) : -1;

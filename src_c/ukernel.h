@@ -6,7 +6,7 @@
  *
  *     for i < m, j < n:
  *         acc(i,j) = first ? 0.0f : C(i,j)                     (C(i,j) = c[i*ldc + j])
- *         for p = 0, 1, ..., k-1 (ascending), or only the p in the tile's runs:
+ *         for p = 0, 1, ..., k-1 (ascending), or only the p in the tile's runs, or in its list:
  *             acc(i,j) = fmaf(A(i,p), B(p,j), acc(i,j))
  *         C(i,j) = last ? epilogue(acc(i,j)) : acc(i,j)
  *
@@ -18,7 +18,8 @@
  * (AVX-512 with mask registers, AVX2 with masked loads and stores, generic with loop bounds),
  * and reads or writes nothing outside the m x n tile of A rows, B columns, C, mask and velocity.
  * k may be 0 (then acc is 0 or the parked C). The runs (fm_tile) skip steps p where A is zero
- * in every row (zero_runs.h), which leaves the result's bits as they are.
+ * in every row (zero_runs.h), which leaves the result's bits as they are; so does a list, which
+ * the frame gives only to the row kernel (one row, whose zeros may be scattered).
  *
  * first = 0 / last = 0 let the frame split K into blocks: a partial sum is parked in C between
  * blocks. Float stores are exact, so the chain and its result are the same as without the split.
@@ -57,6 +58,8 @@ typedef struct {
     int last;                /* 1: apply the epilogue; 0: park acc in C */
     const ptrdiff_t *runs;   /* NULL: p runs over 0..k-1; else over the n_runs runs */
     int n_runs;              /* [runs[2r], runs[2r+1]) within [0, k), ascending */
+    const int32_t *k_list;   /* NULL, or (the row kernel only: m == 1) p takes these n_k_list */
+    int n_k_list;            /* values alone, ascending, within [0, k); runs are then unused */
 } fm_tile;
 
 typedef void (*fm_ukernel_fn)(int m, int n, ptrdiff_t k,

@@ -91,8 +91,29 @@ FM_INLINE void steps(const int M, const int NV, __m256 acc[][2], __m256i m0, __m
     }
 }
 
-/* The tile body for exactly M rows and NV (1 or 2) vectors of 8 columns, n columns valid. */
-FM_INLINE void tile(const int M, const int NV, int n, ptrdiff_t k,
+/* The FMA steps p = list[0], ..., list[n_list - 1] (ascending) of a tile of M rows and NV
+ * vectors into acc: one row's nonzero entries of A, scattered (zero_runs.h). */
+FM_INLINE void steps_listed(const int M, const int NV, __m256 acc[][2], __m256i m0, __m256i m1,
+                            const int32_t *list, int n_list, const float *a, ptrdiff_t rsa,
+                            ptrdiff_t csa, const float *b, ptrdiff_t rsb)
+{
+    for (int s = 0; s < n_list; s++) {
+        const ptrdiff_t p = list[s];
+        __m256 b0 = _mm256_maskload_ps(b + p * rsb, m0);
+        __m256 b1 = NV == 2 ? _mm256_maskload_ps(b + p * rsb + 8, m1) : _mm256_setzero_ps();
+        #pragma GCC unroll 8
+        for (int i = 0; i < M; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i * rsa + p * csa);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            if (NV == 2)
+                acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+    }
+}
+
+/* The tile body for exactly M rows and NV (1 or 2) vectors of 8 columns, n columns valid;
+ * LISTED: over the steps in t's list (one row's tiles that have one), else its runs. */
+FM_INLINE void tile(const int M, const int NV, const int LISTED, int n, ptrdiff_t k,
                     const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                     const float *b, ptrdiff_t rsb,
                     float *c, ptrdiff_t ldc, const fm_tile *t)
@@ -107,8 +128,11 @@ FM_INLINE void tile(const int M, const int NV, int n, ptrdiff_t k,
             acc[i][1] = t->first ? _mm256_setzero_ps() : _mm256_maskload_ps(c + i * ldc + 8, m1);
     }
 
-    /* All of k, or only the runs of k where A is not zero throughout (zero_runs.h). */
-    if (t->runs == NULL) {
+    /* All of k, or only the runs of k where A is not zero throughout, or only the steps of a
+     * list (zero_runs.h). */
+    if (LISTED) {
+        steps_listed(M, NV, acc, m0, m1, t->k_list, t->n_k_list, a, rsa, csa, b, rsb);
+    } else if (t->runs == NULL) {
         steps(M, NV, acc, m0, m1, 0, k, a, rsa, csa, b, rsb);
     } else {
         for (int r = 0; r < t->n_runs; r++)
@@ -127,26 +151,30 @@ FM_INLINE void tile(const int M, const int NV, int n, ptrdiff_t k,
     }
 }
 
-FM_INLINE void tile_nv(const int M, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa,
-                       ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc,
-                       const fm_tile *t)
+FM_INLINE void tile_nv(const int M, const int LISTED, int n, ptrdiff_t k, const float *a,
+                       ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c,
+                       ptrdiff_t ldc, const fm_tile *t)
 {
     if (n > 8)
-        tile(M, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+        tile(M, 2, LISTED, n, k, a, rsa, csa, b, rsb, c, ldc, t);
     else
-        tile(M, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+        tile(M, 1, LISTED, n, k, a, rsa, csa, b, rsb, c, ldc, t);
 }
 
 static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                    const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
 {
+    if (t->k_list != NULL) {   /* given only for one row (ukernel.h) */
+        tile_nv(1, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+        return;
+    }
     switch (m) {
-    case 1: tile_nv(1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 2: tile_nv(2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 3: tile_nv(3, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 4: tile_nv(4, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 5: tile_nv(5, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 6: tile_nv(6, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 1: tile_nv(1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 2: tile_nv(2, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 3: tile_nv(3, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 4: tile_nv(4, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 5: tile_nv(5, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 6: tile_nv(6, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
     default: break;
     }
 }

@@ -114,8 +114,31 @@ FM_INLINE void steps(const int MR, const int NV, __m512 acc[][8], const __mmask1
     }
 }
 
-/* The tile body for exactly MR rows and NV (1 to 8) vectors of 16 columns, n columns valid. */
-FM_INLINE void tile(const int MR, const int NV, int n, ptrdiff_t k,
+/* The FMA steps p = list[0], ..., list[n_list - 1] (ascending) of a tile of MR rows and NV
+ * vectors into acc: one row's nonzero entries of A, scattered (zero_runs.h). */
+FM_INLINE void steps_listed(const int MR, const int NV, __m512 acc[][8], const __mmask16 mk[8],
+                            const int32_t *list, int n_list, const float *a, ptrdiff_t rsa,
+                            ptrdiff_t csa, const float *b, ptrdiff_t rsb)
+{
+    for (int s = 0; s < n_list; s++) {
+        const ptrdiff_t p = list[s];
+        __m512 bv[8];
+        #pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            bv[v] = _mm512_maskz_loadu_ps(mk[v], b + p * rsb + 16 * v);
+        #pragma GCC unroll 24
+        for (int i = 0; i < MR; i++) {
+            __m512 ai = _mm512_set1_ps(a[i * rsa + p * csa]);
+            #pragma GCC unroll 8
+            for (int v = 0; v < NV; v++)
+                acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+        }
+    }
+}
+
+/* The tile body for exactly MR rows and NV (1 to 8) vectors of 16 columns, n columns valid;
+ * LISTED: over the steps in t's list (the row kernel's tiles that have one), else its runs. */
+FM_INLINE void tile(const int MR, const int NV, const int LISTED, int n, ptrdiff_t k,
                     const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                     const float *b, ptrdiff_t rsb,
                     float *c, ptrdiff_t ldc, const fm_tile *t)
@@ -150,9 +173,11 @@ FM_INLINE void tile(const int MR, const int NV, int n, ptrdiff_t k,
         }
     }
 
-    /* All of k, or only the runs of k where A is not zero throughout (zero_runs.h); the loop
-     * for all of k is the one the kernel had before runs. */
-    if (t->runs == NULL) {
+    /* All of k, or only the runs of k where A is not zero throughout, or only the steps of a
+     * list (zero_runs.h); the loop for all of k is the one the kernel had before runs. */
+    if (LISTED) {
+        steps_listed(MR, NV, acc, mk, t->k_list, t->n_k_list, a, rsa, csa, b, rsb);
+    } else if (t->runs == NULL) {
         steps(MR, NV, acc, mk, 0, k, a, rsa, csa, b, rsb);
     } else {
         for (int r = 0; r < t->n_runs; r++)
@@ -181,9 +206,9 @@ FM_INLINE void tile_rows(const int MR, const int NV, int n, ptrdiff_t k,
                          float *c, ptrdiff_t ldc, const fm_tile *t)
 {
     if (rsa == 1)
-        tile(MR, NV, n, k, a, 1, csa, b, rsb, c, ldc, t);
+        tile(MR, NV, 0, n, k, a, 1, csa, b, rsb, c, ldc, t);
     else
-        tile(MR, NV, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+        tile(MR, NV, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t);
 }
 
 /* In-register transpose of r[0..15] (rows) into columns. */
@@ -344,11 +369,25 @@ static void kernel_columns(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t 
 /* One row, n <= 128 columns (a single sample's forward pass): eight vectors give eight
  * independent chains, enough to cover the FMA latency that a 1 x 64 tile (four) cannot. A
  * network's weights in 64-column panels give it 64 columns at most; the panels' sequential
- * reads more than make up for that (gemm.c). */
+ * reads more than make up for that (gemm.c). Given a list (fm_tile), it runs those steps alone. */
 static void kernel_row(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                        const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
 {
     (void)m;
+    if (t->k_list != NULL) {
+        switch ((n + 15) / 16) {
+        case 1: tile(1, 1, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+        case 2: tile(1, 2, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+        case 3: tile(1, 3, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+        case 4: tile(1, 4, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+        case 5: tile(1, 5, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+        case 6: tile(1, 6, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+        case 7: tile(1, 7, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+        case 8: tile(1, 8, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+        default: break;
+        }
+        return;
+    }
     switch ((n + 15) / 16) {
     case 1: tile_rows(1, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
     case 2: tile_rows(1, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;

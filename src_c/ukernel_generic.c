@@ -19,11 +19,14 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
         for (int j = 0; j < n; j++)
             acc[i][j] = t->first ? 0.0f : c[i * ldc + j];
 
+    /* Every step p of k, or those of the runs, or those of the list (ukernel.h). */
     const ptrdiff_t whole[2] = { 0, k };
     const ptrdiff_t *runs = t->runs != NULL ? t->runs : whole;
-    const int n_runs = t->runs != NULL ? t->n_runs : 1;
+    const int n_runs = t->k_list != NULL ? t->n_k_list : t->runs != NULL ? t->n_runs : 1;
     for (int r = 0; r < n_runs; r++) {
-        for (ptrdiff_t p = runs[2 * r]; p < runs[2 * r + 1]; p++) {
+        ptrdiff_t p0 = t->k_list != NULL ? t->k_list[r] : runs[2 * r];
+        ptrdiff_t p1 = t->k_list != NULL ? p0 + 1 : runs[2 * r + 1];
+        for (ptrdiff_t p = p0; p < p1; p++) {
             for (int i = 0; i < m; i++) {
                 float ai = a[i * rsa + p * csa];
                 for (int j = 0; j < n; j++)

@@ -1,6 +1,7 @@
 /* zero_runs.h - the columns of an input batch that hold a nonzero, as runs, so that the first
  * layer's products can skip the columns that are zero in every row (the blank border of
- * handwritten digits: about 245 of MNIST's 784 pixels in a batch of 200).
+ * handwritten digits: about 245 of MNIST's 784 pixels in a batch of 200); and those of a single
+ * row, as a list, so that each layer of a one-row pass skips every zero of its input.
  *
  * Skipping a term A(i,p) * B(p,j) with A(i,p) == 0 leaves an FMA chain's result unchanged
  * whenever B(p,j) is finite: the term is a signed zero, adding a signed zero to a nonzero
@@ -16,6 +17,7 @@
 #define FASTMLP_ZERO_RUNS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum {
     FM_MAX_RUNS = 48,   /* runs kept; later columns join the last run */
@@ -28,5 +30,11 @@ enum {
  * when the runs would skip less than a sixteenth of K (then the caller skips nothing, and a
  * dense batch costs one scan of its first rows). runs has room for 2 * FM_MAX_RUNS values. */
 int fm_nonzero_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx, ptrdiff_t *runs);
+
+/* The columns of one row x (K floats) that are not zero, in ascending order, in list (room for
+ * K values). Returns their number, or -1 when fewer than a sixteenth of them are zero (then the
+ * caller skips nothing). A row's zeros need not be contiguous: the ReLU leaves about half of a
+ * hidden layer's outputs at zero, scattered. */
+int fm_nonzero_list(const float *x, ptrdiff_t K, int32_t *list);
 
 #endif

@@ -187,6 +187,43 @@ def test_every_path_skips_to_the_same_bits(isa):
         assert np.array_equal(got, want)
 
 
+def one_row_network(sizes, hidden_bias, seed):
+    """A network whose hidden layers' ReLU outputs are mostly zero (hidden_bias -1), about half
+    zero (0) or never zero (+1) on inputs in [0, 1)."""
+    net = network(sizes, seed=seed)
+    params = net.get_weights()
+    for l in range(1, len(params) - 2, 2):
+        params[l] = np.full_like(params[l], hidden_bias)
+    net.set_weights(params)
+    return net
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("hidden_bias", [-1.0, 0.0, 1.0])
+def test_one_row_skips_every_zero_input_to_the_same_bits(isa, threads, hidden_bias):
+    # A pass over one row runs each layer over the nonzero entries of its input alone, scattered
+    # or not (mlp_step.c, forward_row_share): the ReLU's zeros as well as the blank pixels.
+    if isa not in AVAILABLE:
+        pytest.skip(f"this CPU lacks {isa}")
+    _core.set_isa(isa)
+    _core.set_num_threads(threads)
+    rng = np.random.default_rng(31)
+    for sizes in [(784, 512, 256, 10), (70, 130, 75, 3), (33, 17, 2)]:
+        net = one_row_network(sizes, hidden_bias, seed=len(sizes) + sizes[0])
+        rows = [zero_column_input(rng, 1, sizes[0], pattern) for pattern in PATTERNS]
+        dense = rng.uniform(0, 1, size=(1, sizes[0])).astype(np.float32)
+        scattered = dense.copy()
+        scattered[0, rng.random(sizes[0]) < 0.5] = 0.0
+        scattered[0, 1::7] = -0.0
+        scattered[0, 2::11] = 1e-40                 # subnormal: not zero, so not skipped
+        for x in rows + [dense, scattered]:
+            assert np.array_equal(net.forward(x), chained_forward(net, x))
+            # and the row's bits within a batch, whose products see all of K
+            batch = np.concatenate([x, dense, dense])
+            assert np.array_equal(net.forward(batch)[:1], net.forward(x))
+
+
 @pytest.fixture
 def mnist_train():
     if not os.environ.get("FASTMLP_DATA"):
