@@ -166,7 +166,8 @@ enum { MAX_LISTED = 4096 };
 static int forward_row_share(const fm_net *net, const float *x, float *out,
                              float *const *scratch, int tid, int nth)
 {
-    int32_t list[MAX_LISTED];
+    int32_t list[MAX_LISTED + FM_LIST_SLACK];
+    const fm_nonzero_list_fn nonzero_list = fm_kernels()->nonzero_list;
     int failed = 0;
     int last = net->n_layers - 1;
     const float *input = x;
@@ -175,7 +176,7 @@ static int forward_row_share(const fm_net *net, const float *x, float *out,
         float *dest = l == last ? out : scratch[l];
         fm_product p = fm_forward_product(dest, input, net->W[l], net->b[l], 1, K,
                                           net->sizes[l + 1], l != last, 1);
-        int n = K <= MAX_LISTED ? fm_nonzero_list(input, K, list) : -1;
+        int n = K <= MAX_LISTED ? nonzero_list(input, K, list) : -1;
         if (n >= 0) {
             p.k_list = list;
             p.n_k_list = n;

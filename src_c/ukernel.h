@@ -67,6 +67,9 @@ typedef void (*fm_ukernel_fn)(int m, int n, ptrdiff_t k,
                               const float *b, ptrdiff_t rsb,
                               float *c, ptrdiff_t ldc, const fm_tile *t);
 
+/* zero_runs.h's fm_nonzero_list: the same list and count, whatever the instruction set. */
+typedef int (*fm_nonzero_list_fn)(const float *x, ptrdiff_t K, int32_t *list);
+
 /* Optional packing of a transposed B (rsb == 1): the same result as pack.h's fm_pack_b(dst, nr,
  * kc, n, src, 1, csb), i.e. dst[p*nr + j] = src[j*csb + p] for j < n, zeros up to nr. */
 typedef void (*fm_pack_bt_fn)(float *dst, int nr, ptrdiff_t kc, int n,
@@ -89,6 +92,7 @@ typedef struct {
     fm_ukernel_fn row;
     fm_pack_bt_fn pack_bt;    /* NULL: use the portable fm_pack_b */
     fm_pack_a_fn pack_a;      /* NULL: A stored by rows goes to "wide", read in place */
+    fm_nonzero_list_fn nonzero_list;   /* a one-row pass's lists of steps (mlp_step.c) */
 } fm_kernel_set;
 
 /* One table per instruction set; each lives in its own translation unit (ukernel_<isa>.c),

@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include "ukernel.h"
+#include "zero_runs.h"
 
 enum { MR = 6, NR = 16 };
 
@@ -181,7 +182,8 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
 
 /* One kernel serves every shape: wide, columns, narrow and row. */
 const fm_kernel_set fm_kernels_avx2 = {
-    "avx2", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, NULL, NULL
+    "avx2", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, NULL, NULL,
+    fm_nonzero_list
 };
 
 #endif /* x86 */

@@ -8,6 +8,7 @@
 
 #include "epilogue.h"
 #include "ukernel.h"
+#include "zero_runs.h"
 
 enum { MR = 4, NR = 16 };
 
@@ -52,5 +53,6 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
 
 /* One kernel serves every shape: wide, columns, narrow and row. */
 const fm_kernel_set fm_kernels_generic = {
-    "generic", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, NULL, NULL
+    "generic", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, NULL, NULL,
+    fm_nonzero_list
 };

@@ -32,9 +32,12 @@ enum {
 int fm_nonzero_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx, ptrdiff_t *runs);
 
 /* The columns of one row x (K floats) that are not zero, in ascending order, in list (room for
- * K values). Returns their number, or -1 when fewer than a sixteenth of them are zero (then the
- * caller skips nothing). A row's zeros need not be contiguous: the ReLU leaves about half of a
- * hidden layer's outputs at zero, scattered. */
+ * K + FM_LIST_SLACK values: a vector version may write past the last). Returns their number,
+ * or -1 when fewer than a sixteenth of them are zero (then the caller skips nothing). A row's
+ * zeros need not be contiguous: the ReLU leaves about half of a hidden layer's outputs at zero,
+ * scattered. The kernel sets (ukernel.h) carry this or a vector version of it. */
+enum { FM_LIST_SLACK = 16 };
+
 int fm_nonzero_list(const float *x, ptrdiff_t K, int32_t *list);
 
 #endif
