@@ -9,16 +9,19 @@ checkout of each), then
 Each round runs one process per build, in turn (the order swapped every round), and each
 process times `Network.forward` on one row, in loops of 2000 calls after a warm-up: the first
 test digit again and again, 2000 test digits one after another, and a random row in [0, 1).
-The result is the median of the per-round ratios NEW / OLD, with quartiles, and the medians of
-the times. Without FASTMLP_DATA only the random row is timed. The same weights (Glorot, seed
+The result (alternate.report): the medians of the times, and the median of the per-round
+ratios NEW / OLD with quartiles. Without FASTMLP_DATA only the random row is timed. The same weights (Glorot, seed
 0) in both, on 2 threads unless --threads says otherwise.
 """
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
+
+import numpy as np
+
+from alternate import report
 
 MEASURE = r"""
 import json, os, sys, time
@@ -59,11 +62,6 @@ def measure(build_dir, threads):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def quartiles(values):
-    q = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
-    return q[0], statistics.median(values), q[2]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old", help="a directory holding a built fastmlp package (the base)")
@@ -80,13 +78,11 @@ def main():
         for which in order:
             runs[which].append(measure(getattr(args, which), args.threads))
     print(f"one-sample predictions, {args.threads} threads, {args.rounds} rounds alternated "
-          f"process by process (medians; new / old per round: median, quartiles)")
+          f"process by process")
     for name in runs["old"][0]:
-        old = [r[name] for r in runs["old"]]
-        new = [r[name] for r in runs["new"]]
-        lo, mid, hi = quartiles([n / o for n, o in zip(new, old)])
-        print(f"{name}: old {statistics.median(old):.1f} us, new {statistics.median(new):.1f} us;"
-              f" new / old {mid:.3f} ({lo:.3f}-{hi:.3f})")
+        print(f"{name}:")
+        times = np.array([[r[name] for r in runs[which]] for which in ("old", "new")])
+        report(["old", "new"], times, base=0, unit=1)
 
 
 if __name__ == "__main__":

@@ -212,6 +212,17 @@ FM_INLINE void tile_rows(const int MR, const int NV, int n, ptrdiff_t k,
         tile(MR, NV, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t);
 }
 
+/* One row: over its list of steps if it has one, else as any tile (tile_rows). */
+FM_INLINE void tile_row(const int NV, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa,
+                        ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc,
+                        const fm_tile *t)
+{
+    if (t->k_list != NULL)
+        tile(1, NV, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+    else
+        tile_rows(1, NV, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+}
+
 /* In-register transpose of r[0..15] (rows) into columns. */
 FM_INLINE void transpose16(__m512 r[16])
 {
@@ -375,29 +386,15 @@ static void kernel_row(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa,
                        const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
 {
     (void)m;
-    if (t->k_list != NULL) {
-        switch ((n + 15) / 16) {
-        case 1: tile(1, 1, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 2: tile(1, 2, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 3: tile(1, 3, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 4: tile(1, 4, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 5: tile(1, 5, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 6: tile(1, 6, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 7: tile(1, 7, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 8: tile(1, 8, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        default: break;
-        }
-        return;
-    }
     switch ((n + 15) / 16) {
-    case 1: tile_rows(1, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 2: tile_rows(1, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 3: tile_rows(1, 3, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 4: tile_rows(1, 4, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 5: tile_rows(1, 5, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 6: tile_rows(1, 6, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 7: tile_rows(1, 7, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 8: tile_rows(1, 8, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 1: tile_row(1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 2: tile_row(2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 3: tile_row(3, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 4: tile_row(4, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 5: tile_row(5, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 6: tile_row(6, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 7: tile_row(7, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 8: tile_row(8, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
     default: break;
     }
 }
@@ -420,7 +417,7 @@ static int nonzero_list(const float *x, ptrdiff_t K, int32_t *list)
         n += __builtin_popcount(nonzero);
         index = _mm512_add_epi32(index, step);
     }
-    return K - n < K / 16 || K - n == 0 ? -1 : (int)n;
+    return fm_worth_skipping(K, n) ? (int)n : -1;
 }
 
 const fm_kernel_set fm_kernels_avx512 = {

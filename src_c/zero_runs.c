@@ -107,7 +107,7 @@ int fm_nonzero_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx, ptr
     ptrdiff_t kept = 0;
     for (int r = 0; r < n; r++)
         kept += runs[2 * r + 1] - runs[2 * r];
-    return K - kept < K / 16 || K - kept == 0 ? -1 : n;
+    return fm_worth_skipping(K, kept) ? n : -1;
 }
 
 int fm_nonzero_list(const float *x, ptrdiff_t K, int32_t *list)
@@ -121,5 +121,5 @@ int fm_nonzero_list(const float *x, ptrdiff_t K, int32_t *list)
         list[n] = (int32_t)k;
         n += (b & 0x7fffffffu) != 0;
     }
-    return K - n < K / 16 || K - n == 0 ? -1 : (int)n;
+    return fm_worth_skipping(K, n) ? (int)n : -1;
 }

@@ -25,6 +25,13 @@ enum {
                            micro-kernel's loop costs about as much as a few FMA steps */
 };
 
+/* Whether keeping `kept` of K columns skips enough to pay: at least a sixteenth of K, and at
+ * least one column. fm_nonzero_runs and every fm_nonzero_list follow it. */
+static inline int fm_worth_skipping(ptrdiff_t K, ptrdiff_t kept)
+{
+    return K - kept >= K / 16 && K - kept > 0;
+}
+
 /* The nonzero columns of X (M x K, row stride ldx) as n runs [runs[2r], runs[2r+1]), in
  * ascending order: every column with a nonzero in some row lies in a run. Returns n, or -1
  * when the runs would skip less than a sixteenth of K (then the caller skips nothing, and a
