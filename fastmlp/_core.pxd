@@ -67,7 +67,12 @@ cdef extern from "fastmlp.h" nogil:
                            double *loss)
     int fm_forward(const fm_net *net, Py_ssize_t M, const float *X, float *out, float **scratch,
                    Py_ssize_t scratch_rows)
+    int fm_forward_finite(const fm_net *net, Py_ssize_t M, const float *X, float *out,
+                          float **scratch, Py_ssize_t scratch_rows)
     Py_ssize_t fm_forward_scratch_rows(const fm_net *net, Py_ssize_t M)
+    enum fm_error:
+        FM_ERR_MEMORY
+        FM_ERR_NOT_FINITE
 
 cdef extern from "dispatch.h" nogil:
     void fm_dispatch_init()

@@ -46,6 +46,9 @@ def dense_update(W: _F32, b: _F32, A_prev: _F32, dZ: _F32, lr: float, alpha: flo
 def loss_grad(out: _F32, labels: _I32, dout: _F32, loss: _Loss = ...) -> float:
     """Loss of ``out`` (M, N) against ``labels`` (M,); its gradient written to ``dout``."""
 
+class NonFiniteInput(ValueError):
+    """The input of ``Network.forward(X, check_finite=True)`` holds a NaN or an infinity."""
+
 class Network:
     """The weights of a dense ReLU network and the buffers of its training step."""
 
@@ -72,5 +75,6 @@ class Network:
                         nesterov: bool = ...) -> float:
         """``train_step(X[rows], labels[rows], ...)`` without the copy: X (n, n_in), labels
         (n,), rows (M,) int64 in [0, n)."""
-    def forward(self, X: _F32) -> _F32:
-        """The raw output (M, n_out) for X (M, n_in)."""
+    def forward(self, X: _F32, check_finite: bool = ...) -> _F32:
+        """The raw output (M, n_out) for X (M, n_in); with ``check_finite``, ``NonFiniteInput``
+        when X holds a NaN or an infinity."""

@@ -24,6 +24,10 @@ LOSSES = {"mse": FM_LOSS_MSE, "cross_entropy": FM_LOSS_CROSS_ENTROPY}
 cdef Py_ssize_t OWN_SCRATCH_ROWS = 512
 
 
+class NonFiniteInput(ValueError):
+    """The input of ``Network.forward(X, check_finite=True)`` holds a NaN or an infinity."""
+
+
 cdef _expect(bint ok, str message):
     if not ok:
         raise ValueError(message)
@@ -512,8 +516,12 @@ cdef class Network:
             raise ValueError("momentum needs a Network made with momentum=True")
         return loss_kind
 
-    def forward(self, const float[:, ::1] X):
-        """The raw network output for X (M, n_in) float32: a new (M, n_out) float32 array."""
+    def forward(self, const float[:, ::1] X, bint check_finite=False):
+        """The raw network output for X (M, n_in) float32: a new (M, n_out) float32 array.
+
+        With ``check_finite``, X is first checked for NaN and infinity (``NonFiniteInput``),
+        block by block on the threads of the pass: cheaper than a separate check of all of X
+        before it, which reads X from memory once more."""
         cdef Py_ssize_t M = X.shape[0], L = self._net.n_layers
         if X.shape[1] != self._sizes[0]:
             raise ValueError(f"X has {X.shape[1]} features, expected {self.sizes[0]}")
@@ -538,12 +546,19 @@ cdef class Network:
                 for l in range(L - 1):
                     ptrs[l] = _data(scratch[l])
             with nogil:
-                status = fm_forward(&self._net, M, &X[0, 0], &out_view[0, 0], ptrs, scratch_rows)
+                if check_finite:
+                    status = fm_forward_finite(&self._net, M, &X[0, 0], &out_view[0, 0], ptrs,
+                                               scratch_rows)
+                else:
+                    status = fm_forward(&self._net, M, &X[0, 0], &out_view[0, 0], ptrs,
+                                        scratch_rows)
         finally:
             if own:
                 self._scratch_lock.release()
             else:
                 PyMem_Free(ptrs)
+        if status == FM_ERR_NOT_FINITE:
+            raise NonFiniteInput("X contains NaN or infinity")
         _check_status(status)
         return out
 

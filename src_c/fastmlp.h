@@ -3,7 +3,8 @@
  * All matrices are C-contiguous float32, row-major; W has shape (n_in, n_out) as in X @ W + b.
  * The exception is a whole network's weights (fm_net), kept in gemm.h's column panels.
  * The Cython layer validates shapes, dtypes and label ranges; these functions trust their caller.
- * Functions returning int give 0 on success and -1 when memory could not be allocated.
+ * Functions returning int give 0 on success and -1 (FM_ERR_MEMORY) when memory could not be
+ * allocated; fm_forward_finite also FM_ERR_NOT_FINITE.
  */
 #ifndef FASTMLP_H
 #define FASTMLP_H
@@ -12,6 +13,8 @@
 #include <stdint.h>
 
 #include "threads.h"
+
+enum fm_error { FM_ERR_MEMORY = -1, FM_ERR_NOT_FINITE = -2 };
 
 enum fm_loss_kind { FM_LOSS_MSE = 0, FM_LOSS_CROSS_ENTROPY = 1 };
 
@@ -97,6 +100,13 @@ int fm_train_step_rows(const fm_net *net, ptrdiff_t M, const float *X, const int
  * same bits, more slowly (in chunks of scratch_rows rows, layer by layer). */
 int fm_forward(const fm_net *net, ptrdiff_t M, const float *X, float *out, float *const *scratch,
                ptrdiff_t scratch_rows);
+
+/* fm_forward on an X not yet checked: returns FM_ERR_NOT_FINITE, out then undefined, when X
+ * holds a NaN or an infinity. A pass of many rows checks each block of rows on the thread
+ * that computes it, just before its first product, so the check brings the block into that
+ * core's cache for the product instead of reading all of X from memory once more. */
+int fm_forward_finite(const fm_net *net, ptrdiff_t M, const float *X, float *out,
+                      float *const *scratch, ptrdiff_t scratch_rows);
 
 /* The scratch rows fm_forward wants for M rows with the current thread count: M, or fewer for
  * a pass of many rows (a slot of rows per thread). */

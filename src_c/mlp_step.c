@@ -240,9 +240,12 @@ static ptrdiff_t claim_block(atomic_ptrdiff_t *next, ptrdiff_t M, int nth, ptrdi
 }
 
 /* Thread tid's part of a forward pass block by block, among nth; its slot of scratch[l] is
- * rows [tid * BLOCK_ROWS, (tid + 1) * BLOCK_ROWS). */
+ * rows [tid * BLOCK_ROWS, (tid + 1) * BLOCK_ROWS). With not_finite, each block is first
+ * checked for a NaN or an infinity: the first thread to find one sets the flag, and every
+ * thread stops at its next block. */
 static int forward_blocks_share(const fm_net *net, ptrdiff_t M, const float *X, float *out,
-                                float *const *scratch, atomic_ptrdiff_t *next, int tid, int nth)
+                                float *const *scratch, atomic_ptrdiff_t *next,
+                                atomic_int *not_finite, int tid, int nth)
 {
     int failed = 0;
     int last = net->n_layers - 1;
@@ -250,6 +253,14 @@ static int forward_blocks_share(const fm_net *net, ptrdiff_t M, const float *X, 
     ptrdiff_t runs[2 * FM_MAX_RUNS];
     while ((rows = claim_block(next, M, nth, &m0)) > 0) {
         const float *input = X + m0 * net->sizes[0];
+        if (not_finite != NULL) {
+            if (atomic_load_explicit(not_finite, memory_order_relaxed))
+                break;
+            if (!fm_all_finite(input, rows * net->sizes[0])) {
+                atomic_store_explicit(not_finite, 1, memory_order_relaxed);
+                break;
+            }
+        }
         for (int l = 0; l <= last; l++) {
             ptrdiff_t N = net->sizes[l + 1];
             float *dest = l == last ? out + m0 * N : scratch[l] + tid * BLOCK_ROWS * N;
@@ -449,27 +460,54 @@ static int forward_by_layers(const fm_net *net, ptrdiff_t M, const float *X, flo
     return failed ? -1 : 0;
 }
 
-int fm_forward(const fm_net *net, ptrdiff_t M, const float *X, float *out, float *const *scratch,
-               ptrdiff_t scratch_rows)
+/* A forward pass block by block on a team of nth threads (forward_blocks_share). */
+static int forward_blocks(const fm_net *net, ptrdiff_t M, const float *X, float *out,
+                          float *const *scratch, int nth, atomic_int *not_finite)
+{
+    atomic_ptrdiff_t next;
+    atomic_init(&next, 0);
+#ifdef _OPENMP
+    if (nth > 1) {
+        int failed = 0;
+        #pragma omp parallel num_threads(nth) reduction(|:failed)
+        failed |= forward_blocks_share(net, M, X, out, scratch, &next, not_finite,
+                                       omp_get_thread_num(), omp_get_num_threads()) != 0;
+        return failed ? -1 : 0;
+    }
+#endif
+    return forward_blocks_share(net, M, X, out, scratch, &next, not_finite, 0, 1);
+}
+
+/* fm_forward, and with check fm_forward_finite. */
+static int forward(const fm_net *net, ptrdiff_t M, const float *X, float *out,
+                   float *const *scratch, ptrdiff_t scratch_rows, int check)
 {
     fm_dispatch_init();
     int nth = forward_team(net, M);
     if (nth > scratch_rows / BLOCK_ROWS)
         nth = (int)(scratch_rows / BLOCK_ROWS);   /* a slot of BLOCK_ROWS rows each */
-    if (nth < 1 || !goes_by_blocks(M, nth))
+    if (nth < 1 || !goes_by_blocks(M, nth)) {
+        /* At most a few thousand rows: checked in one pass before the team starts. */
+        if (check && !fm_all_finite(X, M * net->sizes[0]))
+            return FM_ERR_NOT_FINITE;
         return forward_by_layers(net, M, X, out, scratch, scratch_rows);
-    int failed = 0;
-    atomic_ptrdiff_t next;
-    atomic_init(&next, 0);
-#ifdef _OPENMP
-    if (nth > 1) {
-        #pragma omp parallel num_threads(nth) reduction(|:failed)
-        failed |= forward_blocks_share(net, M, X, out, scratch, &next, omp_get_thread_num(),
-                                       omp_get_num_threads()) != 0;
-        return failed ? -1 : 0;
     }
-#endif
-    return forward_blocks_share(net, M, X, out, scratch, &next, 0, 1);
+    atomic_int not_finite;
+    atomic_init(&not_finite, 0);
+    int status = forward_blocks(net, M, X, out, scratch, nth, check ? &not_finite : NULL);
+    return atomic_load_explicit(&not_finite, memory_order_relaxed) ? FM_ERR_NOT_FINITE : status;
+}
+
+int fm_forward(const fm_net *net, ptrdiff_t M, const float *X, float *out, float *const *scratch,
+               ptrdiff_t scratch_rows)
+{
+    return forward(net, M, X, out, scratch, scratch_rows, 0);
+}
+
+int fm_forward_finite(const fm_net *net, ptrdiff_t M, const float *X, float *out,
+                      float *const *scratch, ptrdiff_t scratch_rows)
+{
+    return forward(net, M, X, out, scratch, scratch_rows, 1);
 }
 
 /* Thread tid's part of a training step on (X, labels), or, with rows != NULL, on those rows of

@@ -1,7 +1,9 @@
-"""Bad input gets a clear error before any C runs; odd memory layouts and batching change nothing.
+"""Bad input gets a clear error, and nothing is computed from it; odd memory layouts and batching
+change nothing.
 
 - The estimator rejects NaN/inf, wrong shapes and dtypes, bad labels and bad parameters with a
-  ValueError/TypeError/MemoryError whose message says what was wrong.
+  ValueError/TypeError/MemoryError whose message says what was wrong. A prediction's NaN or
+  infinity is found by the forward pass itself, block by block, wherever it is.
 - Every entry point of ``fastmlp._core`` re-checks the buffers it is handed; those direct calls
   run in a subprocess, so a crash fails the test instead of killing the run.
 - Non-contiguous, Fortran-order, negative-stride, unaligned, read-only and memory-mapped inputs
@@ -12,7 +14,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from fastmlp import MLP
+from fastmlp import MLP, _core
 from reliability_util import run_python
 
 RNG = np.random.default_rng(0)
@@ -47,6 +49,55 @@ def test_non_finite_X_is_rejected(fitted, value, method):
             getattr(small(), method)(bad, Y)
         else:
             getattr(fitted, method)(bad)
+
+
+@pytest.fixture(scope="module")
+def wide_net():
+    """A network big enough for two threads on thousands of rows (a pass block by block)."""
+    rng = np.random.default_rng(1)
+    net = _core.Network([64, 32, 10], 16)
+    net.set_weights([rng.normal(size=(64, 32)), rng.normal(size=32), rng.normal(size=(32, 10)),
+                     rng.normal(size=10)])
+    return net
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("rows", [1, 7, 5000])
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_forward_finds_a_non_finite_value_wherever_it_is(wide_net, threads, rows, where, value):
+    # 5000 rows go block by block, each block checked by the thread that computes it;
+    # fewer rows are checked in one pass first. Either way the one bad value is found.
+    X = np.random.default_rng(2).uniform(size=(rows, 64)).astype(np.float32)
+    i = {"first": 0, "middle": rows // 2, "last": rows - 1}[where]
+    j = {"first": 0, "middle": 31, "last": 63}[where]
+    clean = X.copy()
+    X[i, j] = value
+    saved = _core.get_num_threads()
+    _core.set_num_threads(threads)
+    try:
+        with pytest.raises(_core.NonFiniteInput, match="NaN or infinity"):
+            wide_net.forward(X, check_finite=True)
+        checked = wide_net.forward(clean, check_finite=True)
+        assert np.array_equal(checked, wide_net.forward(clean))
+        wide_net.forward(X)   # unchecked: the caller vouches for X, nothing is raised
+    finally:
+        _core.set_num_threads(saved)
+
+
+def test_a_non_finite_value_in_a_large_prediction_is_rejected():
+    rng = np.random.default_rng(3)
+    Xw = rng.uniform(size=(300, 64)).astype(np.float32)
+    model = MLP(hidden_layer_sizes=(32,), batch_size=50, epochs=1, random_state=0)
+    model.fit(Xw, np.arange(300) % 4)
+    big = rng.uniform(size=(6000, 64)).astype(np.float32)
+    expected = model.predict(big)
+    bad = big.copy()
+    bad[4321, 17] = np.nan
+    for method in ("predict", "predict_proba", "decision_function"):
+        with pytest.raises(ValueError, match="Input X contains NaN or infinity"):
+            getattr(model, method)(bad)
+    assert np.array_equal(model.predict(big), expected)
 
 
 @pytest.mark.parametrize("method", ["predict", "predict_proba", "decision_function", "score"])
