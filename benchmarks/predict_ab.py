@@ -31,20 +31,14 @@ import json, os, sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, sys.argv[2])
-from fastmlp import _core, MLPClassifier
+from fastmlp import _core
 if not os.path.abspath(_core.__file__).startswith(os.path.abspath(sys.argv[2]) + os.sep):
     sys.exit(f"imported {_core.__file__}, not the build in {sys.argv[2]}")
-from contenders import SIZES, FastmlpTrainer, mnist_digits
+from contenders import FastmlpTrainer, mnist_digits
 threads, through, many = int(sys.argv[3]), sys.argv[4], sys.argv[5] == "1"
 _core.set_num_threads(threads)
 trainer = FastmlpTrainer()
-if through == "model":
-    model = MLPClassifier(hidden_layer_sizes=SIZES[1:-1], epochs=1, random_state=0)
-    model.fit(np.zeros((SIZES[-1], SIZES[0]), np.float32), np.arange(SIZES[-1]))
-    model.set_weights(trainer.net.get_weights())
-    call = model.predict
-else:
-    call = trainer.net.forward
+call = trainer.model.predict if through == "model" else trainer.net.forward
 rng = np.random.default_rng(0)
 rows = {"random row": [rng.uniform(0, 1, (1, 784)).astype(np.float32)]}
 test = mnist_digits()[2] if os.environ.get("FASTMLP_DATA") else None
