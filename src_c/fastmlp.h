@@ -102,9 +102,9 @@ int fm_forward(const fm_net *net, ptrdiff_t M, const float *X, float *out, float
                ptrdiff_t scratch_rows);
 
 /* fm_forward on an X not yet checked: returns FM_ERR_NOT_FINITE, out then undefined, when X
- * holds a NaN or an infinity. A pass of many rows checks each block of rows on the thread
- * that computes it, just before its first product, so the check brings the block into that
- * core's cache for the product instead of reading all of X from memory once more. */
+ * holds a NaN or an infinity. A pass of many rows checks each block of rows as the thread
+ * computing it packs it for the first product, in the cache, instead of reading all of X from
+ * memory once more. */
 int fm_forward_finite(const fm_net *net, ptrdiff_t M, const float *X, float *out,
                       float *const *scratch, ptrdiff_t scratch_rows);
 

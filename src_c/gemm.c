@@ -151,6 +151,23 @@ static int next_row_tile(row_tiles *rt, ptrdiff_t *i, int *mt)
     return 1;
 }
 
+/* Whether rows [i0, i1) of p's A (all of K) are free of NaN and infinity. */
+static int rows_finite(const fm_kernel_set *ks, const fm_product *p, ptrdiff_t i0, ptrdiff_t i1)
+{
+    for (ptrdiff_t i = i0; i < i1; i++) {
+        const float *row = p->A + i * p->rsa;
+        if (p->csa == 1) {
+            if (!ks->all_finite(row, p->K))
+                return 0;
+            continue;
+        }
+        for (ptrdiff_t k = 0; k < p->K; k++)
+            if (!ks->all_finite(row + k * p->csa, 1))
+                return 0;
+    }
+    return 1;
+}
+
 /* C rows [m0, m1) x columns [n0, n1) of product p. Returns 0, or -1 when a buffer could not be
  * allocated.
  * a_ready: NULL, or in/out for a thread computing several column chunks of one product: 1 when
@@ -223,10 +240,16 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
             for (ptrdiff_t it = 0; it < n_tiles; it++) {
                 int mt = fm_tile_height(mc, n_tiles, it);
                 ks->pack_a(apack + it * panel_floats, mt, K, A + i * rsa, rsa);
+                /* The rows past mt are packed as zeros: the whole panel can be checked. */
+                if (p->a_not_finite != NULL && !ks->all_finite(apack + it * panel_floats,
+                                                               panel_floats))
+                    *p->a_not_finite = 1;
                 i += mt;
             }
             if (a_ready != NULL)
                 *a_ready = m1 - m0 <= MC_PACKED;
+        } else if (apack == NULL && p->a_not_finite != NULL && !rows_finite(ks, p, ic, ic + mc)) {
+            *p->a_not_finite = 1;
         }
         for (ptrdiff_t jc = n0; jc < n1;) {
             int nb = n1 - jc < nr ? (int)(n1 - jc) : nr;
@@ -381,7 +404,7 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
             const fm_epilogue *epi)
 {
     fm_product p = { M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, *epi, FM_PANELS_NONE,
-                      NULL, 0, NULL, 0, NULL, 0 };
+                      NULL, 0, NULL, 0, NULL, 0, NULL };
     return fm_product_run(&p);
 }
 

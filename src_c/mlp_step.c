@@ -240,9 +240,10 @@ static ptrdiff_t claim_block(atomic_ptrdiff_t *next, ptrdiff_t M, int nth, ptrdi
 }
 
 /* Thread tid's part of a forward pass block by block, among nth; its slot of scratch[l] is
- * rows [tid * BLOCK_ROWS, (tid + 1) * BLOCK_ROWS). With not_finite, each block is first
- * checked for a NaN or an infinity: the first thread to find one sets the flag, and every
- * thread stops at its next block. */
+ * rows [tid * BLOCK_ROWS, (tid + 1) * BLOCK_ROWS). With not_finite, layer 0's product checks
+ * each block for a NaN or an infinity as it packs it (fm_product.a_not_finite: in the cache,
+ * not one more pass over X from memory); a thread that finds one sets the flag, and every
+ * thread stops after its current block. */
 static int forward_blocks_share(const fm_net *net, ptrdiff_t M, const float *X, float *out,
                                 float *const *scratch, atomic_ptrdiff_t *next,
                                 atomic_int *not_finite, int tid, int nth)
@@ -251,25 +252,27 @@ static int forward_blocks_share(const fm_net *net, ptrdiff_t M, const float *X, 
     int last = net->n_layers - 1;
     ptrdiff_t m0, rows;
     ptrdiff_t runs[2 * FM_MAX_RUNS];
+    int bad_block = 0;
     while ((rows = claim_block(next, M, nth, &m0)) > 0) {
         const float *input = X + m0 * net->sizes[0];
-        if (not_finite != NULL) {
-            if (atomic_load_explicit(not_finite, memory_order_relaxed))
-                break;
-            if (!fm_all_finite(input, rows * net->sizes[0])) {
-                atomic_store_explicit(not_finite, 1, memory_order_relaxed);
-                break;
-            }
-        }
         for (int l = 0; l <= last; l++) {
             ptrdiff_t N = net->sizes[l + 1];
             float *dest = l == last ? out + m0 * N : scratch[l] + tid * BLOCK_ROWS * N;
             fm_product p = fm_forward_product(dest, input, net->W[l], net->b[l], rows,
                                               net->sizes[l], N, l != last, 1);
-            if (l == 0)
+            if (l == 0) {
                 keep_to_runs(&p, runs, input_runs(input, rows, net->sizes[0], runs));
+                if (not_finite != NULL)
+                    p.a_not_finite = &bad_block;
+            }
             failed |= fm_gemm_thread(0, 1, NULL, &p) != 0;
             input = dest;
+        }
+        if (not_finite != NULL) {
+            if (bad_block)
+                atomic_store_explicit(not_finite, 1, memory_order_relaxed);
+            if (atomic_load_explicit(not_finite, memory_order_relaxed))
+                break;
         }
     }
     return failed ? -1 : 0;
@@ -488,7 +491,7 @@ static int forward(const fm_net *net, ptrdiff_t M, const float *X, float *out,
         nth = (int)(scratch_rows / BLOCK_ROWS);   /* a slot of BLOCK_ROWS rows each */
     if (nth < 1 || !goes_by_blocks(M, nth)) {
         /* At most a few thousand rows: checked in one pass before the team starts. */
-        if (check && !fm_all_finite(X, M * net->sizes[0]))
+        if (check && !fm_kernels()->all_finite(X, M * net->sizes[0]))
             return FM_ERR_NOT_FINITE;
         return forward_by_layers(net, M, X, out, scratch, scratch_rows);
     }

@@ -70,6 +70,9 @@ typedef void (*fm_ukernel_fn)(int m, int n, ptrdiff_t k,
 /* zero_runs.h's fm_nonzero_list: the same list and count, whatever the instruction set. */
 typedef int (*fm_nonzero_list_fn)(const float *x, ptrdiff_t K, int32_t *list);
 
+/* fastmlp.h's fm_all_finite: whether none of the n floats at x is NaN or infinite. */
+typedef int (*fm_all_finite_fn)(const float *x, ptrdiff_t n);
+
 /* Optional packing of a transposed B (rsb == 1): the same result as pack.h's fm_pack_b(dst, nr,
  * kc, n, src, 1, csb), i.e. dst[p*nr + j] = src[j*csb + p] for j < n, zeros up to nr. */
 typedef void (*fm_pack_bt_fn)(float *dst, int nr, ptrdiff_t kc, int n,
@@ -93,6 +96,7 @@ typedef struct {
     fm_pack_bt_fn pack_bt;    /* NULL: use the portable fm_pack_b */
     fm_pack_a_fn pack_a;      /* NULL: A stored by rows goes to "wide", read in place */
     fm_nonzero_list_fn nonzero_list;   /* a one-row pass's lists of steps (mlp_step.c) */
+    fm_all_finite_fn all_finite;       /* a prediction's input check (gemm.h: a_not_finite) */
 } fm_kernel_set;
 
 /* One table per instruction set; each lives in its own translation unit (ukernel_<isa>.c),

@@ -11,6 +11,7 @@
 
 #include <immintrin.h>
 
+#include "fastmlp.h"   /* fm_all_finite */
 #include "ukernel.h"
 #include "zero_runs.h"
 
@@ -183,7 +184,7 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
 /* One kernel serves every shape: wide, columns, narrow and row. */
 const fm_kernel_set fm_kernels_avx2 = {
     "avx2", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, NULL, NULL,
-    fm_nonzero_list
+    fm_nonzero_list, fm_all_finite
 };
 
 #endif /* x86 */

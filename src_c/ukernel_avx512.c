@@ -420,9 +420,25 @@ static int nonzero_list(const float *x, ptrdiff_t K, int32_t *list)
     return fm_worth_skipping(K, n) ? (int)n : -1;
 }
 
+/* fm_all_finite 16 floats at a time: a float is NaN or infinite when its exponent bits are
+ * all ones. It checks a packed panel of A while the panel is in L1 (gemm.h: a_not_finite),
+ * about 4x the portable loop's pace there. */
+static int all_finite(const float *x, ptrdiff_t n)
+{
+    const __m512i exponent = _mm512_set1_epi32(0x7f800000);
+    __mmask16 bad = 0;
+    for (ptrdiff_t i = 0; i < n; i += 16) {
+        __mmask16 valid = lane_mask((int)(n - i < 16 ? n - i : 16));
+        __m512i bits = _mm512_and_si512(_mm512_maskz_loadu_epi32(valid, x + i), exponent);
+        bad |= _mm512_mask_cmpeq_epi32_mask(valid, bits, exponent);
+    }
+    return bad == 0;
+}
+
 const fm_kernel_set fm_kernels_avx512 = {
     "avx512", MR_WIDE, NR_WIDE, kernel_wide, MR_COLUMNS, NR_COLUMNS, kernel_columns,
-    MR_NARROW, NR_NARROW, kernel_narrow, 8, 128, kernel_row, pack_bt, pack_a, nonzero_list
+    MR_NARROW, NR_NARROW, kernel_narrow, 8, 128, kernel_row, pack_bt, pack_a, nonzero_list,
+    all_finite
 };
 
 #endif /* x86 */

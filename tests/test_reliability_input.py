@@ -61,28 +61,29 @@ def wide_net():
     return net
 
 
+@pytest.mark.usefixtures("restore_isa_and_threads")
+@pytest.mark.parametrize("isa", _core.build_info()["isa_available"])
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("rows", [1, 7, 5000])
+@pytest.mark.parametrize("rows", [1, 7, 5013])
 @pytest.mark.parametrize("where", ["first", "middle", "last"])
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
-def test_forward_finds_a_non_finite_value_wherever_it_is(wide_net, threads, rows, where, value):
-    # 5000 rows go block by block, each block checked by the thread that computes it;
-    # fewer rows are checked in one pass first. Either way the one bad value is found.
+def test_forward_finds_a_non_finite_value_wherever_it_is(wide_net, isa, threads, rows, where,
+                                                         value):
+    # 5013 rows go block by block, each block checked as layer 0 packs it, or row by row
+    # before it when it is not packed (AVX2, generic, and the last block on AVX-512: 1 row on
+    # 2 threads, 23 on 1), on the thread that computes it; fewer rows are checked first.
+    _core.set_isa(isa)
+    _core.set_num_threads(threads)
     X = np.random.default_rng(2).uniform(size=(rows, 64)).astype(np.float32)
     i = {"first": 0, "middle": rows // 2, "last": rows - 1}[where]
     j = {"first": 0, "middle": 31, "last": 63}[where]
     clean = X.copy()
     X[i, j] = value
-    saved = _core.get_num_threads()
-    _core.set_num_threads(threads)
-    try:
-        with pytest.raises(_core.NonFiniteInput, match="NaN or infinity"):
-            wide_net.forward(X, check_finite=True)
-        checked = wide_net.forward(clean, check_finite=True)
-        assert np.array_equal(checked, wide_net.forward(clean))
-        wide_net.forward(X)   # unchecked: the caller vouches for X, nothing is raised
-    finally:
-        _core.set_num_threads(saved)
+    with pytest.raises(_core.NonFiniteInput, match="NaN or infinity"):
+        wide_net.forward(X, check_finite=True)
+    checked = wide_net.forward(clean, check_finite=True)
+    assert np.array_equal(checked, wide_net.forward(clean))
+    wide_net.forward(X)   # unchecked: the caller vouches for X, nothing is raised
 
 
 def test_a_non_finite_value_in_a_large_prediction_is_rejected():
