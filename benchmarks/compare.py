@@ -3,7 +3,8 @@
     python benchmarks/compare.py [--rounds 5] [--threads 2] [--data random|mnist]
 
 Each round runs one training epoch (300 steps of 200 samples) of every contender in turn, then
-predict on 10,000 samples and on 1 sample, so the machine's load drifts over all of them alike.
+predict on 10,000 samples and on 1 sample (fastmlp's through MLPClassifier.decision_function,
+the user's call with its input checks), so the machine's load drifts over all of them alike.
 The data are MNIST-shaped random values (--data random, the default: every contender does all
 of its arithmetic), or the real digits from FASTMLP_DATA (--data mnist: the tutorial's own
 data, training digits for the epoch, test digits for the predictions, on which fastmlp skips
