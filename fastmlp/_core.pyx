@@ -519,9 +519,10 @@ cdef class Network:
     def forward(self, const float[:, ::1] X, bint check_finite=False):
         """The raw network output for X (M, n_in) float32: a new (M, n_out) float32 array.
 
-        With ``check_finite``, X is first checked for NaN and infinity (``NonFiniteInput``),
-        block by block on the threads of the pass: cheaper than a separate check of all of X
-        before it, which reads X from memory once more."""
+        With ``check_finite``, a NaN or an infinity in X raises ``NonFiniteInput``. A pass of
+        many rows checks each block of rows as it packs it for the first layer, on the thread
+        that computes it (cheaper than a check of all of X before the pass, which reads X from
+        memory once more); a pass of fewer rows checks X before it starts."""
         cdef Py_ssize_t M = X.shape[0], L = self._net.n_layers
         if X.shape[1] != self._sizes[0]:
             raise ValueError(f"X has {X.shape[1]} features, expected {self.sizes[0]}")
