@@ -62,6 +62,9 @@ class StopTraining(Exception):
 # Input validation
 # ---------------------------------------------------------------------------------------------
 
+_FLOAT32 = np.dtype(np.float32)
+
+
 def _is_sparse(X):
     return hasattr(X, "toarray") and (hasattr(X, "tocsr") or hasattr(X, "nnz"))
 
@@ -86,6 +89,15 @@ def check_array(X, n_features=None, name="X", estimator="the model", finite=True
         ``X`` itself when it already is float32 and C-contiguous (never copied then);
         otherwise one converted copy.
     """
+    # Already what the kernels read (a plain native float32 matrix, C-contiguous, aligned, of
+    # the right width): none of the conversions below applies. ~0.4-0.7 us of a one-sample
+    # prediction's ~11 us.
+    if (type(X) is np.ndarray and X.dtype is _FLOAT32 and X.ndim == 2 and X.shape[0] > 0
+            and X.shape[1] > 0 and (n_features is None or X.shape[1] == n_features)
+            and X.flags.c_contiguous and X.flags.aligned):
+        if finite and not _core.all_finite(X):
+            raise _not_finite(name)
+        return X
     if _is_sparse(X):
         raise TypeError(f"sparse input is not supported: convert {name} to a dense array "
                         f"first (for example {name}.toarray())")

@@ -38,12 +38,15 @@ def small(**params):
 # The estimator's checks
 # ---------------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])   # float32: no conversion
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 1e39])
 @pytest.mark.parametrize("method", ["fit", "partial_fit", "predict", "predict_proba",
                                     "decision_function"])
-def test_non_finite_X_is_rejected(fitted, value, method):
+def test_non_finite_X_is_rejected(fitted, value, method, dtype):
     bad = X.copy().astype(np.float64)
     bad[7, 2] = value                      # 1e39 overflows to inf in float32
+    with np.errstate(over="ignore"):
+        bad = bad.astype(dtype)
     with pytest.raises(ValueError, match="NaN or infinity"):
         if method in ("fit", "partial_fit"):
             getattr(small(), method)(bad, Y)
