@@ -89,15 +89,25 @@ def check_array(X, n_features=None, name="X", estimator="the model", finite=True
         ``X`` itself when it already is float32 and C-contiguous (never copied then);
         otherwise one converted copy.
     """
-    # Already what the kernels read (a plain native float32 matrix, C-contiguous, aligned, of
-    # the right width): none of the conversions below applies. ~0.4-0.7 us of a one-sample
-    # prediction's ~11 us.
-    if (type(X) is np.ndarray and X.dtype is _FLOAT32 and X.ndim == 2 and X.shape[0] > 0
+    # Already what the kernels read: none of the conversions applies (one row: 0.59 us here
+    # against 1.27 us through them).
+    if not _kernel_ready(X, n_features):
+        X = _as_float32_matrix(X, n_features, name, estimator)
+    if finite and not _core.all_finite(X):
+        raise _not_finite(name)
+    return X
+
+
+def _kernel_ready(X, n_features):
+    """Whether X is a plain native float32 matrix, C-contiguous and aligned, with rows and
+    columns (n_features of them, if given)."""
+    return (type(X) is np.ndarray and X.dtype is _FLOAT32 and X.ndim == 2 and X.shape[0] > 0
             and X.shape[1] > 0 and (n_features is None or X.shape[1] == n_features)
-            and X.flags.c_contiguous and X.flags.aligned):
-        if finite and not _core.all_finite(X):
-            raise _not_finite(name)
-        return X
+            and X.flags.c_contiguous and X.flags.aligned)
+
+
+def _as_float32_matrix(X, n_features, name, estimator):
+    """X converted and checked as check_array promises, all but for NaN and infinity."""
     if _is_sparse(X):
         raise TypeError(f"sparse input is not supported: convert {name} to a dense array "
                         f"first (for example {name}.toarray())")
@@ -131,8 +141,6 @@ def check_array(X, n_features=None, name="X", estimator="the model", finite=True
     # Aligned too: C reads floats through float pointers (an unaligned buffer is a copy here).
     if not (X.dtype == np.float32 and X.flags.c_contiguous and X.flags.aligned):
         X = np.require(X, dtype=np.float32, requirements=["C_CONTIGUOUS", "ALIGNED"])
-    if finite and not _core.all_finite(X):
-        raise _not_finite(name)
     return X
 
 

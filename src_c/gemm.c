@@ -151,20 +151,13 @@ static int next_row_tile(row_tiles *rt, ptrdiff_t *i, int *mt)
     return 1;
 }
 
-/* Whether rows [i0, i1) of p's A (all of K) are free of NaN and infinity. */
+/* Whether rows [i0, i1) of p's A, stored by rows (csa == 1: gemm.h, a_not_finite), are free
+ * of NaN and infinity. */
 static int rows_finite(const fm_kernel_set *ks, const fm_product *p, ptrdiff_t i0, ptrdiff_t i1)
 {
-    for (ptrdiff_t i = i0; i < i1; i++) {
-        const float *row = p->A + i * p->rsa;
-        if (p->csa == 1) {
-            if (!ks->all_finite(row, p->K))
-                return 0;
-            continue;
-        }
-        for (ptrdiff_t k = 0; k < p->K; k++)
-            if (!ks->all_finite(row + k * p->csa, 1))
-                return 0;
-    }
+    for (ptrdiff_t i = i0; i < i1; i++)
+        if (!ks->all_finite(p->A + i * p->rsa, p->K))
+            return 0;
     return 1;
 }
 

@@ -141,10 +141,11 @@ typedef struct {
      * blocks (as k_runs). */
     const int32_t *k_list;
     int n_k_list;
-    /* NULL, or a flag this call sets to 1 when the rows of A it reads hold a NaN or an
-     * infinity: each packed panel is checked right after the packing, while it is in L1, and
-     * A read in place is checked row by row before its block. Set by the thread that runs the
-     * call, never read or cleared: give each thread a flag of its own. */
+    /* NULL, or, for A stored by rows (csa == 1, as a forward product's input), a flag this
+     * call sets to 1 when the rows of A it reads hold a NaN or an infinity: each packed panel
+     * is checked right after the packing, while it is in L1, and A read in place is checked
+     * row by row before its block. Set by the thread that runs the call, never read or
+     * cleared: give each thread a flag of its own. */
     int *a_not_finite;
 } fm_product;
 
