@@ -244,58 +244,67 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
         } else if (apack == NULL && p->a_not_finite != NULL && !rows_finite(ks, p, ic, ic + mc)) {
             *p->a_not_finite = 1;
         }
-        for (ptrdiff_t jc = n0; jc < n1;) {
-            int nb = n1 - jc < nr ? (int)(n1 - jc) : nr;
-            /* B's panel (B in panels) or C's and the velocity's (C in panels) for columns jc.. */
-            ptrdiff_t b_start = 0, b_width = 0, c_start = jc, ldc = p->ldc;
-            if (b_in_panels || c_in_panels) {
-                ptrdiff_t width, start = fm_panel_start(b_in_panels ? K : p->M, p->N, jc, &width);
-                if (nb > width - jc % FM_PANEL)
-                    nb = (int)(width - jc % FM_PANEL);
-                if (b_in_panels) {
-                    b_start = start;
-                    b_width = width;
-                } else {
-                    c_start = start;
-                    ldc = width;
+        /* Columns [n0, n1) in one segment, or panel by panel from the last (columns_downwards):
+         * segment [seg_start, seg_end) is the part of one panel in [n0, n1). */
+        for (ptrdiff_t seg_end = n1; seg_end > n0;) {
+            const ptrdiff_t panel = (seg_end - 1) / FM_PANEL * FM_PANEL;
+            const ptrdiff_t seg_start = p->columns_downwards && panel > n0 ? panel : n0;
+            for (ptrdiff_t jc = seg_start; jc < seg_end;) {
+                int nb = seg_end - jc < nr ? (int)(seg_end - jc) : nr;
+                /* B's panel (B in panels) or C's and the velocity's (C in panels), columns jc.. */
+                ptrdiff_t b_start = 0, b_width = 0, c_start = jc, ldc = p->ldc;
+                if (b_in_panels || c_in_panels) {
+                    ptrdiff_t width;
+                    ptrdiff_t start = fm_panel_start(b_in_panels ? K : p->M, p->N, jc, &width);
+                    if (nb > width - jc % FM_PANEL)
+                        nb = (int)(width - jc % FM_PANEL);
+                    if (b_in_panels) {
+                        b_start = start;
+                        b_width = width;
+                    } else {
+                        c_start = start;
+                        ldc = width;
+                    }
                 }
+                for (ptrdiff_t kb = 0; kb < n_kblocks; kb++) {
+                    const ptrdiff_t pc = kb * kc_max;
+                    const ptrdiff_t kc = K - pc < kc_max ? K - pc : kc_max;
+                    const float *bp;
+                    ptrdiff_t rsbp;
+                    if (pack) {
+                        pack_b_block(ks, p, buf, nr, pc, kc, jc, nb);
+                        bp = buf;
+                        rsbp = nr;
+                    } else if (b_in_panels) {
+                        bp = p->B + b_start + pc * b_width;
+                        rsbp = b_width;
+                    } else {
+                        bp = p->B + pc * p->rsb + jc * p->csb;
+                        rsbp = p->rsb;
+                    }
+                    fm_tile t = { epi, 0, jc, NULL, kb == 0, kb == n_kblocks - 1,
+                                  n_kblocks == 1 ? p->k_runs : NULL, p->n_k_runs,
+                                  n_kblocks == 1 && row ? p->k_list : NULL, p->n_k_list };
+                    row_tiles rt = { ic, ic + mc, mc, n_tiles, 0, mr,
+                                     apack == NULL ? p->m_runs : NULL, p->n_m_runs, 0 };
+                    ptrdiff_t i;
+                    int mt;
+                    for (ptrdiff_t it = 0; next_row_tile(&rt, &i, &mt); it++) {
+                        float *c = p->C + c_start + i * ldc;
+                        t.i0 = i;
+                        if (epi->kind == FM_EPI_SGD && epi->velocity != NULL)
+                            t.v = epi->velocity + c_start + i * ldc;
+                        if (apack != NULL)
+                            kernel(mt, nb, kc, apack + it * panel_floats + pc * mr, 1, mr, bp, rsbp,
+                                   c, ldc, &t);
+                        else
+                            kernel(mt, nb, kc, A + i * rsa + pc * csa, rsa, csa, bp, rsbp, c, ldc,
+                                   &t);
+                    }
+                }
+                jc += nb;
             }
-            for (ptrdiff_t kb = 0; kb < n_kblocks; kb++) {
-                const ptrdiff_t pc = kb * kc_max;
-                const ptrdiff_t kc = K - pc < kc_max ? K - pc : kc_max;
-                const float *bp;
-                ptrdiff_t rsbp;
-                if (pack) {
-                    pack_b_block(ks, p, buf, nr, pc, kc, jc, nb);
-                    bp = buf;
-                    rsbp = nr;
-                } else if (b_in_panels) {
-                    bp = p->B + b_start + pc * b_width;
-                    rsbp = b_width;
-                } else {
-                    bp = p->B + pc * p->rsb + jc * p->csb;
-                    rsbp = p->rsb;
-                }
-                fm_tile t = { epi, 0, jc, NULL, kb == 0, kb == n_kblocks - 1,
-                              n_kblocks == 1 ? p->k_runs : NULL, p->n_k_runs,
-                              n_kblocks == 1 && row ? p->k_list : NULL, p->n_k_list };
-                row_tiles rt = { ic, ic + mc, mc, n_tiles, 0, mr,
-                                 apack == NULL ? p->m_runs : NULL, p->n_m_runs, 0 };
-                ptrdiff_t i;
-                int mt;
-                for (ptrdiff_t it = 0; next_row_tile(&rt, &i, &mt); it++) {
-                    float *c = p->C + c_start + i * ldc;
-                    t.i0 = i;
-                    if (epi->kind == FM_EPI_SGD && epi->velocity != NULL)
-                        t.v = epi->velocity + c_start + i * ldc;
-                    if (apack != NULL)
-                        kernel(mt, nb, kc, apack + it * panel_floats + pc * mr, 1, mr, bp, rsbp,
-                               c, ldc, &t);
-                    else
-                        kernel(mt, nb, kc, A + i * rsa + pc * csa, rsa, csa, bp, rsbp, c, ldc, &t);
-                }
-            }
-            jc += nb;
+            seg_end = seg_start;
         }
     }
     free(heap_buf);
@@ -397,7 +406,7 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
             const fm_epilogue *epi)
 {
     fm_product p = { M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, *epi, FM_PANELS_NONE,
-                      NULL, 0, NULL, 0, NULL, 0, NULL };
+                      NULL, 0, NULL, 0, NULL, 0, NULL, 0 };
     return fm_product_run(&p);
 }
 

@@ -147,6 +147,10 @@ typedef struct {
      * row by row before its block. Set by the thread that runs the call, never read or
      * cleared: give each thread a flag of its own. */
     int *a_not_finite;
+    /* Nonzero: a thread takes its columns panel by panel from the last to the first (each
+     * panel's tiles still left to right), for a caller that alternates the direction from call
+     * to call (mlp_step.c: passes of a few rows). The same bits either way. */
+    int columns_downwards;
 } fm_product;
 
 /* Thread tid's share of product p among nth threads, for callers that are already inside a

@@ -136,10 +136,11 @@ static void keep_to_runs(fm_product *p, const ptrdiff_t *runs, int n)
 
 /* Thread tid's part of layers [0, n) of a forward pass, layer l's output to dest[l], with a
  * barrier after each; layer 0 computes only the runs of X's columns (input_runs), if n_runs
- * >= 0. Returns 0, or -1 when a buffer could not be allocated. */
+ * >= 0; downwards: each product's columns_downwards (gemm.h). Returns 0, or -1 when a buffer
+ * could not be allocated. */
 static int hidden_share(const fm_net *net, int n, ptrdiff_t M, const float *X,
                         const ptrdiff_t *runs, int n_runs, float *const *dest,
-                        step_schedules *ss, int tid, int nth)
+                        step_schedules *ss, int downwards, int tid, int nth)
 {
     int failed = 0;
     const float *input = X;
@@ -148,6 +149,7 @@ static int hidden_share(const fm_net *net, int n, ptrdiff_t M, const float *X,
                                           net->sizes[l], net->sizes[l + 1], 1, 1);
         if (l == 0)
             keep_to_runs(&p, runs, n_runs);
+        p.columns_downwards = downwards;
         failed |= fm_product_share(&p, tid, nth, schedule(ss, l)) != 0;
         team_barrier(nth);
         input = dest[l];
@@ -164,7 +166,7 @@ enum { MAX_LISTED = 4096 };
  * MNIST's 784 pixels, and the ReLU leaves about half of each hidden layer at zero, scattered:
  * a row's product reads one row of the weights per entry, so each skips that many. */
 static int forward_row_share(const fm_net *net, const float *x, float *out,
-                             float *const *scratch, int tid, int nth)
+                             float *const *scratch, int downwards, int tid, int nth)
 {
     int32_t list[MAX_LISTED + FM_LIST_SLACK];
     const fm_nonzero_list_fn nonzero_list = fm_kernels()->nonzero_list;
@@ -181,6 +183,7 @@ static int forward_row_share(const fm_net *net, const float *x, float *out,
             p.k_list = list;
             p.n_k_list = n;
         }
+        p.columns_downwards = downwards;
         failed |= fm_product_share(&p, tid, nth, NULL) != 0;
         if (l < last)
             team_barrier(nth);
@@ -190,19 +193,23 @@ static int forward_row_share(const fm_net *net, const float *x, float *out,
 }
 
 /* Thread tid's part of a forward pass layer by layer: the hidden layers (a barrier after
- * each), then the output layer into out (the caller's barrier or the region's end). */
+ * each), then the output layer into out (the caller's barrier or the region's end), every
+ * product's columns downwards or not as `downwards` says. */
 static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *out,
-                         float *const *scratch, step_schedules *ss, int tid, int nth)
+                         float *const *scratch, step_schedules *ss, int downwards, int tid,
+                         int nth)
 {
     if (M == 1)
-        return forward_row_share(net, X, out, scratch, tid, nth);
+        return forward_row_share(net, X, out, scratch, downwards, tid, nth);
     int last = net->n_layers - 1;
     ptrdiff_t runs[2 * FM_MAX_RUNS];
     int n_runs = last > 0 ? input_runs(X, M, net->sizes[0], runs) : -1;
-    int failed = hidden_share(net, last, M, X, runs, n_runs, scratch, ss, tid, nth) != 0;
+    int failed = hidden_share(net, last, M, X, runs, n_runs, scratch, ss, downwards, tid,
+                              nth) != 0;
     fm_product p = fm_forward_product(out, last == 0 ? X : scratch[last - 1], net->W[last],
                                       net->b[last], M, net->sizes[last], net->sizes[last + 1],
                                       0, 1);
+    p.columns_downwards = downwards;
     failed |= fm_product_share(&p, tid, nth, schedule(ss, last)) != 0;
     return failed ? -1 : 0;
 }
@@ -361,7 +368,7 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
     const int L = net->n_layers;
     ptrdiff_t runs[2 * FM_MAX_RUNS];
     int n_runs = L > 1 ? input_runs(X, M, net->sizes[0], runs) : -1;
-    int failed = hidden_share(net, L - 1, M, X, runs, n_runs, net->act, ss, tid, nth) != 0;
+    int failed = hidden_share(net, L - 1, M, X, runs, n_runs, net->act, ss, 0, tid, nth) != 0;
     failed |= output_rows_share(net, M, X, labels, loss_kind, sh, tid, nth) != 0;
     if (failed)
         atomic_store_explicit(&sh->failed, 1, memory_order_relaxed);
@@ -425,13 +432,23 @@ ptrdiff_t fm_forward_scratch_rows(const fm_net *net, ptrdiff_t M)
 
 /* A pass over this many rows or fewer splits each product in fixed shares (no schedule), so
  * that each thread reads the same columns of the weights on every call and finds them in its
- * own core's L2: 2 MiB each here, against the 1.05 MiB of MNIST's weights a thread reads for a
- * sample. With a schedule, a thread that starts late has columns taken by the other, which
- * then moves them between the cores' caches call after call. Measured, 2 threads, alternated
- * in one process (benchmarks/c, ab_builds fROWS 2 101), fixed against scheduled: 0.81x the
- * time on 1 row, 0.81x on 4, 0.79x on 8, 0.83-0.86x on 16; 1.02x on 24, 1.00x on 32 and 1.03x
- * on 48, where a schedule's help against a slowed thread starts to count. */
+ * own core's L2 (2 MiB a core on some of the machines here, 1 MiB on others), against the
+ * 1.05 MiB of MNIST's weights a thread reads for a sample. With a schedule, a thread that
+ * starts late has columns taken by the other, which then moves them between the cores' caches
+ * call after call. Measured on a machine with 2 MiB a core, 2 threads, alternated in one
+ * process (benchmarks/c, ab_builds fROWS 2 101), fixed against scheduled: 0.81x the time on
+ * 1 row, 0.81x on 4, 0.79x on 8, 0.83-0.86x on 16; 1.02x on 24, 1.00x on 32 and 1.03x on 48,
+ * where a schedule's help against a slowed thread starts to count. */
 enum { FIXED_SHARE_ROWS = 16 };
+
+/* Passes of a few rows take their columns upwards and downwards in turn (columns_downwards).
+ * A thread's share of the weights can about fill its core's L2: about 1 MB of MNIST's for a
+ * dense row on each of 2 threads, against 1 MiB a core on AMD's Zen 4. Read in the same
+ * order every call, each line is evicted just before it is wanted again; in the opposite
+ * order, a call starts on the lines the last one read last. Measured on Zen 4 (ab_builds, 301
+ * rounds each, alternate against always upwards): 1 row 0.94x and 0.97x the time on 2
+ * threads, 0.99x on 1; 2 rows 0.96x; 8 rows 1.01x; 16 rows 1.00x. */
+static atomic_uint few_row_passes;
 
 /* A forward pass of M rows layer by layer, in chunks of at most scratch_rows rows. */
 static int forward_by_layers(const fm_net *net, ptrdiff_t M, const float *X, float *out,
@@ -444,6 +461,8 @@ static int forward_by_layers(const fm_net *net, ptrdiff_t M, const float *X, flo
         const float *x = X + start * n_in;
         float *o = out + start * n_out;
         int nth = forward_team(net, rows);
+        int downwards = rows <= FIXED_SHARE_ROWS
+                        && atomic_fetch_add_explicit(&few_row_passes, 1, memory_order_relaxed) & 1;
 #ifdef _OPENMP
         if (nth > 1) {
             step_schedules ss;
@@ -453,12 +472,12 @@ static int forward_by_layers(const fm_net *net, ptrdiff_t M, const float *X, flo
                 schedules = &ss;
             }
             #pragma omp parallel num_threads(nth) reduction(|:failed)
-            failed |= forward_share(net, rows, x, o, scratch, schedules, omp_get_thread_num(),
-                                    omp_get_num_threads()) != 0;
+            failed |= forward_share(net, rows, x, o, scratch, schedules, downwards,
+                                    omp_get_thread_num(), omp_get_num_threads()) != 0;
             continue;
         }
 #endif
-        failed |= forward_share(net, rows, x, o, scratch, NULL, 0, 1) != 0;
+        failed |= forward_share(net, rows, x, o, scratch, NULL, downwards, 0, 1) != 0;
     }
     return failed ? -1 : 0;
 }

@@ -153,6 +153,36 @@ def test_layer_kernels_identical_bits_on_every_path():
     assert len(digests) == 1
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_passes_of_a_few_rows_give_the_same_bits_call_after_call(isa, threads):
+    # Passes of up to 16 rows take their weight panels upwards and downwards in turn
+    # (mlp_step.c, columns_downwards), each thread over its own share of the columns, which
+    # may start or end inside a panel. Consecutive calls take both directions: every one must
+    # give the bits of the single-layer products, which always go upwards.
+    if isa not in AVAILABLE:
+        pytest.skip(f"this CPU lacks {isa}")
+    _core.set_isa(isa)
+    _core.set_num_threads(threads)
+    rng = np.random.default_rng(41)
+    for sizes in [(784, 512, 256, 10), (300, 333, 200, 75), (90, 1000, 7)]:
+        net = _core.Network(sizes, 16)
+        net.set_weights([a for n_in, n_out in zip(sizes[:-1], sizes[1:])
+                         for a in (rng.normal(0, (2 / n_in) ** 0.5, (n_in, n_out)),
+                                   rng.normal(0, 0.1, n_out))])
+        params = net.get_weights()
+        for rows in (1, 2, 5, 16, 17):
+            X = rng.uniform(0, 1, (rows, sizes[0])).astype(np.float32)
+            expected = X
+            for l in range(0, len(params), 2):
+                out = np.empty((rows, params[l].shape[1]), np.float32)
+                _core.dense_forward(expected, params[l], params[l + 1], out,
+                                    l + 2 < len(params))
+                expected = out
+            for _ in range(3):
+                assert np.array_equal(net.forward(X), expected)
+
+
 # ---- a short training run in fresh processes: every ISA x 1 and 2 threads ----
 
 TRAIN_SCRIPT = textwrap.dedent(r"""
