@@ -161,6 +161,25 @@ static int rows_finite(const fm_kernel_set *ks, const fm_product *p, ptrdiff_t i
     return 1;
 }
 
+/* The bytes of this thread's workspace that gemm_block packs `rows` rows of A (stored by rows,
+ * K columns) into: one block of at most MC_PACKED rows, in panels of mr_columns rows; 0 when it
+ * reads so few rows in place. */
+static size_t packed_a_bytes(const fm_kernel_set *ks, ptrdiff_t rows, ptrdiff_t K)
+{
+    if (ks->pack_a == NULL || K <= 0 || rows < PACK_A_MIN_ROWS)
+        return 0;
+    ptrdiff_t block = rows < MC_PACKED ? rows : MC_PACKED;
+    ptrdiff_t panels = (block + ks->mr_columns - 1) / ks->mr_columns;
+    return sizeof(float) * (size_t)(panels * ks->mr_columns) * (size_t)K;
+}
+
+void fm_reserve_packing(ptrdiff_t rows, ptrdiff_t K)
+{
+    size_t bytes = packed_a_bytes(fm_kernels(), rows, K);
+    if (bytes > 0)
+        (void)fm_thread_workspace(bytes);   /* if it fails, gemm_block asks again */
+}
+
 /* C rows [m0, m1) x columns [n0, n1) of product p. Returns 0, or -1 when a buffer could not be
  * allocated.
  * a_ready: NULL, or in/out for a thread computing several column chunks of one product: 1 when
@@ -193,12 +212,8 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
     /* A stored by rows, tall enough to repay the copy: packed into column panels, one MC block
      * at a time, in this thread's workspace. Without a workspace it is read in place. */
     float *apack = NULL;
-    if (!narrow && !row && rsa != 1 && csa == 1 && ks->pack_a != NULL && K > 0
-        && m1 - m0 >= PACK_A_MIN_ROWS) {
-        ptrdiff_t rows = m1 - m0 < MC_PACKED ? m1 - m0 : MC_PACKED;
-        ptrdiff_t panels = (rows + ks->mr_columns - 1) / ks->mr_columns;
-        apack = fm_thread_workspace(sizeof(float) * (size_t)(panels * ks->mr_columns) * (size_t)K);
-    }
+    if (!narrow && !row && rsa != 1 && csa == 1 && packed_a_bytes(ks, m1 - m0, K) > 0)
+        apack = fm_thread_workspace(packed_a_bytes(ks, m1 - m0, K));
     const int columns = !narrow && !row && (rsa == 1 || apack != NULL);
     const int mr = narrow    ? (rsa == 1 ? ks->mr_narrow : ks->mr_narrow_rows)
                    : row     ? 1

@@ -107,6 +107,16 @@ static double weight_bytes(const fm_net *net)
     return pass_flop(net, 1) / 2.0 * (double)sizeof(float);
 }
 
+/* The widest layer, input and output included: the most columns of an A that a product of a
+ * pass or a step packs (fm_reserve_packing). */
+static ptrdiff_t widest(const fm_net *net)
+{
+    ptrdiff_t w = 0;
+    for (int l = 0; l <= net->n_layers; l++)
+        w = net->sizes[l] > w ? net->sizes[l] : w;
+    return w;
+}
+
 /* A barrier of the enclosing team; nothing when the caller runs alone. */
 static void team_barrier(int nth)
 {
@@ -201,6 +211,7 @@ static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *
 {
     if (M == 1)
         return forward_row_share(net, X, out, scratch, downwards, tid, nth);
+    fm_reserve_packing(M, widest(net));
     int last = net->n_layers - 1;
     ptrdiff_t runs[2 * FM_MAX_RUNS];
     int n_runs = last > 0 ? input_runs(X, M, net->sizes[0], runs) : -1;
@@ -260,6 +271,7 @@ static int forward_blocks_share(const fm_net *net, ptrdiff_t M, const float *X, 
     ptrdiff_t m0, rows;
     ptrdiff_t runs[2 * FM_MAX_RUNS];
     int bad_block = 0;
+    fm_reserve_packing(BLOCK_ROWS, widest(net));
     while ((rows = claim_block(next, M, nth, &m0)) > 0) {
         const float *input = X + m0 * net->sizes[0];
         for (int l = 0; l <= last; l++) {
@@ -366,6 +378,7 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
                        step_schedules *ss, int tid, int nth)
 {
     const int L = net->n_layers;
+    fm_reserve_packing(M, widest(net));
     ptrdiff_t runs[2 * FM_MAX_RUNS];
     int n_runs = L > 1 ? input_runs(X, M, net->sizes[0], runs) : -1;
     int failed = hidden_share(net, L - 1, M, X, runs, n_runs, net->act, ss, 0, tid, nth) != 0;
