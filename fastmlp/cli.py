@@ -160,18 +160,19 @@ def _train(args):
         _check_output_path(args.save, "model")
     if args.train_samples is not None and args.train_samples < 1:
         raise _CliError(f"--train-samples must be positive, got {args.train_samples}")
-    x_train, y_train, x_test, y_test = _load_mnist(args.data_dir)
-    if args.train_samples is not None:
-        x_train, y_train = x_train[:args.train_samples], y_train[:args.train_samples]
-    watch = not args.quiet or args.plot
     model = MLP(hidden_layer_sizes=tuple(args.hidden), learning_rate=args.learning_rate,
                 batch_size=args.batch_size, epochs=args.epochs, shuffle=args.shuffle,
                 random_state=args.seed, n_threads=args.threads, loss=args.loss,
                 momentum=args.momentum, nesterov=args.nesterov, alpha=args.alpha,
                 lr_schedule=args.lr_schedule, lr_decay=args.lr_decay,
                 lr_step_epochs=args.lr_step_epochs,
-                validation_data=(x_test, y_test) if watch else None,
                 callbacks=None if args.quiet else [_TutorialPrinter(args.epochs)])
+    model._check_params()   # a wrong option fails at once, not after reading (or fetching) MNIST
+    x_train, y_train, x_test, y_test = _load_mnist(args.data_dir)
+    if args.train_samples is not None:
+        x_train, y_train = x_train[:args.train_samples], y_train[:args.train_samples]
+    if not args.quiet or args.plot:
+        model.validation_data = (x_test, y_test)
     from .checkpoint import fit as fit_with_checkpoints
     model = fit_with_checkpoints(model, x_train, y_train, args.checkpoint, args.resume)
     if getattr(model, "_interrupted", False):  # Ctrl-C: keep the last finished step, exit 130

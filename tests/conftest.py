@@ -23,3 +23,11 @@ def restore_isa_and_threads():
     yield
     _core.set_isa(before["isa"])
     _core.set_num_threads(0)
+
+
+@pytest.fixture(scope="session")
+def mnist_files():
+    """Skips a test that reads MNIST when FASTMLP_DATA is not set (as the README says). With it
+    set, a test that finds no files there fails: a misconfigured CI must not pass by skipping."""
+    if not os.environ.get("FASTMLP_DATA"):
+        pytest.skip("MNIST not available: set FASTMLP_DATA to the directory of the four IDX files")

@@ -12,7 +12,7 @@ from fastmlp.cli import main
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, mnist_files):
     directory = tmp_path_factory.mktemp("cli")
     model, plot = directory / "model.npz", directory / "curves.png"
     argv = ["train", "--train-samples", "3000", "--epochs", "2", "--hidden", "32",
@@ -49,7 +49,7 @@ def test_train_prints_the_tutorial_lines_and_saves(trained, capsys):
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_quiet_prints_one_line(capsys):
+def test_quiet_prints_one_line(mnist_files, capsys):
     assert main(["train", "--train-samples", "500", "--epochs", "1", "--hidden", "8", "-q"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith("test accuracy: ")

@@ -10,7 +10,7 @@ from fastmlp.image import load_digit, load_digits, to_mnist
 
 
 @pytest.fixture(scope="module")
-def mnist():
+def mnist(mnist_files):
     (x_train, y_train), (x_test, y_test) = load_mnist()
     return x_train, y_train, x_test, y_test
 
