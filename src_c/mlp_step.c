@@ -489,6 +489,8 @@ static int forward_by_layers(const fm_net *net, ptrdiff_t M, const float *X, flo
                                     omp_get_thread_num(), omp_get_num_threads()) != 0;
             continue;
         }
+#else
+        (void)nth;   /* without OpenMP every pass runs on the calling thread */
 #endif
         failed |= forward_share(net, rows, x, o, scratch, NULL, downwards, 0, 1) != 0;
     }
@@ -509,6 +511,8 @@ static int forward_blocks(const fm_net *net, ptrdiff_t M, const float *X, float 
                                        omp_get_thread_num(), omp_get_num_threads()) != 0;
         return failed ? -1 : 0;
     }
+#else
+    (void)nth;   /* without OpenMP the blocks run on the calling thread */
 #endif
     return forward_blocks_share(net, M, X, out, scratch, &next, not_finite, 0, 1);
 }
@@ -567,11 +571,11 @@ static int train_step(const fm_net *net, ptrdiff_t M, const float *X, const int3
     fm_dispatch_init();
     /* forward, input gradients and weight gradients: three passes' flops */
     int nth = team_for(3.0 * pass_flop(net, M), STEP_FLOP_PER_THREAD, fm_get_num_threads());
-    int failed = 0;
     step_shared sh;
     step_shared_init(&sh, M);
 #ifdef _OPENMP
     if (nth > 1) {
+        int failed = 0;
         step_schedules ss;
         reset_schedules(&ss);
         #pragma omp parallel num_threads(nth) reduction(|:failed)
@@ -579,6 +583,8 @@ static int train_step(const fm_net *net, ptrdiff_t M, const float *X, const int3
                              &sh, &ss, omp_get_thread_num(), omp_get_num_threads()) != 0;
         return failed ? -1 : 0;
     }
+#else
+    (void)nth;   /* without OpenMP every step runs on the calling thread */
 #endif
     return step_share(net, M, X, labels, rows, batch, batch_labels, loss_kind, opt, loss, &sh,
                       NULL, 0, 1);
