@@ -151,6 +151,50 @@ static int next_row_tile(row_tiles *rt, ptrdiff_t *i, int *mt)
     return 1;
 }
 
+/* The column tiles of a block of columns [n0, n1), in turn: at most nr wide and, when an
+ * operand is in column panels, inside one panel. Left to right, or with `downwards` panel by
+ * panel from the last, each panel's tiles still left to right (gemm.h, columns_downwards). */
+typedef struct {
+    ptrdiff_t n0;                 /* the block's first column */
+    ptrdiff_t next, seg_start, seg_end;   /* the next tile's column; its segment of columns */
+    int nr, in_panels, downwards;
+} column_tiles;
+
+/* Where the segment of columns that ends at `end` starts: n0, or with `downwards` the start
+ * of the panel that holds column end - 1 (n0 if that is further left). */
+static ptrdiff_t segment_start(const column_tiles *ct, ptrdiff_t end)
+{
+    ptrdiff_t panel = (end - 1) / FM_PANEL * FM_PANEL;
+    return ct->downwards && panel > ct->n0 ? panel : ct->n0;
+}
+
+static column_tiles column_tiles_of(ptrdiff_t n0, ptrdiff_t n1, int nr, int in_panels,
+                                    int downwards)
+{
+    column_tiles ct = { n0, n0, n0, n1, nr, in_panels, downwards };
+    if (n1 > n0)
+        ct.seg_start = ct.next = segment_start(&ct, n1);
+    return ct;
+}
+
+/* The next tile: 1 and its first column *jc and width *nb, or 0 when there is none. */
+static int next_column_tile(column_tiles *ct, ptrdiff_t *jc, int *nb)
+{
+    if (ct->next >= ct->seg_end) {             /* this segment is done: the one before it */
+        if (ct->seg_start <= ct->n0)
+            return 0;
+        ct->seg_end = ct->seg_start;
+        ct->seg_start = ct->next = segment_start(ct, ct->seg_end);
+    }
+    ptrdiff_t end = ct->seg_end;
+    if (ct->in_panels && ct->next / FM_PANEL * FM_PANEL + FM_PANEL < end)
+        end = ct->next / FM_PANEL * FM_PANEL + FM_PANEL;
+    *jc = ct->next;
+    *nb = (int)(end - ct->next < ct->nr ? end - ct->next : ct->nr);
+    ct->next += *nb;
+    return 1;
+}
+
 /* Whether rows [i0, i1) of p's A, stored by rows (csa == 1: gemm.h, a_not_finite), are free
  * of NaN and infinity. */
 static int rows_finite(const fm_kernel_set *ks, const fm_product *p, ptrdiff_t i0, ptrdiff_t i1)
@@ -212,8 +256,10 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
     /* A stored by rows, tall enough to repay the copy: packed into column panels, one MC block
      * at a time, in this thread's workspace. Without a workspace it is read in place. */
     float *apack = NULL;
-    if (!narrow && !row && rsa != 1 && csa == 1 && packed_a_bytes(ks, m1 - m0, K) > 0)
-        apack = fm_thread_workspace(packed_a_bytes(ks, m1 - m0, K));
+    const size_t apack_bytes = !narrow && !row && rsa != 1 && csa == 1
+                               ? packed_a_bytes(ks, m1 - m0, K) : 0;
+    if (apack_bytes > 0)
+        apack = fm_thread_workspace(apack_bytes);
     const int columns = !narrow && !row && (rsa == 1 || apack != NULL);
     const int mr = narrow    ? (rsa == 1 ? ks->mr_narrow : ks->mr_narrow_rows)
                    : row     ? 1
@@ -259,67 +305,58 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
         } else if (apack == NULL && p->a_not_finite != NULL && !rows_finite(ks, p, ic, ic + mc)) {
             *p->a_not_finite = 1;
         }
-        /* Columns [n0, n1) in one segment, or panel by panel from the last (columns_downwards):
-         * segment [seg_start, seg_end) is the part of one panel in [n0, n1). */
-        for (ptrdiff_t seg_end = n1; seg_end > n0;) {
-            const ptrdiff_t panel = (seg_end - 1) / FM_PANEL * FM_PANEL;
-            const ptrdiff_t seg_start = p->columns_downwards && panel > n0 ? panel : n0;
-            for (ptrdiff_t jc = seg_start; jc < seg_end;) {
-                int nb = seg_end - jc < nr ? (int)(seg_end - jc) : nr;
-                /* B's panel (B in panels) or C's and the velocity's (C in panels), columns jc.. */
-                ptrdiff_t b_start = 0, b_width = 0, c_start = jc, ldc = p->ldc;
-                if (b_in_panels || c_in_panels) {
-                    ptrdiff_t width;
-                    ptrdiff_t start = fm_panel_start(b_in_panels ? K : p->M, p->N, jc, &width);
-                    if (nb > width - jc % FM_PANEL)
-                        nb = (int)(width - jc % FM_PANEL);
-                    if (b_in_panels) {
-                        b_start = start;
-                        b_width = width;
-                    } else {
-                        c_start = start;
-                        ldc = width;
-                    }
+        column_tiles ct = column_tiles_of(n0, n1, nr, b_in_panels || c_in_panels,
+                                          p->columns_downwards);
+        ptrdiff_t jc;
+        int nb;
+        while (next_column_tile(&ct, &jc, &nb)) {
+            /* B's panel (B in panels) or C's and the velocity's (C in panels) for columns jc.. */
+            ptrdiff_t b_start = 0, b_width = 0, c_start = jc, ldc = p->ldc;
+            if (b_in_panels || c_in_panels) {
+                ptrdiff_t width, start = fm_panel_start(b_in_panels ? K : p->M, p->N, jc, &width);
+                if (b_in_panels) {
+                    b_start = start;
+                    b_width = width;
+                } else {
+                    c_start = start;
+                    ldc = width;
                 }
-                for (ptrdiff_t kb = 0; kb < n_kblocks; kb++) {
-                    const ptrdiff_t pc = kb * kc_max;
-                    const ptrdiff_t kc = K - pc < kc_max ? K - pc : kc_max;
-                    const float *bp;
-                    ptrdiff_t rsbp;
-                    if (pack) {
-                        pack_b_block(ks, p, buf, nr, pc, kc, jc, nb);
-                        bp = buf;
-                        rsbp = nr;
-                    } else if (b_in_panels) {
-                        bp = p->B + b_start + pc * b_width;
-                        rsbp = b_width;
-                    } else {
-                        bp = p->B + pc * p->rsb + jc * p->csb;
-                        rsbp = p->rsb;
-                    }
-                    fm_tile t = { epi, 0, jc, NULL, kb == 0, kb == n_kblocks - 1,
-                                  n_kblocks == 1 ? p->k_runs : NULL, p->n_k_runs,
-                                  n_kblocks == 1 && row ? p->k_list : NULL, p->n_k_list };
-                    row_tiles rt = { ic, ic + mc, mc, n_tiles, 0, mr,
-                                     apack == NULL ? p->m_runs : NULL, p->n_m_runs, 0 };
-                    ptrdiff_t i;
-                    int mt;
-                    for (ptrdiff_t it = 0; next_row_tile(&rt, &i, &mt); it++) {
-                        float *c = p->C + c_start + i * ldc;
-                        t.i0 = i;
-                        if (epi->kind == FM_EPI_SGD && epi->velocity != NULL)
-                            t.v = epi->velocity + c_start + i * ldc;
-                        if (apack != NULL)
-                            kernel(mt, nb, kc, apack + it * panel_floats + pc * mr, 1, mr, bp, rsbp,
-                                   c, ldc, &t);
-                        else
-                            kernel(mt, nb, kc, A + i * rsa + pc * csa, rsa, csa, bp, rsbp, c, ldc,
-                                   &t);
-                    }
-                }
-                jc += nb;
             }
-            seg_end = seg_start;
+            for (ptrdiff_t kb = 0; kb < n_kblocks; kb++) {
+                const ptrdiff_t pc = kb * kc_max;
+                const ptrdiff_t kc = K - pc < kc_max ? K - pc : kc_max;
+                const float *bp;
+                ptrdiff_t rsbp;
+                if (pack) {
+                    pack_b_block(ks, p, buf, nr, pc, kc, jc, nb);
+                    bp = buf;
+                    rsbp = nr;
+                } else if (b_in_panels) {
+                    bp = p->B + b_start + pc * b_width;
+                    rsbp = b_width;
+                } else {
+                    bp = p->B + pc * p->rsb + jc * p->csb;
+                    rsbp = p->rsb;
+                }
+                fm_tile t = { epi, 0, jc, NULL, kb == 0, kb == n_kblocks - 1,
+                              n_kblocks == 1 ? p->k_runs : NULL, p->n_k_runs,
+                              n_kblocks == 1 && row ? p->k_list : NULL, p->n_k_list };
+                row_tiles rt = { ic, ic + mc, mc, n_tiles, 0, mr,
+                                 apack == NULL ? p->m_runs : NULL, p->n_m_runs, 0 };
+                ptrdiff_t i;
+                int mt;
+                for (ptrdiff_t it = 0; next_row_tile(&rt, &i, &mt); it++) {
+                    float *c = p->C + c_start + i * ldc;
+                    t.i0 = i;
+                    if (epi->kind == FM_EPI_SGD && epi->velocity != NULL)
+                        t.v = epi->velocity + c_start + i * ldc;
+                    if (apack != NULL)
+                        kernel(mt, nb, kc, apack + it * panel_floats + pc * mr, 1, mr, bp, rsbp,
+                               c, ldc, &t);
+                    else
+                        kernel(mt, nb, kc, A + i * rsa + pc * csa, rsa, csa, bp, rsbp, c, ldc, &t);
+                }
+            }
         }
     }
     free(heap_buf);
