@@ -4,7 +4,9 @@
   model (``--save``) and plot the training curves (``--plot``);
 - ``fastmlp evaluate MODEL``: accuracy, confusion matrix, per-class precision and recall on the
   MNIST test set;
-- ``fastmlp predict MODEL IMAGE...``: the digit in each image file and the top probabilities.
+- ``fastmlp predict MODEL IMAGE...``: the digit in each image file and the top probabilities;
+- ``fastmlp info``: the version, the kernels' instruction set, OpenMP, threads and compiler, and
+  with ``--peak`` this machine's measured FMA peak (what a bug report about speed needs).
 
 Errors print one line, ``fastmlp: error: ...``, and exit with a non-zero status.
 """
@@ -114,6 +116,20 @@ def _build_parser():
                          help="ink threshold in [0, 1) for cropping the digit, after contrast "
                               "stretching (default 0.1; raise it for noisy photos)")
     predict.set_defaults(run=_predict)
+
+    info = commands.add_parser(
+        "info", help="how fastmlp was built and what it runs on (for bug reports)",
+        description="Print the fastmlp version, the instruction set of the kernels in use and "
+                    "those this CPU has, whether OpenMP was compiled in, the thread count and "
+                    "the compiler. FASTMLP_ISA and OMP_NUM_THREADS change what is in use.",
+        epilog="Example: fastmlp info --peak")
+    info.add_argument("--peak", action="store_true",
+                      help="also measure this machine's FP32 FMA peak in GFLOP/s (about a "
+                           "second), the yardstick of the README's %% of peak figures")
+    info.add_argument("--threads", type=int, default=None,
+                      help="threads of the C kernels (default: OMP_NUM_THREADS or all cores)")
+    info.add_argument("--json", action="store_true", help="print one JSON object instead")
+    info.set_defaults(run=_info)
     return parser
 
 
@@ -245,6 +261,43 @@ def _predict(args):
         top = ", ".join(f"{model.classes_[i]}: {proba[i]:.3f}" for i in order)
         print(f"{path}: {model.classes_[order[0]]}  ({top})", flush=True)
     return status
+
+
+# Probes of the peak: the highest of a few short ones, as the benchmarks take it (another
+# process on the machine can only slow a probe down).
+PEAK_PROBES = 5
+PEAK_PROBE_SECONDS = 0.2
+
+
+def _info(args):
+    import fastmlp
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise _CliError(f"--threads must be >= 1, got {args.threads}")
+        fastmlp.set_num_threads(args.threads)
+    info = {"version": fastmlp.__version__, **fastmlp.build_info()}
+    if args.peak:
+        info["peak_gflops"] = round(max(fastmlp.peak_gflops(seconds=PEAK_PROBE_SECONDS)
+                                        for _ in range(PEAK_PROBES)), 1)
+    if args.json:
+        import json
+        print(json.dumps(info))
+        return 0
+    rows = [("fastmlp", info["version"]),
+            ("instruction set", f"{info['isa']} (this CPU: {' '.join(info['isa_available'])})"),
+            ("OpenMP", "yes" if info["openmp"] else "no"),
+            ("threads", str(info["n_threads"])),
+            ("compiler", info["compiler"])]
+    if info["isa_note"]:
+        rows.append(("note", info["isa_note"]))
+    if args.peak:
+        rows.append(("FMA peak", f"{info['peak_gflops']:.1f} GFLOP/s on {info['n_threads']} "
+                                 f"thread{'s' if info['n_threads'] != 1 else ''}"))
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0
 
 
 def _message(exc):

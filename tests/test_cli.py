@@ -1,4 +1,5 @@
-"""The fastmlp command line: train (--save, --plot), evaluate, predict, --help and errors."""
+"""The fastmlp command line: train (--save, --plot), evaluate, predict, info, --help and errors."""
+import json
 import os
 import re
 import subprocess
@@ -105,6 +106,7 @@ def test_predict_reads_drawn_digits(trained, capsys, tmp_path):
     (["train", "--epochs", "0", "--train-samples", "100"], "epochs must be a positive integer"),
     (["train", "--lr", "-1", "--train-samples", "100"], "learning_rate"),
     (["train", "--save", "/nonexistent/dir/m.npz"], "does not exist"),
+    (["info", "--threads", "0"], "--threads must be >= 1, got 0"),
 ])
 def test_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 1
@@ -137,7 +139,8 @@ def test_usage_errors_and_help(capsys):
     for command, words in (("train", ["--save", "--plot", "--loss", "--momentum", "--shuffle",
                                       "--lr-schedule", "--data-dir", "--seed", "--quiet"]),
                            ("evaluate", ["model", "--data-dir"]),
-                           ("predict", ["model", "IMAGE", "--top", "--threshold"])):
+                           ("predict", ["model", "IMAGE", "--top", "--threshold"]),
+                           ("info", ["--peak", "--json", "--threads"])):
         with pytest.raises(SystemExit) as exit_info:
             main([command, "--help"])
         assert exit_info.value.code == 0
@@ -146,7 +149,30 @@ def test_usage_errors_and_help(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    assert all(c in text for c in ("train", "evaluate", "predict"))
+    assert all(c in text for c in ("train", "evaluate", "predict", "info"))
+
+
+@pytest.mark.usefixtures("restore_isa_and_threads")
+def test_info_prints_the_build_as_a_table(capsys):
+    assert main(["info"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = dict(re.fullmatch(r"(\S+(?: \S+)?) {2,}(.+)", line).groups() for line in lines)
+    info = fastmlp.build_info()
+    assert table["fastmlp"] == fastmlp.__version__
+    assert table["instruction set"].startswith(info["isa"] + " (this CPU: ")
+    assert table["threads"] == str(fastmlp.get_num_threads())
+    assert table["OpenMP"] == ("yes" if info["openmp"] else "no")
+    assert table["compiler"] == info["compiler"]
+    assert "FMA peak" not in table
+
+
+@pytest.mark.usefixtures("restore_isa_and_threads")
+def test_info_json_with_the_peak_on_one_thread(capsys):
+    assert main(["info", "--json", "--peak", "--threads", "1"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["n_threads"] == 1 and info["version"] == fastmlp.__version__
+    assert info["isa"] in info["isa_available"]
+    assert info["peak_gflops"] > 0
 
 
 def test_missing_matplotlib_names_the_extra(monkeypatch, capsys, tmp_path):

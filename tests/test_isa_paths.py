@@ -61,6 +61,16 @@ def test_peak_gflops_is_positive():
         _core.peak_gflops(0, 0.02)
 
 
+def test_the_package_exports_build_info_and_the_peak_probe():
+    import fastmlp
+
+    assert fastmlp.build_info() == _core.build_info()
+    assert fastmlp.peak_gflops(1, 0.02) > 0
+    with pytest.raises(ValueError, match="seconds"):
+        fastmlp.peak_gflops(1, 0.0)
+    assert {"build_info", "peak_gflops"} <= set(fastmlp.__all__)
+
+
 # ---- kernels on every path against float64 ----
 
 SHAPES = [(1, 1, 1), (1, 512, 784), (5, 63, 7), (7, 65, 13), (13, 17, 200), (25, 10, 256),
