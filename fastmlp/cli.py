@@ -32,12 +32,18 @@ class _CliError(Exception):
     """An error worth one line to the user."""
 
 
+def _version():
+    from . import __version__
+    return __version__
+
+
 def _build_parser():
     parser = _Parser(
         prog="fastmlp",
         description="Fast multilayer perceptrons on the CPU: train, evaluate and use MNIST "
                     "digit classifiers.",
         epilog="Run 'fastmlp COMMAND --help' for the options of each command.")
+    parser.add_argument("--version", action="version", version=f"fastmlp {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 

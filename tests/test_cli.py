@@ -149,7 +149,11 @@ def test_usage_errors_and_help(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    assert all(c in text for c in ("train", "evaluate", "predict", "info"))
+    assert all(c in text for c in ("train", "evaluate", "predict", "info", "--version"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"fastmlp {fastmlp.__version__}\n"
 
 
 @pytest.mark.usefixtures("restore_isa_and_threads")
