@@ -56,6 +56,7 @@
 #include "threads.h"
 #include "ukernel.h"
 #include "workspace.h"
+#include "zero_runs.h"
 
 enum {
     KC = 128,          /* K block: a KC x 64 packed B panel (32 KiB) stays in L1 */
@@ -217,18 +218,49 @@ static size_t packed_a_bytes(const fm_kernel_set *ks, ptrdiff_t rows, ptrdiff_t 
     return sizeof(float) * (size_t)(panels * ks->mr_columns) * (size_t)K;
 }
 
+/* One tile's list in the workspace: its count, then room for K steps (zero_runs.h's slack). */
+static ptrdiff_t tile_list_floats(ptrdiff_t K)
+{
+    return K + 1 + FM_LIST_SLACK;
+}
+
+/* The bytes of the tile lists (fm_product.tile_steps) of one block of up to `rows` rows of A,
+ * cut into blocks of mc rows, K steps: a tile per mr_columns rows, and one more per run of
+ * rows when the tiles are laid over runs (row_tiles). */
+static size_t tile_lists_bytes(const fm_kernel_set *ks, ptrdiff_t rows, ptrdiff_t mc,
+                               ptrdiff_t K)
+{
+    ptrdiff_t block = rows < mc ? rows : mc;
+    ptrdiff_t tiles = (block + ks->mr_columns - 1) / ks->mr_columns + FM_MAX_RUNS;
+    return sizeof(int32_t) * (size_t)tiles * (size_t)tile_list_floats(K);
+}
+
 void fm_reserve_packing(ptrdiff_t rows, ptrdiff_t K)
 {
-    size_t bytes = packed_a_bytes(fm_kernels(), rows, K);
-    if (bytes > 0)
-        (void)fm_thread_workspace(bytes);   /* if it fails, gemm_block asks again */
+    const fm_kernel_set *ks = fm_kernels();
+    size_t packed = packed_a_bytes(ks, rows, K);
+    size_t forward = packed > 0 ? packed + tile_lists_bytes(ks, rows, MC_PACKED, K) : 0;
+    size_t update = tile_lists_bytes(ks, K, MC_IN_PLACE, rows);
+    (void)fm_thread_workspace(forward > update ? forward : update);  /* on failure, gemm_block
+                                                                        asks again */
+}
+
+/* The list of steps of row tile `it` of a block (fm_product.tile_steps), made by make_list:
+ * the steps where one of the tile's m rows of A (stored by columns, step stride csa) is not
+ * zero, or a count of -1 when they would skip too little to pay. */
+static void make_list(const fm_kernel_set *ks, int32_t *lists, ptrdiff_t K, ptrdiff_t it,
+                      const float *a, ptrdiff_t csa, int m)
+{
+    int32_t *slot = lists + it * tile_list_floats(K);
+    int n = ks->tile_steps(a, csa, m, K, slot + 1);
+    slot[0] = fm_worth_skipping(K, n) ? n : -1;
 }
 
 /* C rows [m0, m1) x columns [n0, n1) of product p. Returns 0, or -1 when a buffer could not be
  * allocated.
  * a_ready: NULL, or in/out for a thread computing several column chunks of one product: 1 when
- * its workspace already holds A's packed panels of rows [m0, m1) (one MC block), set by the
- * call that packed them, so the next chunk skips the copy.
+ * its workspace already holds A's packed panels and tile lists of rows [m0, m1) (one MC
+ * block), set by the call that made them, so the next chunk skips the copy and the lists.
  *
  * The packed panel lives on this thread's stack (64 KiB), so concurrent calls from several
  * threads share nothing and steady-state calls allocate nothing. An SGD epilogue does not
@@ -258,8 +290,17 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
     float *apack = NULL;
     const size_t apack_bytes = !narrow && !row && rsa != 1 && csa == 1
                                ? packed_a_bytes(ks, m1 - m0, K) : 0;
-    if (apack_bytes > 0)
-        apack = fm_thread_workspace(apack_bytes);
+    /* Tile lists (fm_product.tile_steps) for the columns kernel, after the packed panels. */
+    const int listing = p->tile_steps && !narrow && !row && (rsa == 1 || apack_bytes > 0)
+                        && k_block(K, epi, b_in_panels) >= K;
+    const size_t lists_bytes = listing ? tile_lists_bytes(ks, m1 - m0, apack_bytes > 0
+                                                          ? MC_PACKED : MC_IN_PLACE, K) : 0;
+    unsigned char *workspace = apack_bytes + lists_bytes > 0
+                               ? fm_thread_workspace(apack_bytes + lists_bytes) : NULL;
+    if (workspace != NULL && apack_bytes > 0)
+        apack = (float *)workspace;
+    int32_t *lists = workspace != NULL && lists_bytes > 0
+                     ? (int32_t *)(workspace + apack_bytes) : NULL;
     const int columns = !narrow && !row && (rsa == 1 || apack != NULL);
     const int mr = narrow    ? (rsa == 1 ? ks->mr_narrow : ks->mr_narrow_rows)
                    : row     ? 1
@@ -289,7 +330,8 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
         const ptrdiff_t mc = m1 - ic < mc_max ? m1 - ic : mc_max;
         const ptrdiff_t n_tiles = (mc + mr - 1) / mr;
         const int pack = b_strided || (!b_in_panels && n_tiles >= PACK_MIN_TILES && fits_stack);
-        if (apack != NULL && !(a_ready != NULL && *a_ready)) {
+        const int ready = a_ready != NULL && *a_ready;
+        if (apack != NULL && !ready) {
             ptrdiff_t i = ic;
             for (ptrdiff_t it = 0; it < n_tiles; it++) {
                 int mt = fm_tile_height(mc, n_tiles, it);
@@ -298,13 +340,22 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
                 if (p->a_not_finite != NULL && !ks->all_finite(apack + it * panel_floats,
                                                                panel_floats))
                     *p->a_not_finite = 1;
+                /* Listed while the panel is in L1. */
+                if (lists != NULL)
+                    make_list(ks, lists, K, it, apack + it * panel_floats, mr, mt);
                 i += mt;
             }
-            if (a_ready != NULL)
-                *a_ready = m1 - m0 <= MC_PACKED;
-        } else if (apack == NULL && p->a_not_finite != NULL && !rows_finite(ks, p, ic, ic + mc)) {
-            *p->a_not_finite = 1;
+        } else if (lists != NULL && !ready) {   /* A stored by columns, read in place */
+            row_tiles rt = { ic, ic + mc, mc, n_tiles, 0, mr, p->m_runs, p->n_m_runs, 0 };
+            ptrdiff_t i;
+            int mt;
+            for (ptrdiff_t it = 0; next_row_tile(&rt, &i, &mt); it++)
+                make_list(ks, lists, K, it, A + i, csa, mt);
         }
+        if (a_ready != NULL && (apack != NULL || lists != NULL))
+            *a_ready = m1 - m0 <= mc_max;
+        if (apack == NULL && p->a_not_finite != NULL && !rows_finite(ks, p, ic, ic + mc))
+            *p->a_not_finite = 1;
         column_tiles ct = column_tiles_of(n0, n1, nr, b_in_panels || c_in_panels,
                                           p->columns_downwards);
         ptrdiff_t jc;
@@ -348,6 +399,11 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
                 for (ptrdiff_t it = 0; next_row_tile(&rt, &i, &mt); it++) {
                     float *c = p->C + c_start + i * ldc;
                     t.i0 = i;
+                    if (lists != NULL) {
+                        const int32_t *slot = lists + it * tile_list_floats(K);
+                        t.k_list = slot[0] >= 0 ? slot + 1 : NULL;
+                        t.n_k_list = slot[0];
+                    }
                     if (epi->kind == FM_EPI_SGD && epi->velocity != NULL)
                         t.v = epi->velocity + c_start + i * ldc;
                     if (apack != NULL)
@@ -458,7 +514,7 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
             const fm_epilogue *epi)
 {
     fm_product p = { M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, *epi, FM_PANELS_NONE,
-                      NULL, 0, NULL, 0, NULL, 0, NULL, 0 };
+                      NULL, 0, NULL, 0, NULL, 0, NULL, 0, 0 };
     return fm_product_run(&p);
 }
 

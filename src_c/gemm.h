@@ -151,6 +151,16 @@ typedef struct {
      * panel's tiles still left to right), for a caller that alternates the direction from call
      * to call (mlp_step.c: passes of a few rows). The same bits either way. */
     int columns_downwards;
+    /* Nonzero: each row tile of A, stored by columns or packed into column panels, computes
+     * only the steps of K where one of its rows is not zero (fm_tile_steps, zero_runs.h: the
+     * same bits while B is finite). For the first layer of a batch with blank inputs: a tile
+     * of 12 handwritten digits leaves out the pixels none of the 12 has ink in, and a tile of
+     * 12 pixels in the weight update the digits with no ink in any of them. The lists are
+     * made once per tile of a block, when A is packed or, read in place, before the block's
+     * first column tile, and kept in the thread's workspace with the packed panels. Honoured
+     * by the "columns" kernel when K is not cut into blocks; a tile whose list would skip
+     * less than a sixteenth of K takes k_runs instead. */
+    int tile_steps;
 } fm_product;
 
 /* Thread tid's share of product p among nth threads, for callers that are already inside a
@@ -166,8 +176,9 @@ typedef struct {
 int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p);
 
 /* Makes the calling thread's packing workspace (workspace.h) as large as the products of a
- * call will want for a share of up to `rows` rows of an A of up to K columns, before the first
- * product of the call asks for it. A thread's share can change from call to call (chunks taken
+ * call will want for a share of up to `rows` rows of an A of up to K columns (its packed
+ * panels and tile lists), or for the tile lists of a weight update over those rows (an A of K
+ * rows and `rows` steps), before the first product of the call asks for it. A thread's share can change from call to call (chunks taken
  * from a shared counter, blocks of rows that shrink towards the end), and its workspace would
  * then grow in the middle of steady-state calls, which allocate nothing. Nothing is reserved
  * for shares too small to pack. */

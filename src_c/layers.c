@@ -9,7 +9,7 @@ fm_product fm_forward_product(float *out, const float *X, const float *W, const 
     /* out (M x N) = X (M x K) W (K x N) */
     return (fm_product){ M, N, K, X, K, 1, W, N, 1, out, N, epi,
                          panels ? FM_PANELS_B : FM_PANELS_NONE,
-                         NULL, 0, NULL, 0, NULL, 0, NULL, 0 };
+                         NULL, 0, NULL, 0, NULL, 0, NULL, 0, 0 };
 }
 
 fm_product fm_input_grad_product(float *dA_prev, const float *dZ, const float *W,
@@ -20,7 +20,7 @@ fm_product fm_input_grad_product(float *dA_prev, const float *dZ, const float *W
     /* dA_prev (M x K) = dZ (M x N) W^T (N x K): W^T(n, k) = W[k*N + n] (row-major W) */
     return (fm_product){ M, K, N, dZ, N, 1, W, 1, N, dA_prev, K, epi,
                          panels ? FM_PANELS_BT : FM_PANELS_NONE,
-                         NULL, 0, NULL, 0, NULL, 0, NULL, 0 };
+                         NULL, 0, NULL, 0, NULL, 0, NULL, 0, 0 };
 }
 
 fm_product fm_weight_update_product(float *W, float *vW, const float *A_prev, const float *dZ,
@@ -32,7 +32,7 @@ fm_product fm_weight_update_product(float *W, float *vW, const float *A_prev, co
     /* W (K x N) steps along A_prev^T (K x M) dZ (M x N): A_prev^T(k, i) = A_prev[i*K + k] */
     return (fm_product){ K, N, M, A_prev, 1, K, dZ, N, 1, W, N, epi,
                          panels ? FM_PANELS_C : FM_PANELS_NONE,
-                         NULL, 0, NULL, 0, NULL, 0, NULL, 0 };
+                         NULL, 0, NULL, 0, NULL, 0, NULL, 0, 0 };
 }
 
 /* Columns [j0, j1) of b step along the column sums of dZ. Rows outer, columns inner: the inner

@@ -135,12 +135,15 @@ static int input_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t *runs)
     return fm_nonzero_runs(X, M, K, K, runs);
 }
 
-/* Has layer 0's forward product p keep to the n runs of its input's columns (none if n < 0). */
+/* Has layer 0's forward product p keep to the n runs of its input's columns, and each tile of
+ * rows to the columns it has a nonzero in (gemm.h, tile_steps); nothing if n < 0, when the
+ * input has too few zeros to pay for looking for them. */
 static void keep_to_runs(fm_product *p, const ptrdiff_t *runs, int n)
 {
     if (n >= 0) {
         p->k_runs = runs;
         p->n_k_runs = n;
+        p->tile_steps = 1;
     }
 }
 
@@ -410,11 +413,13 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
         }
         fm_product u = fm_weight_update_product(net->W[l], net->vW ? net->vW[l] : NULL,
                                                 input, net->grad[l], M, K, N, opt, 1);
-        /* Plain SGD leaves the rows of W[0] for X's zero columns as they are: skip them. */
+        /* Plain SGD leaves the rows of W[0] for X's zero columns as they are: skip them. Each
+         * tile of those rows sums over the samples it has a nonzero in (gemm.h, tile_steps). */
         if (l == 0 && n_runs >= 0 && opt->alpha == 0.0f && net->vW == NULL) {
             u.m_runs = runs;
             u.n_m_runs = n_runs;
         }
+        u.tile_steps = l == 0 && n_runs >= 0;
         failed |= fm_product_share(&u, tid, nth, schedule(ss, 2 * L + l)) != 0;
         fm_bias_update_share(net->b[l], net->vb ? net->vb[l] : NULL, net->grad[l], M, N, opt,
                              tid, nth);

@@ -19,7 +19,8 @@
  * and reads or writes nothing outside the m x n tile of A rows, B columns, C, mask and velocity.
  * k may be 0 (then acc is 0 or the parked C). The runs (fm_tile) skip steps p where A is zero
  * in every row (zero_runs.h), which leaves the result's bits as they are; so does a list, which
- * the frame gives only to the row kernel (one row, whose zeros may be scattered).
+ * the frame gives to the row kernel (one row, whose zeros may be scattered) and to the columns
+ * kernel (the steps where one of the tile's rows is not zero: fm_product.tile_steps).
  *
  * first = 0 / last = 0 let the frame split K into blocks: a partial sum is parked in C between
  * blocks. Float stores are exact, so the chain and its result are the same as without the split.
@@ -58,7 +59,7 @@ typedef struct {
     int last;                /* 1: apply the epilogue; 0: park acc in C */
     const ptrdiff_t *runs;   /* NULL: p runs over 0..k-1; else over the n_runs runs */
     int n_runs;              /* [runs[2r], runs[2r+1]) within [0, k), ascending */
-    const int32_t *k_list;   /* NULL, or (the row kernel only: m == 1) p takes these n_k_list */
+    const int32_t *k_list;   /* NULL, or (the row and columns kernels) p takes these n_k_list */
     int n_k_list;            /* values alone, ascending, within [0, k); runs are then unused */
 } fm_tile;
 
@@ -69,6 +70,11 @@ typedef void (*fm_ukernel_fn)(int m, int n, ptrdiff_t k,
 
 /* zero_runs.h's fm_nonzero_list: the same list and count, whatever the instruction set. */
 typedef int (*fm_nonzero_list_fn)(const float *x, ptrdiff_t K, int32_t *list);
+
+/* zero_runs.h's fm_tile_steps, for m <= mr_columns: the same list and count, whatever the
+ * instruction set. */
+typedef int (*fm_tile_steps_fn)(const float *a, ptrdiff_t csa, int m, ptrdiff_t k,
+                                int32_t *list);
 
 /* fastmlp.h's fm_all_finite: whether none of the n floats at x is NaN or infinite. */
 typedef int (*fm_all_finite_fn)(const float *x, ptrdiff_t n);
@@ -96,6 +102,7 @@ typedef struct {
     fm_pack_bt_fn pack_bt;    /* NULL: use the portable fm_pack_b */
     fm_pack_a_fn pack_a;      /* NULL: A stored by rows goes to "wide", read in place */
     fm_nonzero_list_fn nonzero_list;   /* a one-row pass's lists of steps (mlp_step.c) */
+    fm_tile_steps_fn tile_steps;       /* a columns tile's list of steps (gemm.h: tile_steps) */
     fm_all_finite_fn all_finite;       /* a prediction's input check (gemm.h: a_not_finite) */
 } fm_kernel_set;
 

@@ -94,7 +94,8 @@ FM_INLINE void steps(const int M, const int NV, __m256 acc[][2], __m256i m0, __m
 }
 
 /* The FMA steps p = list[0], ..., list[n_list - 1] (ascending) of a tile of M rows and NV
- * vectors into acc: one row's nonzero entries of A, scattered (zero_runs.h). */
+ * vectors into acc: one row's nonzero entries of A, scattered, or the steps where a tile of
+ * A stored by columns has one (zero_runs.h). */
 FM_INLINE void steps_listed(const int M, const int NV, __m256 acc[][2], __m256i m0, __m256i m1,
                             const int32_t *list, int n_list, const float *a, ptrdiff_t rsa,
                             ptrdiff_t csa, const float *b, ptrdiff_t rsb)
@@ -114,7 +115,7 @@ FM_INLINE void steps_listed(const int M, const int NV, __m256 acc[][2], __m256i 
 }
 
 /* The tile body for exactly M rows and NV (1 or 2) vectors of 8 columns, n columns valid;
- * LISTED: over the steps in t's list (one row's tiles that have one), else its runs. */
+ * LISTED: over the steps in t's list (the tiles that have one), else its runs. */
 FM_INLINE void tile(const int M, const int NV, const int LISTED, int n, ptrdiff_t k,
                     const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                     const float *b, ptrdiff_t rsb,
@@ -166,8 +167,16 @@ FM_INLINE void tile_nv(const int M, const int LISTED, int n, ptrdiff_t k, const 
 static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                    const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
 {
-    if (t->k_list != NULL) {   /* given only for one row (ukernel.h) */
-        tile_nv(1, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+    if (t->k_list != NULL) {   /* one row's list, or a columns tile's (ukernel.h) */
+        switch (m) {
+        case 1: tile_nv(1, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+        case 2: tile_nv(2, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+        case 3: tile_nv(3, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+        case 4: tile_nv(4, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+        case 5: tile_nv(5, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+        case 6: tile_nv(6, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+        default: break;
+        }
         return;
     }
     switch (m) {
@@ -184,7 +193,7 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
 /* One kernel serves every shape: wide, columns, narrow and row. */
 const fm_kernel_set fm_kernels_avx2 = {
     "avx2", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, NULL, NULL,
-    fm_nonzero_list, fm_all_finite
+    fm_nonzero_list, fm_tile_steps, fm_all_finite
 };
 
 #endif /* x86 */

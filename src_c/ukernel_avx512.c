@@ -116,14 +116,22 @@ FM_INLINE void steps(const int MR, const int NV, __m512 acc[][8], const __mmask1
 }
 
 /* The FMA steps p = list[0], ..., list[n_list - 1] (ascending) of a tile of MR rows and NV
- * vectors into acc: one row's nonzero entries of A, scattered (zero_runs.h). */
+ * vectors into acc: one row's nonzero entries of A, scattered, or the steps where a tile of
+ * A stored by columns has one (zero_runs.h). */
 FM_INLINE void steps_listed(const int MR, const int NV, __m512 acc[][8], const __mmask16 mk[8],
                             const int32_t *list, int n_list, const float *a, ptrdiff_t rsa,
                             ptrdiff_t csa, const float *b, ptrdiff_t rsb)
 {
+    #pragma GCC unroll 2
     for (int s = 0; s < n_list; s++) {
         const ptrdiff_t p = list[s];
         __m512 bv[8];
+        /* A column-major: fetch the column 16 listed steps ahead, as steps() does. */
+        if (rsa == 1 && MR > 1) {
+            const float *ahead = a + list[s + 16 < n_list ? s + 16 : n_list - 1] * csa;
+            _mm_prefetch((const char *)ahead, _MM_HINT_T0);
+            _mm_prefetch((const char *)(ahead + MR - 1), _MM_HINT_T0);
+        }
         #pragma GCC unroll 8
         for (int v = 0; v < NV; v++)
             bv[v] = _mm512_maskz_loadu_ps(mk[v], b + p * rsb + 16 * v);
@@ -138,7 +146,7 @@ FM_INLINE void steps_listed(const int MR, const int NV, __m512 acc[][8], const _
 }
 
 /* The tile body for exactly MR rows and NV (1 to 8) vectors of 16 columns, n columns valid;
- * LISTED: over the steps in t's list (the row kernel's tiles that have one), else its runs. */
+ * LISTED: over the steps in t's list (the tiles that have one), else its runs. */
 FM_INLINE void tile(const int MR, const int NV, const int LISTED, int n, ptrdiff_t k,
                     const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                     const float *b, ptrdiff_t rsb,
@@ -349,6 +357,38 @@ static void kernel_narrow(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t r
     }
 }
 
+/* A tile of kernel_columns with a list of steps (ukernel.h), A stored by columns (rsa == 1). */
+FM_INLINE void tile_columns_listed(const int MR, int n, ptrdiff_t k, const float *a,
+                                   ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c,
+                                   ptrdiff_t ldc, const fm_tile *t)
+{
+    if (n <= 16)
+        tile(MR, 1, 1, n, k, a, 1, csa, b, rsb, c, ldc, t);
+    else
+        tile(MR, 2, 1, n, k, a, 1, csa, b, rsb, c, ldc, t);
+}
+
+static void kernel_columns_listed(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t csa,
+                                  const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc,
+                                  const fm_tile *t)
+{
+    switch (m) {
+    case 1: tile_columns_listed(1, n, k, a, csa, b, rsb, c, ldc, t); break;
+    case 2: tile_columns_listed(2, n, k, a, csa, b, rsb, c, ldc, t); break;
+    case 3: tile_columns_listed(3, n, k, a, csa, b, rsb, c, ldc, t); break;
+    case 4: tile_columns_listed(4, n, k, a, csa, b, rsb, c, ldc, t); break;
+    case 5: tile_columns_listed(5, n, k, a, csa, b, rsb, c, ldc, t); break;
+    case 6: tile_columns_listed(6, n, k, a, csa, b, rsb, c, ldc, t); break;
+    case 7: tile_columns_listed(7, n, k, a, csa, b, rsb, c, ldc, t); break;
+    case 8: tile_columns_listed(8, n, k, a, csa, b, rsb, c, ldc, t); break;
+    case 9: tile_columns_listed(9, n, k, a, csa, b, rsb, c, ldc, t); break;
+    case 10: tile_columns_listed(10, n, k, a, csa, b, rsb, c, ldc, t); break;
+    case 11: tile_columns_listed(11, n, k, a, csa, b, rsb, c, ldc, t); break;
+    case 12: tile_columns_listed(12, n, k, a, csa, b, rsb, c, ldc, t); break;
+    default: break;
+    }
+}
+
 /* m x n tiles with m <= 12 and n <= 32, for A stored by columns (rsa == 1: the transposed
  * activations of the weight gradient). The 12 values A(0..11, p) are one 48-byte run, so the
  * broadcasts use constant offsets, and a K x 32 panel of B (25 KiB for K = 200) stays in L1
@@ -357,6 +397,10 @@ static void kernel_columns(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t 
                            ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc,
                            const fm_tile *t)
 {
+    if (t->k_list != NULL) {
+        kernel_columns_listed(m, n, k, a, csa, b, rsb, c, ldc, t);
+        return;
+    }
     if (n <= 16) {
         kernel_narrow(m, n, k, a, rsa, csa, b, rsb, c, ldc, t);
         return;
@@ -420,6 +464,21 @@ static int nonzero_list(const float *x, ptrdiff_t K, int32_t *list)
     return fm_worth_skipping(K, n) ? (int)n : -1;
 }
 
+/* fm_tile_steps one step at a time: the step's m values in one masked load, and the same
+ * branch-free count as the portable loop. */
+static int tile_steps(const float *a, ptrdiff_t csa, int m, ptrdiff_t k, int32_t *list)
+{
+    const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
+    const __mmask16 rows = lane_mask(m);
+    ptrdiff_t n = 0;
+    for (ptrdiff_t p = 0; p < k; p++) {
+        __m512i bits = _mm512_maskz_loadu_epi32(rows, a + p * csa);
+        list[n] = (int32_t)p;
+        n += _mm512_mask_test_epi32_mask(rows, bits, magnitude) != 0;
+    }
+    return (int)n;
+}
+
 /* fm_all_finite 16 floats at a time: a float is NaN or infinite when its exponent bits are
  * all ones. It checks a packed panel of A while the panel is in L1 (gemm.h: a_not_finite),
  * about 4x the portable loop's pace there. */
@@ -438,7 +497,7 @@ static int all_finite(const float *x, ptrdiff_t n)
 const fm_kernel_set fm_kernels_avx512 = {
     "avx512", MR_WIDE, NR_WIDE, kernel_wide, MR_COLUMNS, NR_COLUMNS, kernel_columns,
     MR_NARROW, NR_NARROW, kernel_narrow, 8, 128, kernel_row, pack_bt, pack_a, nonzero_list,
-    all_finite
+    tile_steps, all_finite
 };
 
 #endif /* x86 */

@@ -123,3 +123,19 @@ int fm_nonzero_list(const float *x, ptrdiff_t K, int32_t *list)
     }
     return fm_worth_skipping(K, n) ? (int)n : -1;
 }
+
+int fm_tile_steps(const float *a, ptrdiff_t csa, int m, ptrdiff_t k, int32_t *list)
+{
+    ptrdiff_t n = 0;
+    for (ptrdiff_t p = 0; p < k; p++) {
+        uint32_t any = 0;
+        for (int i = 0; i < m; i++) {
+            uint32_t b;
+            memcpy(&b, a + i + p * csa, sizeof b);
+            any |= b & 0x7fffffffu;
+        }
+        list[n] = (int32_t)p;
+        n += any != 0;
+    }
+    return (int)n;
+}

@@ -47,4 +47,12 @@ enum { FM_LIST_SLACK = 16 };
 
 int fm_nonzero_list(const float *x, ptrdiff_t K, int32_t *list);
 
+/* The steps of a tile of A stored by columns where one of its m rows is not zero: every p < k
+ * with a[i + p*csa] != 0 (sign bit aside) for some i < m, in ascending order, in list (room
+ * for k + FM_LIST_SLACK values). Returns their number, however many: a tile of a batch of
+ * digits covers only the pixels its own rows have ink in (gemm.h, fm_product.tile_steps), and
+ * the caller weighs that against the steps of all of k. The kernel sets carry this or a
+ * vector version of it. */
+int fm_tile_steps(const float *a, ptrdiff_t csa, int m, ptrdiff_t k, int32_t *list);
+
 #endif

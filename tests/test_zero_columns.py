@@ -7,7 +7,9 @@ over all of K: here, the chain of single-layer wrappers (`_core.dense_forward` a
 which never skip. The inputs cover what the scan must get right: zero runs at the start, the
 end and in between, gaps shorter and longer than the ones it computes through (FM_MIN_GAP = 4),
 more runs than it keeps (FM_MAX_RUNS = 48), -0.0, zeros in only some rows, a batch of one row,
-an all-zero batch and, where FASTMLP_DATA has it, real MNIST digits.
+an all-zero batch and, where FASTMLP_DATA has it, real MNIST digits. Inside a batch with zero
+columns, each tile of rows also keeps to the columns it has a nonzero in (gemm.h, tile_steps):
+rows inked in windows of their own test that.
 """
 import os
 
@@ -222,6 +224,74 @@ def test_one_row_skips_every_zero_input_to_the_same_bits(isa, threads, hidden_bi
             # and the row's bits within a batch, whose products see all of K
             batch = np.concatenate([x, dense, dense])
             assert np.array_equal(net.forward(batch)[:1], net.forward(x))
+
+
+def inked_rows(rng, rows, cols):
+    """rows x cols like a batch of digits: each row nonzero only in windows of its own (ink),
+    inside a blank border, so that tiles of 12 rows, and of 12 columns, are nonzero in far fewer
+    columns (rows) than the batch is. With rows that are blank throughout, a run of 12 blank
+    rows (a blank tile), columns inked in one row only, -0.0 and subnormals (not zero)."""
+    X = np.zeros((rows, cols), np.float32)
+    inner = np.arange(cols // 8, cols - cols // 8)
+    for r in range(rows):
+        for _ in range(rng.integers(1, 4)):
+            start = rng.integers(inner[0], inner[-1])
+            width = rng.integers(1, 40)
+            X[r, start:min(start + width, inner[-1] + 1)] = rng.uniform(0.01, 1, 1)[0]
+        X[r, rng.random(cols) < 0.05] = -0.0
+    X[5] = 0.0                                   # blank rows
+    X[24:36] = 0.0                               # a blank tile of 12 (rows 24-35)
+    if rows > 60:
+        X[60:72] = -0.0
+    X[7, inner[0]] = 1e-40                       # subnormal ink: must not be skipped
+    X[9, inner[-1]] = 0.5                        # a column inked in one row only
+    return X
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_tiles_keep_to_their_own_ink_to_the_same_bits(isa, threads):
+    # Each tile of 12 rows of the first layer's input computes only the columns it has a
+    # nonzero in, and each tile of 12 pixels of its update only the samples (gemm.h,
+    # tile_steps): the same bits as over all of K, on every path and thread count.
+    if isa not in AVAILABLE:
+        pytest.skip(f"this CPU lacks {isa}")
+    _core.set_isa(isa)
+    _core.set_num_threads(threads)
+    rng = np.random.default_rng(41)
+    for sizes, rows in [((784, 512, 256, 10), 200), ((70, 130, 75, 3), 61),
+                        ((300, 40, 5), 13)]:
+        net = network(sizes, seed=rows)
+        X = inked_rows(rng, rows, sizes[0])
+        labels = rng.integers(0, sizes[-1], size=rows).astype(np.int32)
+        assert np.array_equal(net.forward(X), chained_forward(net, X))
+        for _ in range(2):   # a second step on the moved weights
+            expected = chained_step(net, X, labels, 0.05)
+            net.train_step(X, labels, 0.05)
+            for got, want in zip(net.get_weights(), expected):
+                assert np.array_equal(got, want)
+    many = inked_rows(rng, 2017, 784)   # block by block (mlp_step.c)
+    net = network((784, 512, 256, 10), seed=42)
+    assert np.array_equal(net.forward(many), chained_forward(net, many))
+
+
+@pytest.mark.parametrize("optimizer", [dict(alpha=1e-3), dict(momentum=0.9, nesterov=True)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tiles_keep_to_their_own_ink_with_l2_or_momentum(optimizer, threads):
+    # With an L2 penalty or a velocity every row of the update is computed, the blank pixels'
+    # tiles included: their lists are empty, and their rows move by the penalty or velocity.
+    _core.set_num_threads(threads)
+    net = network((784, 512, 256, 10), seed=43, momentum="momentum" in optimizer)
+    rng = np.random.default_rng(44)
+    X = inked_rows(rng, 200, 784)
+    labels = rng.integers(0, 10, size=200).astype(np.int32)
+    before = net.get_weights()[0]
+    expected = chained_step(net, X, labels, 0.05, **optimizer)
+    net.train_step(X, labels, 0.05, **optimizer)
+    got = net.get_weights() + (net.get_velocity() if net.has_velocity else [])
+    for g, want in zip(got, expected):
+        assert np.array_equal(g, want)
+    assert not np.array_equal(got[0][:90], before[:90])   # the blank border's rows moved
 
 
 @pytest.fixture

@@ -12,6 +12,10 @@
  *                   10 steps per measurement, each on the next 200 rows of a 60,000-row array
  *           fROWS   fm_forward of ROWS rows (e.g. f10000)
  *   FASTMLP_ISA picks the instruction set of both builds (default: avx512).
+ *   AB_INPUT=FILE takes the input rows from FILE, raw float32, 784 a row (at least 60,000 rows
+ *   for steps, ROWS for a pass), instead of the dense pattern: e.g. MNIST's digits, written by
+ *     python -c "import fastmlp as f; (x, _), _ = f.datasets.load_mnist();
+ *                (x.reshape(-1, 784) / 255).astype('float32').tofile('/tmp/digits.f32')"
  *
  * Both builds must share fastmlp.h's fm_net and the signatures used here (unchanged since the
  * network step was added). `make ab BASE=<commit>` builds the base from git and runs this.
@@ -66,6 +70,20 @@ static int load(const char *path, const char *isa, int threads, build *b)
     return 0;
 }
 
+/* Reads n rows of 784 floats from the raw float32 file at path into X. */
+static int read_rows(const char *path, float *X, ptrdiff_t n)
+{
+    FILE *f = fopen(path, "rb");
+    size_t got = f != NULL ? fread(X, sizeof(float) * 784, (size_t)n, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    if (got != (size_t)n) {
+        fprintf(stderr, "%s: could not read %td rows of 784 floats\n", path, n);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 6) {
@@ -88,6 +106,8 @@ int main(int argc, char **argv)
 
     static bench_mnist m;
     bench_mnist_make(&m, rows > SAMPLES ? rows : SAMPLES);   /* rows is 0 for steps */
+    if (getenv("AB_INPUT") != NULL && read_rows(getenv("AB_INPUT"), m.X, step ? SAMPLES : rows) != 0)
+        return 1;
     const fm_net *net = &m.net;
     float *out = bench_pattern((size_t)(rows > 0 ? rows : 1) * 10, 1.0f);
     float *scratch[2] = { bench_pattern((size_t)MAX_SCRATCH_ROWS * 512, 1.0f),

@@ -174,6 +174,9 @@ int main(int argc, char **argv)
     float *X = filled((size_t)SAMPLES * 784, 1.0f);
     for (size_t i = 0; i < (size_t)SAMPLES * 784; i += 3)
         X[i] = 0.0f;                  /* zeros, so that passes skip some inputs */
+    for (size_t i = 0; i < (size_t)SAMPLES * 784; i += 784)
+        memset(X + i, 0, sizeof(float) * 100);   /* a blank border: zero columns, so that the
+                                                    first layer's tiles list their steps */
     c.X = X;
     int32_t *labels = __libc_malloc(sizeof(int32_t) * SAMPLES);
     int64_t *rows = __libc_malloc(sizeof(int64_t) * BATCH);
