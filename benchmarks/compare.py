@@ -8,8 +8,9 @@ the user's call with its input checks), so the machine's load drifts over all of
 The data are MNIST-shaped random values (--data random, the default: every contender does all
 of its arithmetic), or the real digits from FASTMLP_DATA (--data mnist: the tutorial's own
 data, training digits for the epoch, test digits for the predictions, on which fastmlp skips
-the pixels that are blank in every row of a batch). Prints a Markdown table: epoch time (median), GFLOP/s, % of the
-measured FP32 peak, ratio to PyTorch, predict times.
+the pixels that are blank in every row of a tile of 12 rows, and in its update the digits
+blank in every pixel of a tile of 12 pixels). Prints a Markdown table: epoch time (median),
+GFLOP/s, % of the measured FP32 peak, ratio to PyTorch, predict times.
 
 Each measurement starts after a pause (settle): the thread pools of the contender before it
 keep spinning for a while after its last call (OpenBLAS's, behind the NumPy reference, for
@@ -92,7 +93,7 @@ def main():
           f"{args.data} data; {args.rounds} interleaved rounds, medians.")
     if args.data == "mnist":
         print("GFLOP/s and % of peak count every product's full flops, for every contender; "
-              "fastmlp skips the share of the pixels blank in every row of a batch.")
+              "fastmlp skips the terms of blank pixels (in every row of a tile of 12).")
     print()
     print("| contender | epoch (s) | GFLOP/s | % of peak | vs PyTorch epoch | "
           "per-round ratio (range) | predict 10k (ms) | predict 10k % of peak | "

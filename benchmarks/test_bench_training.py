@@ -60,8 +60,9 @@ EPOCH_GROUPS = {"data": "training epoch (60000 samples)",
 @pytest.mark.parametrize("inputs", list(EPOCH_GROUPS))
 @pytest.mark.parametrize("name", ALL)
 def test_train_epoch(benchmark, request, name, inputs, peak_gflops):
-    # "digits": the tutorial's own data, on which fastmlp skips the pixels blank in every row
-    # of a batch (src_c/zero_runs.c); GFLOP/s still count every product's full flops.
+    # "digits": the tutorial's own data, on which fastmlp's first layer skips the pixels blank
+    # in every row of a tile of 12 rows (gemm.h, tile_steps); GFLOP/s still count every
+    # product's full flops.
     trainer = _trainer(name)
     X, y = request.getfixturevalue(inputs)
     benchmark.group = EPOCH_GROUPS[inputs]

@@ -38,6 +38,11 @@
  *             there (no tile crosses a panel's edge). Measured against packing row-major
  *             weights on every call: the same time for a training batch (within 1-3%), 23%
  *             less for the first layer of a one-sample forward pass.
+ *   lists     With fm_product.tile_steps, each row tile of A for the "columns" kernel is
+ *             listed once per block (fm_tile_steps: the steps where one of its rows is not
+ *             zero; a packed panel right after its packing, while in L1) into the workspace
+ *             after the packed panels, and the kernel runs over its tile's list (zero_runs.h:
+ *             the same bits).
  *   K blocks  A partial sum is parked in C between K blocks (exact), except for FM_EPI_SGD,
  *             whose C holds the weights: that epilogue runs with one K block.
  *   edges     Tiles of fewer than MR rows or NR columns go to the same micro-kernel, which
