@@ -75,6 +75,7 @@ enum {
                           each panel of B (the gradient) is packed once */
     PACK_MIN_TILES = 3, /* pack a row-major B panel only when this many row tiles reuse it */
     PACK_A_MIN_ROWS = 24, /* pack A stored by rows only when at least this many rows reuse it */
+    LIST_TRIAL_TILES = 3, /* tiles of a block listed before giving up on lists (list_tile) */
     CHUNK_COLS = 32    /* columns per chunk of a dynamically scheduled product: one column tile
                           of the "columns" kernel. Measured, paired, 2 threads: the training
                           step 2.5-2.7% faster than with chunks of 64, since a thread that
@@ -250,15 +251,42 @@ void fm_reserve_packing(ptrdiff_t rows, ptrdiff_t K)
                                                                         asks again */
 }
 
-/* The list of steps of row tile `it` of a block (fm_product.tile_steps), made by make_list:
- * the steps where one of the tile's m rows of A (stored by columns, step stride csa) is not
- * zero, or a count of -1 when they would skip too little to pay. */
-static void make_list(const fm_kernel_set *ks, int32_t *lists, ptrdiff_t K, ptrdiff_t it,
-                      const float *a, ptrdiff_t csa, int m)
+/* The steps of K that p's k_runs keep (all of K without runs). */
+static ptrdiff_t steps_kept(const fm_product *p)
 {
-    int32_t *slot = lists + it * tile_list_floats(K);
-    int n = ks->tile_steps(a, csa, m, K, slot + 1);
-    slot[0] = fm_worth_skipping(K, n) ? n : -1;
+    if (p->k_runs == NULL)
+        return p->K;
+    ptrdiff_t kept = 0;
+    for (int r = 0; r < p->n_k_runs; r++)
+        kept += p->k_runs[2 * r + 1] - p->k_runs[2 * r];
+    return kept;
+}
+
+/* Lists the row tiles of one block of a product in turn (fm_product.tile_steps). */
+typedef struct {
+    int32_t *lists;      /* a slot of tile_list_floats(K) per tile: its count, then its steps */
+    ptrdiff_t K, kept;   /* the product's steps, and those its k_runs keep (steps_kept) */
+    int any_pays;        /* some tile listed so far skips enough to pay */
+} tile_lister;
+
+/* Lists row tile `it`: the steps where one of its m rows of A (stored by columns, step stride
+ * csa) is not zero, or a count of -1 when they would skip too little more than the runs keep
+ * (a sixteenth of K) to pay for the list. When none of the first LIST_TRIAL_TILES tiles of a
+ * block pays, the block's others are not listed (count -1): a batch with blank columns but no
+ * other zeros (a dense image in a blank frame) would pay 1.5% of a step for lists it does not
+ * use (measured, paired, 1 and 2 threads). */
+static void list_tile(const fm_kernel_set *ks, tile_lister *tl, ptrdiff_t it, const float *a,
+                      ptrdiff_t csa, int m)
+{
+    int32_t *slot = tl->lists + it * tile_list_floats(tl->K);
+    if (!tl->any_pays && it >= LIST_TRIAL_TILES) {
+        slot[0] = -1;
+        return;
+    }
+    int n = ks->tile_steps(a, csa, m, tl->K, slot + 1);
+    int pays = tl->kept - n >= tl->K / 16 && tl->kept - n > 0;
+    slot[0] = pays ? n : -1;
+    tl->any_pays |= pays;
 }
 
 /* C rows [m0, m1) x columns [n0, n1) of product p. Returns 0, or -1 when a buffer could not be
@@ -307,6 +335,7 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
     int32_t *lists = workspace != NULL && lists_bytes > 0
                      ? (int32_t *)(workspace + apack_bytes) : NULL;
     const int columns = !narrow && !row && (rsa == 1 || apack != NULL);
+    const ptrdiff_t kept = lists != NULL ? steps_kept(p) : K;
     const int mr = narrow    ? (rsa == 1 ? ks->mr_narrow : ks->mr_narrow_rows)
                    : row     ? 1
                    : columns ? ks->mr_columns
@@ -336,6 +365,7 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
         const ptrdiff_t n_tiles = (mc + mr - 1) / mr;
         const int pack = b_strided || (!b_in_panels && n_tiles >= PACK_MIN_TILES && fits_stack);
         const int ready = a_ready != NULL && *a_ready;
+        tile_lister lister = { lists, K, kept, 0 };
         if (apack != NULL && !ready) {
             ptrdiff_t i = ic;
             for (ptrdiff_t it = 0; it < n_tiles; it++) {
@@ -347,7 +377,7 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
                     *p->a_not_finite = 1;
                 /* Listed while the panel is in L1. */
                 if (lists != NULL)
-                    make_list(ks, lists, K, it, apack + it * panel_floats, mr, mt);
+                    list_tile(ks, &lister, it, apack + it * panel_floats, mr, mt);
                 i += mt;
             }
         } else if (lists != NULL && !ready) {   /* A stored by columns, read in place */
@@ -355,7 +385,7 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
             ptrdiff_t i;
             int mt;
             for (ptrdiff_t it = 0; next_row_tile(&rt, &i, &mt); it++)
-                make_list(ks, lists, K, it, A + i, csa, mt);
+                list_tile(ks, &lister, it, A + i, csa, mt);
         }
         if (a_ready != NULL && (apack != NULL || lists != NULL))
             *a_ready = m1 - m0 <= mc_max;
