@@ -40,7 +40,7 @@
  * 12 pixels of the update to the digits that have ink there (gemm.h, tile_steps): about 50%
  * of the full products' terms are left for MNIST batches, against 69% for the batch's runs
  * alone. Paired against the runs alone on the training digits (benchmarks/c/ab_builds with
- * AB_INPUT): a step 0.85x the time on 2 threads and 0.84x on 1, a 10,000-row pass 0.83x.
+ * AB_INPUT): a step 0.85-0.88x the time on 2 threads and 0.84x on 1, a 10,000-row pass 0.83x.
  *
  * A pass over one row goes further (forward_row_share): every layer skips each zero entry of
  * its input, listed one by one, scattered as the ReLU leaves them.
