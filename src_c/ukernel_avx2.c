@@ -29,7 +29,7 @@ FM_INLINE __m256i lane_mask(int n)
 
 /* The lanes mk of the 8 floats at p, the others zero; all 8 when full. vmaskmov is for edge
  * tiles alone: AMD's cores run it far slower than a plain load or store (its store as
- * microcode), and in the steps' loop the B loads were one in five of the instructions. */
+ * microcode), and the steps' loop issued two for every 12 FMAs. */
 FM_INLINE __m256 load8(const float *p, __m256i mk, int full)
 {
     return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mk);
