@@ -1,7 +1,8 @@
 /* ukernel_avx2.c - the micro-kernel for AVX2 + FMA (see ukernel.h for the contract).
  *
  * Up to 6 x 16: each step p loads one 16-float row of B into two ymm registers, broadcasts
- * A(i,p) for the 6 rows and issues 12 independent FMAs into 12 ymm accumulators.
+ * A(i,p) for the 6 rows and issues 12 independent FMAs into 12 ymm accumulators. One row (a
+ * single sample's pass): up to 1 x 64, eight chains.
  * Edge tiles: m selects a fully unrolled body; n becomes a lane mask for vmaskmov loads and
  * stores, which never touch memory outside the tile. Whole vectors use plain loads and stores
  * (load8, store8): paired on Zen 4 against vmaskmov everywhere, a training step took 0.79x the
@@ -17,7 +18,7 @@
 #include "ukernel.h"
 #include "zero_runs.h"
 
-enum { MR = 6, NR = 16 };
+enum { MR = 6, NR = 16, NR_ROW = 64, NV_MAX = 8 };
 
 #define FM_INLINE static inline __attribute__((always_inline))
 
@@ -89,23 +90,25 @@ FM_INLINE void store_vector(const fm_tile *t, __m256 acc, ptrdiff_t i, ptrdiff_t
 }
 
 /* The FMA steps p0 <= p < p1 of a tile of M rows and NV vectors into acc. */
-FM_INLINE void steps(const int M, const int NV, const int FULL, __m256 acc[][2], __m256i m0,
-                     __m256i m1, ptrdiff_t p0, ptrdiff_t p1, const float *a, ptrdiff_t rsa,
-                     ptrdiff_t csa, const float *b, ptrdiff_t rsb)
+FM_INLINE void steps(const int M, const int NV, const int FULL, __m256 acc[][NV_MAX],
+                     const __m256i mk[NV_MAX], ptrdiff_t p0, ptrdiff_t p1, const float *a,
+                     ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb)
 {
     a += p0 * csa;
     b += p0 * rsb;
     /* Two steps per trip, as in ukernel_avx512.c (measured here: the training step 3% faster). */
     #pragma GCC unroll 2
     for (ptrdiff_t p = p0; p < p1; p++) {
-        __m256 b0 = load8(b, m0, FULL);
-        __m256 b1 = NV == 2 ? load8(b + 8, m1, FULL) : _mm256_setzero_ps();
+        __m256 bv[NV_MAX];
+        #pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            bv[v] = load8(b + 8 * v, mk[v], FULL);
         #pragma GCC unroll 8
         for (int i = 0; i < M; i++) {
             __m256 ai = _mm256_broadcast_ss(a + i * rsa);
-            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-            if (NV == 2)
-                acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+            #pragma GCC unroll 8
+            for (int v = 0; v < NV; v++)
+                acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
         }
         a += csa;
         b += rsb;
@@ -115,21 +118,23 @@ FM_INLINE void steps(const int M, const int NV, const int FULL, __m256 acc[][2],
 /* The FMA steps p = list[0], ..., list[n_list - 1] (ascending) of a tile of M rows and NV
  * vectors into acc: one row's nonzero entries of A, scattered, or the steps where a tile of
  * A stored by columns has one (zero_runs.h). */
-FM_INLINE void steps_listed(const int M, const int NV, const int FULL, __m256 acc[][2],
-                            __m256i m0, __m256i m1, const int32_t *list, int n_list,
+FM_INLINE void steps_listed(const int M, const int NV, const int FULL, __m256 acc[][NV_MAX],
+                            const __m256i mk[NV_MAX], const int32_t *list, int n_list,
                             const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b,
                             ptrdiff_t rsb)
 {
     for (int s = 0; s < n_list; s++) {
         const ptrdiff_t p = list[s];
-        __m256 b0 = load8(b + p * rsb, m0, FULL);
-        __m256 b1 = NV == 2 ? load8(b + p * rsb + 8, m1, FULL) : _mm256_setzero_ps();
+        __m256 bv[NV_MAX];
+        #pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            bv[v] = load8(b + p * rsb + 8 * v, mk[v], FULL);
         #pragma GCC unroll 8
         for (int i = 0; i < M; i++) {
             __m256 ai = _mm256_broadcast_ss(a + i * rsa + p * csa);
-            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-            if (NV == 2)
-                acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+            #pragma GCC unroll 8
+            for (int v = 0; v < NV; v++)
+                acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
         }
     }
 }
@@ -137,43 +142,48 @@ FM_INLINE void steps_listed(const int M, const int NV, const int FULL, __m256 ac
 /* The FMA steps of a tile into acc: all of k, or only the runs of k where A is not zero
  * throughout, or only the steps of a list (zero_runs.h). FULL: n == 8 * NV, plain loads. */
 FM_INLINE void tile_steps_of(const int M, const int NV, const int LISTED, const int FULL,
-                             __m256 acc[][2], __m256i m0, __m256i m1, ptrdiff_t k,
+                             __m256 acc[][NV_MAX], const __m256i mk[NV_MAX], ptrdiff_t k,
                              const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b,
                              ptrdiff_t rsb, const fm_tile *t)
 {
     if (LISTED) {
-        steps_listed(M, NV, FULL, acc, m0, m1, t->k_list, t->n_k_list, a, rsa, csa, b, rsb);
+        steps_listed(M, NV, FULL, acc, mk, t->k_list, t->n_k_list, a, rsa, csa, b, rsb);
     } else if (t->runs == NULL) {
-        steps(M, NV, FULL, acc, m0, m1, 0, k, a, rsa, csa, b, rsb);
+        steps(M, NV, FULL, acc, mk, 0, k, a, rsa, csa, b, rsb);
     } else {
         for (int r = 0; r < t->n_runs; r++)
-            steps(M, NV, FULL, acc, m0, m1, t->runs[2 * r], t->runs[2 * r + 1], a, rsa, csa, b,
-                  rsb);
+            steps(M, NV, FULL, acc, mk, t->runs[2 * r], t->runs[2 * r + 1], a, rsa, csa, b, rsb);
     }
 }
 
-/* The tile body for exactly M rows and NV (1 or 2) vectors of 8 columns, n columns valid;
+/* The tile body for exactly M rows and NV (1 to 8) vectors of 8 columns, n columns valid;
  * LISTED: over the steps in t's list (the tiles that have one), else its runs. */
 FM_INLINE void tile(const int M, const int NV, const int LISTED, int n, ptrdiff_t k,
                     const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                     const float *b, ptrdiff_t rsb,
                     float *c, ptrdiff_t ldc, const fm_tile *t)
 {
-    const __m256i m0 = lane_mask(n), m1 = lane_mask(n - 8);
-    const int full0 = n >= 8, full1 = n >= 16;   /* which vectors are whole */
-    __m256 acc[MR][2];
+    __m256i mk[NV_MAX];
+    int full[NV_MAX];   /* which vectors are whole */
+    __m256 acc[MR][NV_MAX];
+
+    #pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) {
+        mk[v] = lane_mask(n - 8 * v);
+        full[v] = n >= 8 * (v + 1);
+    }
 
     #pragma GCC unroll 8
     for (int i = 0; i < M; i++) {
-        acc[i][0] = t->first ? _mm256_setzero_ps() : load8(c + i * ldc, m0, full0);
-        if (NV == 2)
-            acc[i][1] = t->first ? _mm256_setzero_ps() : load8(c + i * ldc + 8, m1, full1);
+        #pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            acc[i][v] = t->first ? _mm256_setzero_ps() : load8(c + i * ldc + 8 * v, mk[v], full[v]);
     }
 
     if (n == 8 * NV)
-        tile_steps_of(M, NV, LISTED, 1, acc, m0, m1, k, a, rsa, csa, b, rsb, t);
+        tile_steps_of(M, NV, LISTED, 1, acc, mk, k, a, rsa, csa, b, rsb, t);
     else
-        tile_steps_of(M, NV, LISTED, 0, acc, m0, m1, k, a, rsa, csa, b, rsb, t);
+        tile_steps_of(M, NV, LISTED, 0, acc, mk, k, a, rsa, csa, b, rsb, t);
 
     /* Local copies of the fields, as in ukernel_avx512.c: kept in registers across the stores. */
     const fm_epilogue epi = *t->epi;
@@ -181,9 +191,10 @@ FM_INLINE void tile(const int M, const int NV, const int LISTED, int n, ptrdiff_
     tile_fields.epi = &epi;
     #pragma GCC unroll 8
     for (int i = 0; i < M; i++) {
-        store_vector(&tile_fields, acc[i][0], i, 0, c + i * ldc, ldc, m0, full0);
-        if (NV == 2)
-            store_vector(&tile_fields, acc[i][1], i, 8, c + i * ldc + 8, ldc, m1, full1);
+        #pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            store_vector(&tile_fields, acc[i][v], i, 8 * v, c + i * ldc + 8 * v, ldc, mk[v],
+                         full[v]);
     }
 }
 
@@ -197,10 +208,11 @@ FM_INLINE void tile_nv(const int M, const int LISTED, int n, ptrdiff_t k, const 
         tile(M, 1, LISTED, n, k, a, rsa, csa, b, rsb, c, ldc, t);
 }
 
+/* m x n tiles with m <= 6 and n <= 16: wide, columns and narrow. */
 static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                    const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
 {
-    if (t->k_list != NULL) {   /* one row's list, or a columns tile's (ukernel.h) */
+    if (t->k_list != NULL) {   /* a columns tile's list (ukernel.h) */
         switch (m) {
         case 1: tile_nv(1, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
         case 2: tile_nv(2, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
@@ -223,9 +235,39 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
     }
 }
 
-/* One kernel serves every shape: wide, columns, narrow and row. */
+/* One row, n <= 64 columns (a single sample's forward pass), over its list of steps if it has
+ * one: eight vectors give eight independent chains, enough to cover the FMA latency on two FMA
+ * pipes, which the 1 x 16 tile of `kernel` (two chains) cannot. */
+FM_INLINE void tile_row(const int NV, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa,
+                        ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc,
+                        const fm_tile *t)
+{
+    if (t->k_list != NULL)
+        tile(1, NV, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+    else
+        tile(1, NV, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+}
+
+static void kernel_row(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                       const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
+{
+    (void)m;
+    switch ((n + 7) / 8) {
+    case 1: tile_row(1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 2: tile_row(2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 3: tile_row(3, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 4: tile_row(4, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 5: tile_row(5, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 6: tile_row(6, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 7: tile_row(7, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 8: tile_row(8, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    default: break;
+    }
+}
+
+/* One kernel serves the wide, columns and narrow shapes; kernel_row one row. */
 const fm_kernel_set fm_kernels_avx2 = {
-    "avx2", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, NULL, NULL,
+    "avx2", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, MR, NR_ROW, kernel_row, NULL, NULL,
     fm_nonzero_list, fm_tile_steps, fm_all_finite
 };
 
