@@ -83,9 +83,9 @@ FM_INLINE void store_vector(const fm_tile *t, __m512 acc, ptrdiff_t i, ptrdiff_t
 }
 
 /* The FMA steps p0 <= p < p1 of a tile of MR rows and NV vectors into acc. */
-FM_INLINE void steps(const int MR, const int NV, __m512 acc[][8], const __mmask16 mk[8],
-                     ptrdiff_t p0, ptrdiff_t p1, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
-                     const float *b, ptrdiff_t rsb)
+FM_INLINE void steps(const int MR, const int NV, const int FULL, __m512 acc[][8],
+                     const __mmask16 mk[8], ptrdiff_t p0, ptrdiff_t p1, const float *a,
+                     ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb)
 {
     a += p0 * csa;
     b += p0 * rsb;
@@ -102,7 +102,7 @@ FM_INLINE void steps(const int MR, const int NV, __m512 acc[][8], const __mmask1
         }
         #pragma GCC unroll 8
         for (int v = 0; v < NV; v++)
-            bv[v] = _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
+            bv[v] = FULL ? _mm512_loadu_ps(b + 16 * v) : _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
         #pragma GCC unroll 24
         for (int i = 0; i < MR; i++) {
             __m512 ai = _mm512_set1_ps(a[i * rsa]);
@@ -118,9 +118,10 @@ FM_INLINE void steps(const int MR, const int NV, __m512 acc[][8], const __mmask1
 /* The FMA steps p = list[0], ..., list[n_list - 1] (ascending) of a tile of MR rows and NV
  * vectors into acc: one row's nonzero entries of A, scattered, or the steps where a tile of
  * A stored by columns has one (zero_runs.h). */
-FM_INLINE void steps_listed(const int MR, const int NV, __m512 acc[][8], const __mmask16 mk[8],
-                            const int32_t *list, int n_list, const float *a, ptrdiff_t rsa,
-                            ptrdiff_t csa, const float *b, ptrdiff_t rsb)
+FM_INLINE void steps_listed(const int MR, const int NV, const int FULL, __m512 acc[][8],
+                            const __mmask16 mk[8], const int32_t *list, int n_list,
+                            const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b,
+                            ptrdiff_t rsb)
 {
     #pragma GCC unroll 2
     for (int s = 0; s < n_list; s++) {
@@ -134,7 +135,8 @@ FM_INLINE void steps_listed(const int MR, const int NV, __m512 acc[][8], const _
         }
         #pragma GCC unroll 8
         for (int v = 0; v < NV; v++)
-            bv[v] = _mm512_maskz_loadu_ps(mk[v], b + p * rsb + 16 * v);
+            bv[v] = FULL ? _mm512_loadu_ps(b + p * rsb + 16 * v)
+                         : _mm512_maskz_loadu_ps(mk[v], b + p * rsb + 16 * v);
         #pragma GCC unroll 24
         for (int i = 0; i < MR; i++) {
             __m512 ai = _mm512_set1_ps(a[i * rsa + p * csa]);
@@ -142,6 +144,26 @@ FM_INLINE void steps_listed(const int MR, const int NV, __m512 acc[][8], const _
             for (int v = 0; v < NV; v++)
                 acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
         }
+    }
+}
+
+/* The FMA steps of a tile into acc: all of k, or only the runs of k where A is not zero
+ * throughout, or only the steps of a list (zero_runs.h). FULL: n == 16 * NV, so B's rows are
+ * read with plain loads (paired on Zen 4 against masked loads everywhere: a training step
+ * 0.99x the time on 1 and 2 threads). */
+FM_INLINE void tile_steps_of(const int MR, const int NV, const int LISTED, const int FULL,
+                             __m512 acc[][8], const __mmask16 mk[8], ptrdiff_t k,
+                             const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b,
+                             ptrdiff_t rsb, const fm_tile *t)
+{
+    if (LISTED) {
+        steps_listed(MR, NV, FULL, acc, mk, t->k_list, t->n_k_list, a, rsa, csa, b, rsb);
+    } else if (t->runs == NULL) {
+        steps(MR, NV, FULL, acc, mk, 0, k, a, rsa, csa, b, rsb);
+    } else {
+        for (int r = 0; r < t->n_runs; r++)
+            steps(MR, NV, FULL, acc, mk, t->runs[2 * r], t->runs[2 * r + 1], a, rsa, csa, b,
+                  rsb);
     }
 }
 
@@ -182,16 +204,10 @@ FM_INLINE void tile(const int MR, const int NV, const int LISTED, int n, ptrdiff
         }
     }
 
-    /* All of k, or only the runs of k where A is not zero throughout, or only the steps of a
-     * list (zero_runs.h); the loop for all of k is the one the kernel had before runs. */
-    if (LISTED) {
-        steps_listed(MR, NV, acc, mk, t->k_list, t->n_k_list, a, rsa, csa, b, rsb);
-    } else if (t->runs == NULL) {
-        steps(MR, NV, acc, mk, 0, k, a, rsa, csa, b, rsb);
-    } else {
-        for (int r = 0; r < t->n_runs; r++)
-            steps(MR, NV, acc, mk, t->runs[2 * r], t->runs[2 * r + 1], a, rsa, csa, b, rsb);
-    }
+    if (n == 16 * NV)
+        tile_steps_of(MR, NV, LISTED, 1, acc, mk, k, a, rsa, csa, b, rsb, t);
+    else
+        tile_steps_of(MR, NV, LISTED, 0, acc, mk, k, a, rsa, csa, b, rsb, t);
 
     /* The epilogue reads the tile's and the product's fields from local copies: a store to C
      * cannot change a local, so they stay in registers rather than being loaded again after
