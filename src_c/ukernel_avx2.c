@@ -208,31 +208,31 @@ FM_INLINE void tile_nv(const int M, const int LISTED, int n, ptrdiff_t k, const 
         tile(M, 1, LISTED, n, k, a, rsa, csa, b, rsb, c, ldc, t);
 }
 
-/* m x n tiles with m <= 6 and n <= 16: wide, columns and narrow. */
+/* An m x n tile, m <= 6 and n <= 16, over its list (LISTED) or its runs. */
+FM_INLINE void tile_m(const int LISTED, int m, int n, ptrdiff_t k, const float *a,
+                      ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c,
+                      ptrdiff_t ldc, const fm_tile *t)
+{
+    switch (m) {
+    case 1: tile_nv(1, LISTED, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 2: tile_nv(2, LISTED, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 3: tile_nv(3, LISTED, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 4: tile_nv(4, LISTED, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 5: tile_nv(5, LISTED, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 6: tile_nv(6, LISTED, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    default: break;
+    }
+}
+
+/* m x n tiles with m <= 6 and n <= 16: wide, columns and narrow; a columns tile may have a
+ * list (ukernel.h). */
 static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                    const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
 {
-    if (t->k_list != NULL) {   /* a columns tile's list (ukernel.h) */
-        switch (m) {
-        case 1: tile_nv(1, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 2: tile_nv(2, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 3: tile_nv(3, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 4: tile_nv(4, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 5: tile_nv(5, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 6: tile_nv(6, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        default: break;
-        }
-        return;
-    }
-    switch (m) {
-    case 1: tile_nv(1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 2: tile_nv(2, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 3: tile_nv(3, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 4: tile_nv(4, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 5: tile_nv(5, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 6: tile_nv(6, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    default: break;
-    }
+    if (t->k_list != NULL)
+        tile_m(1, m, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+    else
+        tile_m(0, m, n, k, a, rsa, csa, b, rsb, c, ldc, t);
 }
 
 /* One row, n <= 64 columns (a single sample's forward pass), over its list of steps if it has

@@ -160,17 +160,23 @@ def test_train_step_on_zero_columns_gives_the_bits_of_all_columns(pattern, threa
 def test_train_step_with_l2_or_momentum_moves_every_row(optimizer):
     # Plain SGD leaves the weights of zero columns as they are, and the step skips them; an L2
     # penalty or a velocity moves them, so there every row is computed.
-    net = network((784, 512, 256, 10), seed=11, momentum="momentum" in optimizer)
     rng = np.random.default_rng(12)
-    X = zero_column_input(rng, 200, 784, "border")
-    labels = rng.integers(0, 10, size=200).astype(np.int32)
+    step_moves_the_blank_rows(optimizer, zero_column_input(rng, 200, 784, "border"), rng,
+                              seed=11, blank=100)
+
+
+def step_moves_the_blank_rows(optimizer, X, rng, seed, blank):
+    """A step with `optimizer` on X gives the bits of the single-layer wrappers, and moves the
+    first layer's first `blank` rows, whose inputs are zero throughout."""
+    net = network((784, 512, 256, 10), seed=seed, momentum="momentum" in optimizer)
+    labels = rng.integers(0, 10, size=len(X)).astype(np.int32)
     before = net.get_weights()[0]
     expected = chained_step(net, X, labels, 0.05, **optimizer)
     net.train_step(X, labels, 0.05, **optimizer)
     got = net.get_weights() + (net.get_velocity() if net.has_velocity else [])
     for g, want in zip(got, expected):
         assert np.array_equal(g, want)
-    assert not np.array_equal(got[0][:100], before[:100])   # the zero columns' rows moved
+    assert not np.array_equal(got[0][:blank], before[:blank])
 
 
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
@@ -281,17 +287,8 @@ def test_tiles_keep_to_their_own_ink_with_l2_or_momentum(optimizer, threads):
     # With an L2 penalty or a velocity every row of the update is computed, the blank pixels'
     # tiles included: their lists are empty, and their rows move by the penalty or velocity.
     _core.set_num_threads(threads)
-    net = network((784, 512, 256, 10), seed=43, momentum="momentum" in optimizer)
     rng = np.random.default_rng(44)
-    X = inked_rows(rng, 200, 784)
-    labels = rng.integers(0, 10, size=200).astype(np.int32)
-    before = net.get_weights()[0]
-    expected = chained_step(net, X, labels, 0.05, **optimizer)
-    net.train_step(X, labels, 0.05, **optimizer)
-    got = net.get_weights() + (net.get_velocity() if net.has_velocity else [])
-    for g, want in zip(got, expected):
-        assert np.array_equal(g, want)
-    assert not np.array_equal(got[0][:90], before[:90])   # the blank border's rows moved
+    step_moves_the_blank_rows(optimizer, inked_rows(rng, 200, 784), rng, seed=43, blank=90)
 
 
 @pytest.fixture
