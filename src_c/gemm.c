@@ -325,7 +325,7 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
                                ? packed_a_bytes(ks, m1 - m0, K) : 0;
     /* Tile lists (fm_product.tile_steps) for the columns kernel, after the packed panels. */
     const int listing = p->tile_steps && !narrow && !row && (rsa == 1 || apack_bytes > 0)
-                        && k_block(K, epi, b_in_panels) >= K;
+                        && kc_max >= K;
     const size_t lists_bytes = listing ? tile_lists_bytes(ks, m1 - m0, apack_bytes > 0
                                                           ? MC_PACKED : MC_IN_PLACE, K) : 0;
     unsigned char *workspace = apack_bytes + lists_bytes > 0

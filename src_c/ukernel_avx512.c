@@ -373,67 +373,45 @@ static void kernel_narrow(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t r
     }
 }
 
-/* A tile of kernel_columns with a list of steps (ukernel.h), A stored by columns (rsa == 1). */
-FM_INLINE void tile_columns_listed(const int MR, int n, ptrdiff_t k, const float *a,
-                                   ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c,
-                                   ptrdiff_t ldc, const fm_tile *t)
+/* A tile of kernel_columns: over its list of steps if it has one (ukernel.h; A stored by
+ * columns, rsa == 1), else as any tile (tile_rows). */
+FM_INLINE void tile_columns(const int MR, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa,
+                            ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c,
+                            ptrdiff_t ldc, const fm_tile *t)
 {
-    if (n <= 16)
+    if (t->k_list == NULL)
+        tile_rows(MR, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+    else if (n <= 16)
         tile(MR, 1, 1, n, k, a, 1, csa, b, rsb, c, ldc, t);
     else
         tile(MR, 2, 1, n, k, a, 1, csa, b, rsb, c, ldc, t);
 }
 
-static void kernel_columns_listed(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t csa,
-                                  const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc,
-                                  const fm_tile *t)
-{
-    switch (m) {
-    case 1: tile_columns_listed(1, n, k, a, csa, b, rsb, c, ldc, t); break;
-    case 2: tile_columns_listed(2, n, k, a, csa, b, rsb, c, ldc, t); break;
-    case 3: tile_columns_listed(3, n, k, a, csa, b, rsb, c, ldc, t); break;
-    case 4: tile_columns_listed(4, n, k, a, csa, b, rsb, c, ldc, t); break;
-    case 5: tile_columns_listed(5, n, k, a, csa, b, rsb, c, ldc, t); break;
-    case 6: tile_columns_listed(6, n, k, a, csa, b, rsb, c, ldc, t); break;
-    case 7: tile_columns_listed(7, n, k, a, csa, b, rsb, c, ldc, t); break;
-    case 8: tile_columns_listed(8, n, k, a, csa, b, rsb, c, ldc, t); break;
-    case 9: tile_columns_listed(9, n, k, a, csa, b, rsb, c, ldc, t); break;
-    case 10: tile_columns_listed(10, n, k, a, csa, b, rsb, c, ldc, t); break;
-    case 11: tile_columns_listed(11, n, k, a, csa, b, rsb, c, ldc, t); break;
-    case 12: tile_columns_listed(12, n, k, a, csa, b, rsb, c, ldc, t); break;
-    default: break;
-    }
-}
-
 /* m x n tiles with m <= 12 and n <= 32, for A stored by columns (rsa == 1: the transposed
  * activations of the weight gradient). The 12 values A(0..11, p) are one 48-byte run, so the
  * broadcasts use constant offsets, and a K x 32 panel of B (25 KiB for K = 200) stays in L1
- * next to the A lines. */
+ * next to the A lines. A tile without a list of 16 columns or fewer goes to kernel_narrow. */
 static void kernel_columns(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa,
                            ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc,
                            const fm_tile *t)
 {
-    if (t->k_list != NULL) {
-        kernel_columns_listed(m, n, k, a, csa, b, rsb, c, ldc, t);
-        return;
-    }
-    if (n <= 16) {
+    if (n <= 16 && t->k_list == NULL) {
         kernel_narrow(m, n, k, a, rsa, csa, b, rsb, c, ldc, t);
         return;
     }
     switch (m) {
-    case 1: tile_rows(1, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 2: tile_rows(2, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 3: tile_rows(3, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 4: tile_rows(4, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 5: tile_rows(5, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 6: tile_rows(6, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 7: tile_rows(7, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 8: tile_rows(8, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 9: tile_rows(9, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 10: tile_rows(10, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 11: tile_rows(11, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 12: tile_rows(12, 2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 1: tile_columns(1, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 2: tile_columns(2, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 3: tile_columns(3, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 4: tile_columns(4, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 5: tile_columns(5, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 6: tile_columns(6, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 7: tile_columns(7, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 8: tile_columns(8, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 9: tile_columns(9, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 10: tile_columns(10, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 11: tile_columns(11, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 12: tile_columns(12, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
     default: break;
     }
 }
