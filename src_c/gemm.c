@@ -42,7 +42,8 @@
  *             listed once per block (fm_tile_steps: the steps where one of its rows is not
  *             zero; a packed panel right after its packing, while in L1) into the workspace
  *             after the packed panels, and the kernel runs over its tile's list (zero_runs.h:
- *             the same bits).
+ *             the same bits). The sets without pack_a list A stored by rows too, read in
+ *             place (fm_row_tile_steps), for their "wide" kernel (kernel set's wide_lists).
  *   K blocks  A partial sum is parked in C between K blocks (exact), except for FM_EPI_SGD,
  *             whose C holds the weights: that epilogue runs with one K block.
  *   edges     Tiles of fewer than MR rows or NR columns go to the same micro-kernel, which
@@ -231,13 +232,12 @@ static ptrdiff_t tile_list_floats(ptrdiff_t K)
 }
 
 /* The bytes of the tile lists (fm_product.tile_steps) of one block of up to `rows` rows of A,
- * cut into blocks of mc rows, K steps: a tile per mr_columns rows, and one more per run of
- * rows when the tiles are laid over runs (row_tiles). */
-static size_t tile_lists_bytes(const fm_kernel_set *ks, ptrdiff_t rows, ptrdiff_t mc,
-                               ptrdiff_t K)
+ * cut into blocks of mc rows, K steps: a tile per mr rows, and one more per run of rows when
+ * the tiles are laid over runs (row_tiles). */
+static size_t tile_lists_bytes(ptrdiff_t rows, ptrdiff_t mc, int mr, ptrdiff_t K)
 {
     ptrdiff_t block = rows < mc ? rows : mc;
-    ptrdiff_t tiles = (block + ks->mr_columns - 1) / ks->mr_columns + FM_MAX_RUNS;
+    ptrdiff_t tiles = (block + mr - 1) / mr + FM_MAX_RUNS;
     return sizeof(int32_t) * (size_t)tiles * (size_t)tile_list_floats(K);
 }
 
@@ -245,8 +245,9 @@ void fm_reserve_packing(ptrdiff_t rows, ptrdiff_t K)
 {
     const fm_kernel_set *ks = fm_kernels();
     size_t packed = packed_a_bytes(ks, rows, K);
-    size_t forward = packed > 0 ? packed + tile_lists_bytes(ks, rows, MC_PACKED, K) : 0;
-    size_t update = tile_lists_bytes(ks, K, MC_IN_PLACE, rows);
+    size_t forward = packed > 0 ? packed + tile_lists_bytes(rows, MC_PACKED, ks->mr_columns, K)
+                     : ks->wide_lists ? tile_lists_bytes(rows, MC_IN_PLACE, ks->mr, K) : 0;
+    size_t update = tile_lists_bytes(K, MC_IN_PLACE, ks->mr_columns, rows);
     (void)fm_thread_workspace(forward > update ? forward : update);  /* on failure, gemm_block
                                                                         asks again */
 }
@@ -269,21 +270,22 @@ typedef struct {
     int any_pays;        /* some tile listed so far skips enough to pay */
 } tile_lister;
 
-/* Lists row tile `it`: the steps where one of its m rows of A (stored by columns, step stride
- * csa) is not zero, or a count of -1 when they would skip too little more than the runs keep
+/* Lists row tile `it`: the steps where one of its m rows of A is not zero (A stored by
+ * columns, rsa == 1, step stride csa; or by rows, csa == 1, row stride rsa), or a count of -1 when they would skip too little more than the runs keep
  * (a sixteenth of K) to pay for the list. When none of the first LIST_TRIAL_TILES tiles of a
  * block pays, the block's others are not listed (count -1): a batch with blank columns but no
  * other zeros (a dense image in a blank frame) would pay 1.5% of a step for lists it does not
  * use (measured, paired, 1 and 2 threads). */
 static void list_tile(const fm_kernel_set *ks, tile_lister *tl, ptrdiff_t it, const float *a,
-                      ptrdiff_t csa, int m)
+                      ptrdiff_t rsa, ptrdiff_t csa, int m)
 {
     int32_t *slot = tl->lists + it * tile_list_floats(tl->K);
     if (!tl->any_pays && it >= LIST_TRIAL_TILES) {
         slot[0] = -1;
         return;
     }
-    int n = ks->tile_steps(a, csa, m, tl->K, slot + 1);
+    int n = rsa == 1 ? ks->tile_steps(a, csa, m, tl->K, slot + 1)
+                     : fm_row_tile_steps(a, rsa, m, tl->K, slot + 1);
     int pays = tl->kept - n >= tl->K / 16 && tl->kept - n > 0;
     slot[0] = pays ? n : -1;
     tl->any_pays |= pays;
@@ -323,11 +325,17 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
     float *apack = NULL;
     const size_t apack_bytes = !narrow && !row && rsa != 1 && csa == 1
                                ? packed_a_bytes(ks, m1 - m0, K) : 0;
-    /* Tile lists (fm_product.tile_steps) for the columns kernel, after the packed panels. */
-    const int listing = p->tile_steps && !narrow && !row && (rsa == 1 || apack_bytes > 0)
-                        && kc_max >= K;
-    const size_t lists_bytes = listing ? tile_lists_bytes(ks, m1 - m0, apack_bytes > 0
-                                                          ? MC_PACKED : MC_IN_PLACE, K) : 0;
+    /* Tile lists (fm_product.tile_steps) for the columns kernel, after the packed panels, or
+     * for the wide kernel on A stored by rows and read in place in the sets where it follows
+     * them (wide_lists: those without pack_a). */
+    const int wide_listed = rsa != 1 && apack_bytes == 0 && ks->wide_lists;
+    const int listing = p->tile_steps && !narrow && !row && kc_max >= K
+                        && (rsa == 1 || apack_bytes > 0 || wide_listed);
+    const size_t lists_bytes = !listing ? 0
+                               : apack_bytes > 0 ? tile_lists_bytes(m1 - m0, MC_PACKED,
+                                                                    ks->mr_columns, K)
+                               : tile_lists_bytes(m1 - m0, MC_IN_PLACE,
+                                                  rsa == 1 ? ks->mr_columns : ks->mr, K);
     unsigned char *workspace = apack_bytes + lists_bytes > 0
                                ? fm_thread_workspace(apack_bytes + lists_bytes) : NULL;
     if (workspace != NULL && apack_bytes > 0)
@@ -377,15 +385,15 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
                     *p->a_not_finite = 1;
                 /* Listed while the panel is in L1. */
                 if (lists != NULL)
-                    list_tile(ks, &lister, it, apack + it * panel_floats, mr, mt);
+                    list_tile(ks, &lister, it, apack + it * panel_floats, 1, mr, mt);
                 i += mt;
             }
-        } else if (lists != NULL && !ready) {   /* A stored by columns, read in place */
+        } else if (lists != NULL && !ready) {   /* A read in place */
             row_tiles rt = { ic, ic + mc, mc, n_tiles, 0, mr, p->m_runs, p->n_m_runs, 0 };
             ptrdiff_t i;
             int mt;
             for (ptrdiff_t it = 0; next_row_tile(&rt, &i, &mt); it++)
-                list_tile(ks, &lister, it, A + i, csa, mt);
+                list_tile(ks, &lister, it, A + i * rsa, rsa, csa, mt);
         }
         if (a_ready != NULL && (apack != NULL || lists != NULL))
             *a_ready = m1 - m0 <= mc_max;

@@ -158,8 +158,9 @@ typedef struct {
      * 12 pixels in the weight update the digits with no ink in any of them. The lists are
      * made once per tile of a block, when A is packed or, read in place, before the block's
      * first column tile, and kept in the thread's workspace with the packed panels. Honoured
-     * by the "columns" kernel when K is not cut into blocks; a tile whose list would skip
-     * less than a sixteenth of K takes k_runs instead. */
+     * by the "columns" kernel, and by "wide" on A stored by rows in the kernel sets without
+     * pack_a (AVX2, generic: tiles of 6 and 4 digits, sparser still), when K is not cut into
+     * blocks; a tile whose list would skip less than a sixteenth of K takes k_runs instead. */
     int tile_steps;
 } fm_product;
 

@@ -20,7 +20,8 @@
  * k may be 0 (then acc is 0 or the parked C). The runs (fm_tile) skip steps p where A is zero
  * in every row (zero_runs.h), which leaves the result's bits as they are; so does a list, which
  * the frame gives to the row kernel (one row, whose zeros may be scattered) and to the columns
- * kernel (the steps where one of the tile's rows is not zero: fm_product.tile_steps).
+ * kernel (the steps where one of the tile's rows is not zero: fm_product.tile_steps), and, in
+ * the sets that say so (wide_lists), to the wide kernel.
  *
  * first = 0 / last = 0 let the frame split K into blocks: a partial sum is parked in C between
  * blocks. Float stores are exact, so the chain and its result are the same as without the split.
@@ -104,6 +105,8 @@ typedef struct {
     fm_nonzero_list_fn nonzero_list;   /* a one-row pass's lists of steps (mlp_step.c) */
     fm_tile_steps_fn tile_steps;       /* a columns tile's list of steps (gemm.h: tile_steps) */
     fm_all_finite_fn all_finite;       /* a prediction's input check (gemm.h: a_not_finite) */
+    int wide_lists;           /* nonzero: "wide" follows a tile's list too, so the frame lists
+                                 A stored by rows and read in place (gemm.h: tile_steps) */
 } fm_kernel_set;
 
 /* One table per instruction set; each lives in its own translation unit (ukernel_<isa>.c),

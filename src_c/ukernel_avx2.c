@@ -224,8 +224,8 @@ FM_INLINE void tile_m(const int LISTED, int m, int n, ptrdiff_t k, const float *
     }
 }
 
-/* m x n tiles with m <= 6 and n <= 16: wide, columns and narrow; a columns tile may have a
- * list (ukernel.h). */
+/* m x n tiles with m <= 6 and n <= 16: wide, columns and narrow; a wide or columns tile may
+ * have a list (ukernel.h, wide_lists). */
 static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                    const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
 {
@@ -268,7 +268,7 @@ static void kernel_row(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa,
 /* One kernel serves the wide, columns and narrow shapes; kernel_row one row. */
 const fm_kernel_set fm_kernels_avx2 = {
     "avx2", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, MR, NR_ROW, kernel_row, NULL, NULL,
-    fm_nonzero_list, fm_tile_steps, fm_all_finite
+    fm_nonzero_list, fm_tile_steps, fm_all_finite, 1
 };
 
 #endif /* x86 */

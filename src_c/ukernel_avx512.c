@@ -491,7 +491,7 @@ static int all_finite(const float *x, ptrdiff_t n)
 const fm_kernel_set fm_kernels_avx512 = {
     "avx512", MR_WIDE, NR_WIDE, kernel_wide, MR_COLUMNS, NR_COLUMNS, kernel_columns,
     MR_NARROW, NR_NARROW, kernel_narrow, 8, 128, kernel_row, pack_bt, pack_a, nonzero_list,
-    tile_steps, all_finite
+    tile_steps, all_finite, 0
 };
 
 #endif /* x86 */

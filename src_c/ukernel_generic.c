@@ -55,5 +55,5 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
 /* One kernel serves every shape: wide, columns, narrow and row. */
 const fm_kernel_set fm_kernels_generic = {
     "generic", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, NULL, NULL,
-    fm_nonzero_list, fm_tile_steps, fm_all_finite
+    fm_nonzero_list, fm_tile_steps, fm_all_finite, 1
 };

@@ -1,6 +1,6 @@
 /* zero_runs.c - the runs of nonzero columns of an input batch (zero_runs.h). */
 #include <stdint.h>
-#include <string.h>   /* memcpy */
+#include <string.h>   /* memcpy, memset */
 
 #include "zero_runs.h"
 
@@ -10,6 +10,9 @@ enum { CHUNK = 512 };   /* columns scanned at once: their flags live on the stac
  * the case may be: the test on a block vectorises, a test column by column does not (it took
  * 1.1-2.4 us on one 784-float row, most of a one-sample pass's scan). */
 enum { BLOCK = 16 };
+
+/* A batch's rows are ORed this many at a time between the tests for a dense chunk. */
+enum { ROWS_PER_TEST = 8 };
 
 static int block_all_zero(const uint32_t *bits)
 {
@@ -47,6 +50,35 @@ static ptrdiff_t next_zero(const uint32_t *bits, ptrdiff_t j, ptrdiff_t w)
     return j;
 }
 
+/* bits[j] |= the bits but the sign of column j of rows [0, m) of x (row stride ldx), j < w:
+ * nonzero exactly where one of the rows is (-0.0 counts as zero). Four rows at a time, so
+ * that bits is loaded and stored once for four rows' loads (the loops vectorise): measured on
+ * a batch of 200 digits in L2, 2.3x faster than row by row. */
+static void or_rows(uint32_t *restrict bits, const float *x, ptrdiff_t ldx, ptrdiff_t m,
+                    ptrdiff_t w)
+{
+    ptrdiff_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+        const float *r = x + i * ldx;
+        for (ptrdiff_t j = 0; j < w; j++) {
+            uint32_t b0, b1, b2, b3;
+            memcpy(&b0, r + j, sizeof b0);
+            memcpy(&b1, r + ldx + j, sizeof b1);
+            memcpy(&b2, r + 2 * ldx + j, sizeof b2);
+            memcpy(&b3, r + 3 * ldx + j, sizeof b3);
+            bits[j] |= (b0 | b1 | b2 | b3) & 0x7fffffffu;
+        }
+    }
+    for (; i < m; i++) {
+        const float *r = x + i * ldx;
+        for (ptrdiff_t j = 0; j < w; j++) {
+            uint32_t b;
+            memcpy(&b, r + j, sizeof b);
+            bits[j] |= b & 0x7fffffffu;
+        }
+    }
+}
+
 /* Adds column run [start, end) to runs (n so far), merging it into the last run when the gap
  * between them is shorter than FM_MIN_GAP or when runs is full. Returns the new n. */
 static int add_run(ptrdiff_t *runs, int n, ptrdiff_t start, ptrdiff_t end)
@@ -73,13 +105,9 @@ int fm_nonzero_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx, ptr
          * test on bits vectorises; -0.0 counts as zero). Stop as soon as every column is
          * nonzero: a dense batch is decided by its first rows. */
         int dense = 0;
-        for (ptrdiff_t i = 0; i < M && !dense; i++) {
-            const float *row = X + i * ldx + c0;
-            for (ptrdiff_t j = 0; j < w; j++) {
-                uint32_t b;
-                memcpy(&b, row + j, sizeof b);
-                bits[j] = (i > 0 ? bits[j] : 0u) | (b & 0x7fffffffu);   /* row 0 sets them */
-            }
+        memset(bits, 0, sizeof(uint32_t) * (size_t)w);
+        for (ptrdiff_t i = 0; i < M && !dense; i += ROWS_PER_TEST) {
+            or_rows(bits, X + i * ldx + c0, ldx, M - i < ROWS_PER_TEST ? M - i : ROWS_PER_TEST, w);
             dense = next_zero(bits, 0, w) == w;
         }
         if (dense) {            /* one nonzero stretch: the open run goes on through it */
@@ -136,6 +164,23 @@ int fm_tile_steps(const float *a, ptrdiff_t csa, int m, ptrdiff_t k, int32_t *li
         }
         list[n] = (int32_t)p;
         n += any != 0;
+    }
+    return (int)n;
+}
+
+int fm_row_tile_steps(const float *a, ptrdiff_t rsa, int m, ptrdiff_t k, int32_t *list)
+{
+    uint32_t bits[CHUNK];
+    ptrdiff_t n = 0;
+    for (ptrdiff_t c0 = 0; c0 < k; c0 += CHUNK) {
+        const ptrdiff_t w = k - c0 < CHUNK ? k - c0 : CHUNK;
+        /* The OR of the rows (or_rows), then the list branch-free (as in fm_nonzero_list). */
+        memset(bits, 0, sizeof(uint32_t) * (size_t)w);
+        or_rows(bits, a + c0, rsa, m, w);
+        for (ptrdiff_t j = 0; j < w; j++) {
+            list[n] = (int32_t)(c0 + j);
+            n += bits[j] != 0;
+        }
     }
     return (int)n;
 }

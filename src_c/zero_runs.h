@@ -55,4 +55,9 @@ int fm_nonzero_list(const float *x, ptrdiff_t K, int32_t *list);
  * vector version of it. */
 int fm_tile_steps(const float *a, ptrdiff_t csa, int m, ptrdiff_t k, int32_t *list);
 
+/* The same for a tile of m rows of A stored by rows, row stride rsa (a forward product's
+ * input read in place, by the kernel sets without pack_a): every p < k with a[i*rsa + p] != 0
+ * for some i < m. */
+int fm_row_tile_steps(const float *a, ptrdiff_t rsa, int m, ptrdiff_t k, int32_t *list);
+
 #endif

@@ -129,6 +129,28 @@ def test_forward_on_zero_columns_on_either_side_of_a_scan_chunk(pattern, rows):
     assert np.array_equal(net.forward(X), chained_forward(net, X))
 
 
+@pytest.mark.parametrize("rows", [2, 3, 5, 8, 9, 12, 13, 31, 197])
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_a_column_inked_in_one_row_is_kept_whichever_the_row(rows, isa):
+    # The scan ORs rows four and eight at a time, and a tile's list the rows of its tile
+    # (zero_runs.c): a column whose only nonzero lies in any one row, wherever that row falls
+    # among the rows taken together, or in the rows left over, must still be computed.
+    if isa not in AVAILABLE:
+        pytest.skip(f"this CPU lacks {isa}")
+    _core.set_isa(isa)
+    net = network((784, 512, 256, 10), seed=rows + 50)
+    X = np.zeros((rows, 784), np.float32)
+    for r in range(rows):
+        X[r, 100 + 3 * r] = 0.25 + r / 1000   # its own column, and nothing else in it
+    X[rows - 1, 700] = 1e-40                  # a subnormal in the last row: not zero
+    labels = np.arange(rows, dtype=np.int32) % 10
+    assert np.array_equal(net.forward(X), chained_forward(net, X))
+    expected = chained_step(net, X, labels, 0.05)
+    net.train_step(X, labels, 0.05)
+    for got, want in zip(net.get_weights(), expected):
+        assert np.array_equal(got, want)
+
+
 @pytest.mark.parametrize("pattern", ["border", "gaps", "many"])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_forward_of_many_rows_block_by_block_on_zero_columns(pattern, threads):
