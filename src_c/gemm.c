@@ -271,11 +271,12 @@ typedef struct {
 } tile_lister;
 
 /* Lists row tile `it`: the steps where one of its m rows of A is not zero (A stored by
- * columns, rsa == 1, step stride csa; or by rows, csa == 1, row stride rsa), or a count of -1 when they would skip too little more than the runs keep
- * (a sixteenth of K) to pay for the list. When none of the first LIST_TRIAL_TILES tiles of a
- * block pays, the block's others are not listed (count -1): a batch with blank columns but no
- * other zeros (a dense image in a blank frame) would pay 1.5% of a step for lists it does not
- * use (measured, paired, 1 and 2 threads). */
+ * columns, rsa == 1, step stride csa; or by rows, csa == 1, row stride rsa), or a count of -1
+ * when they would skip too little more than the runs keep (a sixteenth of K) to pay for the
+ * list. When none of the first LIST_TRIAL_TILES tiles of a block pays, the block's others are
+ * not listed (count -1): a batch with blank columns but no other zeros (a dense image in a
+ * blank frame) would pay 1.5% of a step for lists it does not use (measured, paired, 1 and 2
+ * threads). */
 static void list_tile(const fm_kernel_set *ks, tile_lister *tl, ptrdiff_t it, const float *a,
                       ptrdiff_t rsa, ptrdiff_t csa, int m)
 {

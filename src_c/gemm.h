@@ -178,11 +178,12 @@ int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p);
 
 /* Makes the calling thread's packing workspace (workspace.h) as large as the products of a
  * call will want for a share of up to `rows` rows of an A of up to K columns (its packed
- * panels and tile lists), or for the tile lists of a weight update over those rows (an A of K
- * rows and `rows` steps), before the first product of the call asks for it. A thread's share can change from call to call (chunks taken
- * from a shared counter, blocks of rows that shrink towards the end), and its workspace would
- * then grow in the middle of steady-state calls, which allocate nothing. Nothing is reserved
- * for shares too small to pack. */
+ * panels and tile lists, or the lists alone where A is read in place), or for the tile lists
+ * of a weight update over those rows (an A of K rows and `rows` steps), before the first
+ * product of the call asks for it. A thread's share can change from call to call (chunks
+ * taken from a shared counter, blocks of rows that shrink towards the end), and its workspace
+ * would then grow in the middle of steady-state calls, which allocate nothing. Nothing is
+ * reserved for shares too small to pack. */
 void fm_reserve_packing(ptrdiff_t rows, ptrdiff_t K);
 
 /* fm_gemm on p, in a parallel region of its own. */
