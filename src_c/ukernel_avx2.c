@@ -265,10 +265,28 @@ static void kernel_row(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa,
     }
 }
 
+/* fm_tile_steps one step at a time: the step's m values (m <= 8) in one masked load, and the
+ * same branch-free count as the portable loop. A masked load is cheap on AMD (the masked
+ * store is the slow one). In a profile of 2-thread steps on the digits (the first layer's
+ * update lists its tiles of 6 pixels) the portable loop took 2.5% of the time, this 1.0%;
+ * paired, a step took 0.977x the time. */
+static int tile_steps(const float *a, ptrdiff_t csa, int m, ptrdiff_t k, int32_t *list)
+{
+    const __m256i magnitude = _mm256_set1_epi32(0x7fffffff);
+    const __m256i rows = lane_mask(m);
+    ptrdiff_t n = 0;
+    for (ptrdiff_t p = 0; p < k; p++) {
+        __m256i bits = _mm256_castps_si256(_mm256_maskload_ps(a + p * csa, rows));
+        list[n] = (int32_t)p;
+        n += !_mm256_testz_si256(bits, magnitude);
+    }
+    return (int)n;
+}
+
 /* One kernel serves the wide, columns and narrow shapes; kernel_row one row. */
 const fm_kernel_set fm_kernels_avx2 = {
     "avx2", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, MR, NR_ROW, kernel_row, NULL, NULL,
-    fm_nonzero_list, fm_tile_steps, fm_all_finite, 1
+    fm_nonzero_list, tile_steps, fm_all_finite, 1
 };
 
 #endif /* x86 */
