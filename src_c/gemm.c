@@ -287,7 +287,7 @@ static void list_tile(const fm_kernel_set *ks, tile_lister *tl, ptrdiff_t it, co
     }
     int n = rsa == 1 ? ks->tile_steps(a, csa, m, tl->K, slot + 1)
                      : fm_row_tile_steps(a, rsa, m, tl->K, slot + 1);
-    int pays = tl->kept - n >= tl->K / 16 && tl->kept - n > 0;
+    int pays = fm_skips_enough(tl->K, tl->kept - n);
     slot[0] = pays ? n : -1;
     tl->any_pays |= pays;
 }

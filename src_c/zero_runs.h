@@ -25,11 +25,19 @@ enum {
                            micro-kernel's loop costs about as much as a few FMA steps */
 };
 
-/* Whether keeping `kept` of K columns skips enough to pay: at least a sixteenth of K, and at
- * least one column. fm_nonzero_runs and every fm_nonzero_list follow it. */
+/* Whether leaving out `skipped` more of K steps pays for finding them: at least a sixteenth
+ * of K, and at least one. fm_worth_skipping applies it to all of K; a tile's list (gemm.c),
+ * to the steps the batch's runs keep. */
+static inline int fm_skips_enough(ptrdiff_t K, ptrdiff_t skipped)
+{
+    return skipped >= K / 16 && skipped > 0;
+}
+
+/* Whether keeping `kept` of K columns skips enough to pay (fm_skips_enough).
+ * fm_nonzero_runs and every fm_nonzero_list follow it. */
 static inline int fm_worth_skipping(ptrdiff_t K, ptrdiff_t kept)
 {
-    return K - kept >= K / 16 && K - kept > 0;
+    return fm_skips_enough(K, K - kept);
 }
 
 /* The nonzero columns of X (M x K, row stride ldx) as n runs [runs[2r], runs[2r+1]), in

@@ -25,6 +25,23 @@ def restore_isa_and_threads():
     _core.set_num_threads(0)
 
 
+@pytest.fixture
+def use_isa(restore_isa_and_threads):
+    """use_isa(isa, threads=None): runs the rest of the test on that instruction set (and
+    thread count, if given), or skips it where the CPU lacks the set; both are put back after
+    the test."""
+    from fastmlp import _core
+    available = _core.build_info()["isa_available"]
+
+    def use(isa, threads=None):
+        if isa not in available:
+            pytest.skip(f"this CPU lacks {isa}")
+        _core.set_isa(isa)
+        if threads is not None:
+            _core.set_num_threads(threads)
+    return use
+
+
 @pytest.fixture(scope="session")
 def mnist_files():
     """Skips a test that reads MNIST when FASTMLP_DATA is not set (as the README says). With it

@@ -80,10 +80,8 @@ SHAPES = [(1, 1, 1), (1, 512, 784), (5, 63, 7), (7, 65, 13), (13, 17, 200), (25,
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("M,N,K", SHAPES)
-def test_gemm_against_float64_on_every_path(isa, M, N, K):
-    if isa not in AVAILABLE:
-        pytest.skip(f"this CPU lacks {isa}")
-    _core.set_isa(isa)
+def test_gemm_against_float64_on_every_path(isa, M, N, K, use_isa):
+    use_isa(isa)
     rng = np.random.default_rng(M * 10007 + N * 101 + K)
     A = rng.standard_normal((M, K)).astype(np.float32)
     B = rng.standard_normal((K, N)).astype(np.float32)
@@ -105,10 +103,8 @@ def test_gemm_against_float64_on_every_path(isa, M, N, K):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-def test_layer_kernels_against_float64_on_every_path(isa):
-    if isa not in AVAILABLE:
-        pytest.skip(f"this CPU lacks {isa}")
-    _core.set_isa(isa)
+def test_layer_kernels_against_float64_on_every_path(isa, use_isa):
+    use_isa(isa)
     rng = np.random.default_rng(7)
     M, K, N = 37, 301, 70
     X = rng.standard_normal((M, K)).astype(np.float32)
@@ -165,15 +161,12 @@ def test_layer_kernels_identical_bits_on_every_path():
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_passes_of_a_few_rows_give_the_same_bits_call_after_call(isa, threads):
+def test_passes_of_a_few_rows_give_the_same_bits_call_after_call(isa, threads, use_isa):
     # Passes of up to 16 rows take their weight panels upwards and downwards in turn
     # (mlp_step.c, columns_downwards), each thread over its own share of the columns, which
     # may start or end inside a panel. Consecutive calls take both directions: every one must
     # give the bits of the single-layer products, which always go upwards.
-    if isa not in AVAILABLE:
-        pytest.skip(f"this CPU lacks {isa}")
-    _core.set_isa(isa)
-    _core.set_num_threads(threads)
+    use_isa(isa, threads)
     rng = np.random.default_rng(41)
     for sizes in [(784, 512, 256, 10), (300, 333, 200, 75), (90, 1000, 7)]:
         net = _core.Network(sizes, 16)

@@ -19,8 +19,6 @@ import pytest
 from fastmlp import _core
 from fastmlp import reference as ref
 
-AVAILABLE = _core.build_info()["isa_available"]
-
 
 pytestmark = pytest.mark.usefixtures("restore_isa_and_threads")
 
@@ -131,13 +129,11 @@ def test_forward_on_zero_columns_on_either_side_of_a_scan_chunk(pattern, rows):
 
 @pytest.mark.parametrize("rows", [2, 3, 5, 8, 9, 12, 13, 31, 197])
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
-def test_a_column_inked_in_one_row_is_kept_whichever_the_row(rows, isa):
+def test_a_column_inked_in_one_row_is_kept_whichever_the_row(rows, isa, use_isa):
     # The scan ORs rows four and eight at a time, and a tile's list the rows of its tile
     # (zero_runs.c): a column whose only nonzero lies in any one row, wherever that row falls
     # among the rows taken together, or in the rows left over, must still be computed.
-    if isa not in AVAILABLE:
-        pytest.skip(f"this CPU lacks {isa}")
-    _core.set_isa(isa)
+    use_isa(isa)
     net = network((784, 512, 256, 10), seed=rows + 50)
     X = np.zeros((rows, 784), np.float32)
     for r in range(rows):
@@ -202,10 +198,8 @@ def step_moves_the_blank_rows(optimizer, X, rng, seed, blank):
 
 
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
-def test_every_path_skips_to_the_same_bits(isa):
-    if isa not in AVAILABLE:
-        pytest.skip(f"this CPU lacks {isa}")
-    _core.set_isa(isa)
+def test_every_path_skips_to_the_same_bits(isa, use_isa):
+    use_isa(isa)
     net = network((70, 130, 75, 3), seed=7)
     X = zero_column_input(np.random.default_rng(8), 61, 70, "gaps")
     labels = np.random.default_rng(9).integers(0, 3, size=61).astype(np.int32)
@@ -231,13 +225,10 @@ def one_row_network(sizes, hidden_bias, seed):
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("hidden_bias", [-1.0, 0.0, 1.0])
-def test_one_row_skips_every_zero_input_to_the_same_bits(isa, threads, hidden_bias):
+def test_one_row_skips_every_zero_input_to_the_same_bits(isa, threads, hidden_bias, use_isa):
     # A pass over one row runs each layer over the nonzero entries of its input alone, scattered
     # or not (mlp_step.c, forward_row_share): the ReLU's zeros as well as the blank pixels.
-    if isa not in AVAILABLE:
-        pytest.skip(f"this CPU lacks {isa}")
-    _core.set_isa(isa)
-    _core.set_num_threads(threads)
+    use_isa(isa, threads)
     rng = np.random.default_rng(31)
     for sizes in [(784, 512, 256, 10), (70, 130, 75, 3), (33, 17, 2)]:
         net = one_row_network(sizes, hidden_bias, seed=len(sizes) + sizes[0])
@@ -278,14 +269,11 @@ def inked_rows(rng, rows, cols):
 
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_tiles_keep_to_their_own_ink_to_the_same_bits(isa, threads):
+def test_tiles_keep_to_their_own_ink_to_the_same_bits(isa, threads, use_isa):
     # Each tile of 12 rows of the first layer's input computes only the columns it has a
     # nonzero in, and each tile of 12 pixels of its update only the samples (gemm.h,
     # tile_steps): the same bits as over all of K, on every path and thread count.
-    if isa not in AVAILABLE:
-        pytest.skip(f"this CPU lacks {isa}")
-    _core.set_isa(isa)
-    _core.set_num_threads(threads)
+    use_isa(isa, threads)
     rng = np.random.default_rng(41)
     for sizes, rows in [((784, 512, 256, 10), 200), ((70, 130, 75, 3), 61),
                         ((300, 40, 5), 13)]:
