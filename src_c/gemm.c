@@ -241,13 +241,25 @@ static size_t tile_lists_bytes(ptrdiff_t rows, ptrdiff_t mc, int mr, ptrdiff_t K
     return sizeof(int32_t) * (size_t)tiles * (size_t)tile_list_floats(K);
 }
 
+/* The bytes of the tile lists gemm_block makes for `rows` rows of A over K steps: A packed
+ * (blocks of MC_PACKED rows, tiles of the columns kernel), or read in place (one block of
+ * MC_IN_PLACE rows, tiles of the columns kernel for A stored by columns, of the wide kernel
+ * for A stored by rows). fm_reserve_packing reserves what gemm_block asks for. */
+static size_t block_lists_bytes(const fm_kernel_set *ks, ptrdiff_t rows, ptrdiff_t K,
+                                int packed, int by_columns)
+{
+    if (packed)
+        return tile_lists_bytes(rows, MC_PACKED, ks->mr_columns, K);
+    return tile_lists_bytes(rows, MC_IN_PLACE, by_columns ? ks->mr_columns : ks->mr, K);
+}
+
 void fm_reserve_packing(ptrdiff_t rows, ptrdiff_t K)
 {
     const fm_kernel_set *ks = fm_kernels();
     size_t packed = packed_a_bytes(ks, rows, K);
-    size_t forward = packed > 0 ? packed + tile_lists_bytes(rows, MC_PACKED, ks->mr_columns, K)
-                     : ks->wide_lists ? tile_lists_bytes(rows, MC_IN_PLACE, ks->mr, K) : 0;
-    size_t update = tile_lists_bytes(K, MC_IN_PLACE, ks->mr_columns, rows);
+    size_t forward = packed > 0 ? packed + block_lists_bytes(ks, rows, K, 1, 0)
+                     : ks->wide_lists ? block_lists_bytes(ks, rows, K, 0, 0) : 0;
+    size_t update = block_lists_bytes(ks, K, rows, 0, 1);
     (void)fm_thread_workspace(forward > update ? forward : update);  /* on failure, gemm_block
                                                                         asks again */
 }
@@ -332,11 +344,8 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
     const int wide_listed = rsa != 1 && apack_bytes == 0 && ks->wide_lists;
     const int listing = p->tile_steps && !narrow && !row && kc_max >= K
                         && (rsa == 1 || apack_bytes > 0 || wide_listed);
-    const size_t lists_bytes = !listing ? 0
-                               : apack_bytes > 0 ? tile_lists_bytes(m1 - m0, MC_PACKED,
-                                                                    ks->mr_columns, K)
-                               : tile_lists_bytes(m1 - m0, MC_IN_PLACE,
-                                                  rsa == 1 ? ks->mr_columns : ks->mr, K);
+    const size_t lists_bytes = listing ? block_lists_bytes(ks, m1 - m0, K, apack_bytes > 0,
+                                                           rsa == 1) : 0;
     unsigned char *workspace = apack_bytes + lists_bytes > 0
                                ? fm_thread_workspace(apack_bytes + lists_bytes) : NULL;
     if (workspace != NULL && apack_bytes > 0)
