@@ -3,28 +3,16 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-C_SOURCES = [
-    "src_c/threads.c",
-    "src_c/dispatch.c",
-    "src_c/gemm.c",
-    "src_c/pack.c",
-    "src_c/peak.c",
-    "src_c/ukernel_generic.c",
-    "src_c/ukernel_avx2.c",
-    "src_c/ukernel_avx512.c",
-    "src_c/layers.c",
-    "src_c/loss.c",
-    "src_c/mlp_step.c",
-    "src_c/sizes.c",
-    "src_c/workspace.c",
-    "src_c/finite.c",
-    "src_c/zero_runs.c",
-]
+# Every C file under src_c/, by folder: frame/ (blocking, packing, threading), kernels/ (one
+# file per instruction set, and the registry that picks one), ops/ (the math of epilogues and
+# losses), nn/ (layers and the training step).
+C_SOURCES = sorted(str(p) for p in Path("src_c").rglob("*.c"))
 
 
 def compiler_accepts(flag):

@@ -1,7 +1,7 @@
 # Declarations of the C kernels in src_c/ (see fastmlp.h and gemm.h there).
 from libc.stdint cimport int32_t, int64_t
 
-cdef extern from "gemm.h" nogil:
+cdef extern from "frame/gemm.h" nogil:
     cdef enum fm_epilogue_kind:
         FM_EPI_STORE
         FM_EPI_BIAS
@@ -74,7 +74,7 @@ cdef extern from "fastmlp.h" nogil:
         FM_ERR_MEMORY
         FM_ERR_NOT_FINITE
 
-cdef extern from "dispatch.h" nogil:
+cdef extern from "kernels/registry.h" nogil:
     void fm_dispatch_init()
     const char *fm_isa_name()
     int fm_isa_set(const char *name)
@@ -83,5 +83,5 @@ cdef extern from "dispatch.h" nogil:
     const char *fm_isa_note()
     const char *fm_compiler()
 
-cdef extern from "peak.h" nogil:
+cdef extern from "kernels/peak.h" nogil:
     double fm_peak_gflops(int n_threads, double seconds)

@@ -2,9 +2,12 @@
  *
  * All matrices are C-contiguous float32, row-major; W has shape (n_in, n_out) as in X @ W + b.
  * The exception is a whole network's weights (fm_net), kept in gemm.h's column panels.
- * The Cython layer validates shapes, dtypes and label ranges; these functions trust their caller.
- * Functions returning int give 0 on success and -1 (FM_ERR_MEMORY) when memory could not be
- * allocated; fm_forward_finite also FM_ERR_NOT_FINITE.
+ * The Cython layer validates shapes and dtypes. The functions that index with values they are
+ * given (labels, row numbers) check each one as they read it, so a buffer that another thread
+ * changes after the binding's check cannot make them read or write out of bounds.
+ * Functions returning int give 0 on success, FM_ERR_MEMORY when memory could not be allocated,
+ * FM_ERR_NOT_FINITE where a NaN or an infinity arose (as each function says) and FM_ERR_INDEX
+ * for a label or row number out of range.
  */
 #ifndef FASTMLP_H
 #define FASTMLP_H
@@ -12,37 +15,36 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "threads.h"
+#include "frame/threads.h"
+#include "ops/activation.h"
+#include "ops/optimizer.h"
 
-enum fm_error { FM_ERR_MEMORY = -1, FM_ERR_NOT_FINITE = -2 };
+enum fm_error { FM_ERR_MEMORY = -1, FM_ERR_NOT_FINITE = -2, FM_ERR_INDEX = -3 };
 
 enum fm_loss_kind { FM_LOSS_MSE = 0, FM_LOSS_CROSS_ENTROPY = 1 };
 
-/* The optimiser step applied to every weight matrix and bias (see FM_EPI_SGD in gemm.h). */
-typedef struct {
-    float lr;
-    float alpha;      /* L2 penalty on the weights (not the biases), 0 for none */
-    float momentum;   /* used when velocity buffers are given */
-    int nesterov;
-} fm_optimizer;
-
 /* ---- single-layer kernels ---- */
 
-/* out (M x N) = X (M x K) @ W (K x N) + b (N), then ReLU when relu != 0. */
+/* out (M x N) = f(X (M x K) @ W (K x N) + b), f the activation (ops/activation.h), none for
+ * FM_ACT_NONE. */
 int fm_dense_forward(float *out, const float *X, const float *W, const float *b,
-                     ptrdiff_t M, ptrdiff_t K, ptrdiff_t N, int relu);
+                     ptrdiff_t M, ptrdiff_t K, ptrdiff_t N, int activation);
 
-/* dA_prev (M x K) = dZ (M x N) @ W^T, zeroed where A_prev <= 0 (A_prev NULL: no mask). */
+/* dA_prev (M x K) = dZ (M x N) @ W^T, times the derivative of the activation whose output is
+ * A_prev (A_prev NULL: as it is). */
 int fm_dense_backward_input(float *dA_prev, const float *dZ, const float *W, const float *A_prev,
-                            ptrdiff_t M, ptrdiff_t K, ptrdiff_t N);
+                            int activation, ptrdiff_t M, ptrdiff_t K, ptrdiff_t N);
 
 /* In-place optimiser step: gradient of W is A_prev^T @ dZ (K x N), of b the column sums of dZ.
- * vW, vb: velocity buffers shaped like W and b, or NULL for plain SGD. */
+ * vW, vb: velocity buffers shaped like W and b, or NULL for plain SGD. Returns
+ * FM_ERR_NOT_FINITE when a weight or bias it wrote is NaN or infinite. */
 int fm_dense_update(float *W, float *b, float *vW, float *vb,
                     const float *A_prev, const float *dZ,
                     ptrdiff_t M, ptrdiff_t K, ptrdiff_t N, const fm_optimizer *opt);
 
 /* Loss of out (M x N) against integer labels (M) in [0, N), and its gradient dout (M x N).
+ * A label out of range gives a NaN loss and a zero gradient row, and reads nothing out of
+ * bounds.
  * MSE: sum((out - onehot)^2) / M, dout = 2 (out - onehot) / M.
  * Cross-entropy: mean(-log softmax(out)[label]), dout = (softmax(out) - onehot) / M. */
 double fm_mse_loss_grad(float *dout, const float *out, const int32_t *labels,
@@ -70,6 +72,8 @@ typedef struct {
     float *const *vb;          /* velocities like b, or NULL */
     float *const *act;         /* act[l], l = 0..n_layers-1: output of layer l, max_batch x sizes[l+1] */
     float *const *grad;        /* grad[l]: gradient w.r.t. layer l's pre-activation, same shape */
+    int activation;            /* the hidden layers' activation (enum fm_activation) */
+    int n_threads;             /* threads for this network's calls; <= 0: fm_get_num_threads() */
 } fm_net;
 
 /* 1 when none of the n floats at x is NaN or infinite, else 0. */
@@ -81,18 +85,20 @@ int fm_network_sizes_check(int n_layers, const ptrdiff_t *sizes, ptrdiff_t max_b
 
 /* One training step on the batch X (M x sizes[0]) with labels (M), M <= the buffers' max_batch.
  * Writes the batch loss (computed before the update) to *loss. When it is not finite as a
- * float32 (NaN, infinite or beyond FLT_MAX) the weights are left untouched. */
+ * float32 (NaN, infinite or beyond FLT_MAX) the weights are left untouched. Returns
+ * FM_ERR_INDEX, the weights untouched, when a label is outside [0, sizes[n_layers]), and
+ * FM_ERR_NOT_FINITE when the update wrote a NaN or infinite weight or bias. */
 int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
                   int loss_kind, const fm_optimizer *opt, double *loss);
 
-/* fm_train_step on the rows rows[0..M) of X (n x sizes[0], each rows[i] in [0, n)) with their
- * labels (labels[rows[i]]): a shuffled batch, without a copy made before the call. The team
- * copies those rows into batch (M x sizes[0]) and their labels into batch_labels (M), each
- * thread its share, then trains on them as fm_train_step does: the same bits as fm_train_step
- * on a gathered copy. */
+/* fm_train_step on the rows rows[0..M) of X (n x sizes[0]) with their labels (labels[rows[i]],
+ * labels of length n): a shuffled batch, without a copy made before the call. The team copies
+ * those rows into batch (M x sizes[0]) and their labels into batch_labels (M), each thread its
+ * share, then trains on them as fm_train_step does: the same bits as fm_train_step on a
+ * gathered copy. A row number outside [0, n) is FM_ERR_INDEX, the weights untouched. */
 int fm_train_step_rows(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
-                       const int64_t *rows, float *batch, int32_t *batch_labels, int loss_kind,
-                       const fm_optimizer *opt, double *loss);
+                       ptrdiff_t n, const int64_t *rows, float *batch, int32_t *batch_labels,
+                       int loss_kind, const fm_optimizer *opt, double *loss);
 
 /* out (M x sizes[n_layers]) = the network's raw output for X (M x sizes[0]).
  * scratch[l], l = 0..n_layers-2: scratch_rows x sizes[l+1] buffers for the hidden activations,

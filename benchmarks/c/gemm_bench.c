@@ -16,12 +16,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "dispatch.h"
-#include "gemm.h"
-#include "layers.h"
-#include "peak.h"
-#include "threads.h"
-#include "ukernel.h"
+#include "kernels/registry.h"
+#include "frame/gemm.h"
+#include "nn/layers.h"
+#include "kernels/peak.h"
+#include "frame/threads.h"
+#include "kernels/ukernel.h"
 #include "bench_util.h"
 
 static float *buffer(size_t n)

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatch.h"
-#include "gemm.h"
-#include "threads.h"
+#include "kernels/registry.h"
+#include "frame/gemm.h"
+#include "frame/threads.h"
 
 static unsigned long long rng_state = 88172645463325252ULL;
 
@@ -40,8 +40,9 @@ typedef struct {
     int kind;
 } problem;
 
-static const char *kind_names[] = { "store", "bias", "bias_relu", "mask", "sgd", "sgd_l2",
-                                    "momentum", "nesterov" };
+static const char *kind_names[] = { "store", "bias", "bias_relu", "relu_grad", "sgd", "sgd_l2",
+                                    "momentum", "nesterov", "bias_tanh", "tanh_grad" };
+enum { N_KINDS = 10 };
 
 /* Runs the product into C (initialised from C0) with the current ISA and thread count. */
 static int run(const problem *pb, const float *Abuf, const float *Bbuf, const float *bias,
@@ -53,16 +54,20 @@ static int run(const problem *pb, const float *Abuf, const float *Bbuf, const fl
     if (pb->layout == 2) { rsb = 1; csb = K; }
     memcpy(C, C0, sizeof(float) * (size_t)(M * N));
     memcpy(V, V0, sizeof(float) * (size_t)(M * N));
-    fm_epilogue e = { FM_EPI_STORE, bias, mask, N + 3, 0.01f, 0.0f, 0.0f, 0, NULL };
+    fm_epilogue e = { .kind = FM_EPI_STORE, .bias = bias, .mask = mask, .ldm = N + 3,
+                      .activation = FM_ACT_RELU, .opt = { .lr = 0.01f } };
     switch (pb->kind) {
     case 0: e.kind = FM_EPI_STORE; break;
     case 1: e.kind = FM_EPI_BIAS; break;
-    case 2: e.kind = FM_EPI_BIAS_RELU; break;
-    case 3: e.kind = FM_EPI_MASK; break;
-    case 4: e.kind = FM_EPI_SGD; break;
-    case 5: e.kind = FM_EPI_SGD; e.alpha = 1e-3f; break;
-    case 6: e.kind = FM_EPI_SGD; e.momentum = 0.9f; e.velocity = V; break;
-    case 7: e.kind = FM_EPI_SGD; e.momentum = 0.9f; e.velocity = V; e.nesterov = 1; break;
+    case 2: e.kind = FM_EPI_BIAS_ACT; break;
+    case 3: e.kind = FM_EPI_ACT_GRAD; break;
+    case 4: e.kind = FM_EPI_UPDATE; break;
+    case 5: e.kind = FM_EPI_UPDATE; e.opt.alpha = 1e-3f; break;
+    case 6: e.kind = FM_EPI_UPDATE; e.opt.momentum = 0.9f; e.velocity = V; break;
+    case 7: e.kind = FM_EPI_UPDATE; e.opt.momentum = 0.9f; e.velocity = V; e.opt.nesterov = 1;
+        break;
+    case 8: e.kind = FM_EPI_BIAS_ACT; e.activation = FM_ACT_TANH; break;
+    case 9: e.kind = FM_EPI_ACT_GRAD; e.activation = FM_ACT_TANH; break;
     }
     return fm_gemm(M, N, K, Abuf, rsa, csa, Bbuf, rsb, csb, C, N, &e);
 }
@@ -92,12 +97,22 @@ static int check_reference(const problem *pb, const float *Abuf, const float *Bb
             case 1: ref += bias[j]; tol += eps * fabs(ref); break;
             case 2: ref += bias[j]; tol += eps * fabs(ref); ref = ref > 0 ? ref : 0; break;
             case 3: ref = mask[i * (N + 3) + j] > 0 ? ref : 0; break;
+            case 8: /* tanh's slope is at most 1; its own error a few ulp of 1 */
+                ref = tanh(ref + bias[j]);
+                tol += eps * fabs((double)bias[j]) + 4.0 * eps;
+                break;
+            case 9: {
+                double m = mask[i * (N + 3) + j], d = 1.0 - m * m;
+                ref *= d;
+                tol = tol * fabs(d) + 2.0 * eps * fabs(ref) + eps * fabs(got) + 1e-30;
+                break;
+            }
             case 4:
                 ref = (double)C0[i * N + j] - 0.01 * ref;
                 tol = 0.01 * tol + 2.0 * eps * fabs((double)C0[i * N + j]) + eps * 0.01 * mag;
                 break;
             default:
-                if (pb->kind >= 5)
+                if (pb->kind >= 5 && pb->kind <= 7)
                     continue;
             }
             if (fabs(got - ref) > tol) {
@@ -200,7 +215,7 @@ int main(int argc, char **argv)
         { 1001, 70, 300 }                                           /* A in several row blocks */
     };
     for (int s = 0; s < (int)(sizeof mnist / sizeof mnist[0]); s++) {
-        for (int kind = 0; kind < 8; kind += quick ? 3 : 1) {
+        for (int kind = 0; kind < N_KINDS; kind += quick ? 3 : 1) {
             for (int layout = 0; layout < 3; layout++) {
                 problem pb = { mnist[s][0], mnist[s][1], mnist[s][2], layout, kind };
                 if (check_problem(&pb, isas, n_isas) != 0)

@@ -32,10 +32,10 @@
 #include <omp.h>
 #endif
 
-#include "dispatch.h"
+#include "kernels/registry.h"
 #include "fastmlp.h"
-#include "peak.h"
-#include "threads.h"
+#include "kernels/peak.h"
+#include "frame/threads.h"
 #include "bench_util.h"
 
 enum { MAX_ROUNDS = 500, STEPS = 10, SAMPLES = 60000, BATCH = BENCH_BATCH, FORWARD_ROWS = 10000 };

@@ -1,7 +1,7 @@
 /* pack.c - B panels into kernel order (see pack.h). Portable C: plain copies. */
 #include <string.h>
 
-#include "pack.h"
+#include "frame/pack.h"
 
 /* Rows of B are contiguous (csb == 1): each packed row is a copy plus zero padding. */
 static void pack_rows(float *dst, int nr, ptrdiff_t kc, int n, const float *src, ptrdiff_t rsb)

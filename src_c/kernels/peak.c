@@ -20,9 +20,9 @@
 #include <omp.h>
 #endif
 
-#include "dispatch.h"
-#include "peak.h"
-#include "threads.h"
+#include "kernels/registry.h"
+#include "kernels/peak.h"
+#include "frame/threads.h"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define FM_X86 1

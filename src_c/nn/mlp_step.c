@@ -55,9 +55,9 @@
 #include <omp.h>
 #endif
 
-#include "dispatch.h"
-#include "layers.h"
-#include "zero_runs.h"
+#include "kernels/registry.h"
+#include "nn/layers.h"
+#include "frame/zero_runs.h"
 
 /* Schedules for a step's products (3 per layer); layers beyond use fixed shares. */
 enum { MAX_SCHEDULES = 96 };
@@ -142,16 +142,24 @@ static int input_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t *runs)
     return fm_nonzero_runs(X, M, K, K, runs);
 }
 
-/* Has layer 0's forward product p keep to the n runs of its input's columns, and each tile of
- * rows to the columns it has a nonzero in (gemm.h, tile_steps); nothing if n < 0, when the
+/* Hints for layer 0's forward product: keep to the n runs of its input's columns, and each tile
+ * of rows to the columns it has a nonzero in (gemm.h, tile_steps); none if n < 0, when the
  * input has too few zeros to pay for looking for them. */
-static void keep_to_runs(fm_product *p, const ptrdiff_t *runs, int n)
+static fm_hints runs_hints(const ptrdiff_t *runs, int n)
 {
+    fm_hints h = { 0 };
     if (n >= 0) {
-        p->k_runs = runs;
-        p->n_k_runs = n;
-        p->tile_steps = 1;
+        h.k_runs = runs;
+        h.n_k_runs = n;
+        h.tile_steps = 1;
     }
+    return h;
+}
+
+/* The threads a network's calls may use (fm_net.n_threads). */
+static int net_threads(const fm_net *net)
+{
+    return net->n_threads > 0 ? net->n_threads : fm_get_num_threads();
 }
 
 /* Thread tid's part of layers [0, n) of a forward pass, layer l's output to dest[l], with a
@@ -166,11 +174,10 @@ static int hidden_share(const fm_net *net, int n, ptrdiff_t M, const float *X,
     const float *input = X;
     for (int l = 0; l < n; l++) {
         fm_product p = fm_forward_product(dest[l], input, net->W[l], net->b[l], M,
-                                          net->sizes[l], net->sizes[l + 1], 1, 1);
-        if (l == 0)
-            keep_to_runs(&p, runs, n_runs);
-        p.columns_downwards = downwards;
-        failed |= fm_product_share(&p, tid, nth, schedule(ss, l)) != 0;
+                                          net->sizes[l], net->sizes[l + 1], net->activation, 1);
+        fm_hints h = l == 0 ? runs_hints(runs, n_runs) : (fm_hints){ 0 };
+        h.columns_downwards = downwards;
+        failed |= fm_product_share(&p, &h, tid, nth, schedule(ss, l)) != 0;
         team_barrier(nth);
         input = dest[l];
     }
@@ -197,14 +204,15 @@ static int forward_row_share(const fm_net *net, const float *x, float *out,
         ptrdiff_t K = net->sizes[l];
         float *dest = l == last ? out : scratch[l];
         fm_product p = fm_forward_product(dest, input, net->W[l], net->b[l], 1, K,
-                                          net->sizes[l + 1], l != last, 1);
+                                          net->sizes[l + 1],
+                                          l != last ? net->activation : FM_ACT_NONE, 1);
         int n = K <= MAX_LISTED ? nonzero_list(input, K, list) : -1;
+        fm_hints h = { .columns_downwards = downwards };
         if (n >= 0) {
-            p.k_list = list;
-            p.n_k_list = n;
+            h.k_list = list;
+            h.n_k_list = n;
         }
-        p.columns_downwards = downwards;
-        failed |= fm_product_share(&p, tid, nth, NULL) != 0;
+        failed |= fm_product_share(&p, &h, tid, nth, NULL) != 0;
         if (l < last)
             team_barrier(nth);
         input = dest;
@@ -229,9 +237,9 @@ static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *
                               nth) != 0;
     fm_product p = fm_forward_product(out, last == 0 ? X : scratch[last - 1], net->W[last],
                                       net->b[last], M, net->sizes[last], net->sizes[last + 1],
-                                      0, 1);
-    p.columns_downwards = downwards;
-    failed |= fm_product_share(&p, tid, nth, schedule(ss, last)) != 0;
+                                      FM_ACT_NONE, 1);
+    fm_hints h = { .columns_downwards = downwards };
+    failed |= fm_product_share(&p, &h, tid, nth, schedule(ss, last)) != 0;
     return failed ? -1 : 0;
 }
 
@@ -288,13 +296,15 @@ static int forward_blocks_share(const fm_net *net, ptrdiff_t M, const float *X, 
             ptrdiff_t N = net->sizes[l + 1];
             float *dest = l == last ? out + m0 * N : scratch[l] + tid * BLOCK_ROWS * N;
             fm_product p = fm_forward_product(dest, input, net->W[l], net->b[l], rows,
-                                              net->sizes[l], N, l != last, 1);
+                                              net->sizes[l], N,
+                                              l != last ? net->activation : FM_ACT_NONE, 1);
+            fm_hints h = { 0 };
             if (l == 0) {
-                keep_to_runs(&p, runs, input_runs(input, rows, net->sizes[0], runs));
+                h = runs_hints(runs, input_runs(input, rows, net->sizes[0], runs));
                 if (not_finite != NULL)
-                    p.a_not_finite = &bad_block;
+                    h.a_not_finite = &bad_block;
             }
-            failed |= fm_gemm_thread(0, 1, NULL, &p) != 0;
+            failed |= fm_gemm_thread(0, 1, NULL, &p, &h) != 0;
             input = dest;
         }
         if (not_finite != NULL) {
@@ -322,6 +332,8 @@ typedef struct {
     ptrdiff_t rows_per_slot;     /* ceil(M / LOSS_SLOTS) */
     ptrdiff_t n_slots;           /* ceil(M / rows_per_slot) */
     atomic_int failed;           /* a thread's share could not run: no thread updates */
+    atomic_int bad_index;        /* a label or row number was out of range: no thread updates */
+    atomic_int not_finite;       /* the update wrote a NaN or infinite weight */
 } step_shared;
 
 static void step_shared_init(step_shared *sh, ptrdiff_t M)
@@ -329,6 +341,17 @@ static void step_shared_init(step_shared *sh, ptrdiff_t M)
     sh->rows_per_slot = (M + LOSS_SLOTS - 1) / LOSS_SLOTS;
     sh->n_slots = (M + sh->rows_per_slot - 1) / sh->rows_per_slot;
     atomic_init(&sh->failed, 0);
+    atomic_init(&sh->bad_index, 0);
+    atomic_init(&sh->not_finite, 0);
+}
+
+/* Whether one of the n labels is outside [0, N). */
+static int any_label_outside(const int32_t *labels, ptrdiff_t n, ptrdiff_t N)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= N)
+            return 1;
+    return 0;
 }
 
 /* Thread tid's part of the output layer in a training step: for its own rows (whole slots),
@@ -351,34 +374,42 @@ static int output_rows_share(const fm_net *net, ptrdiff_t M, const float *X,
     float *out = net->act[last], *dout = net->grad[last];
 
     fm_product f = fm_forward_product(out + r0 * N, input + r0 * K, net->W[last], net->b[last],
-                                      r1 - r0, K, N, 0, 1);
-    int failed = fm_gemm_thread(0, 1, NULL, &f) != 0;
+                                      r1 - r0, K, N, FM_ACT_NONE, 1);
+    int failed = fm_gemm_thread(0, 1, NULL, &f, NULL) != 0;
     for (ptrdiff_t s = s0; s < s1; s++) {
         ptrdiff_t i = s * sh->rows_per_slot;
         ptrdiff_t rows = M - i < sh->rows_per_slot ? M - i : sh->rows_per_slot;
         sh->slot_sum[s] = loss_kind == FM_LOSS_CROSS_ENTROPY
             ? fm_cross_entropy_rows_grad(dout + i * N, out + i * N, labels + i, rows, N, M)
             : fm_mse_rows_grad(dout + i * N, out + i * N, labels + i, rows, N, M);
+        if (isnan(sh->slot_sum[s]) && any_label_outside(labels + i, rows, N))
+            atomic_store_explicit(&sh->bad_index, 1, memory_order_relaxed);
     }
     if (last > 0) {
         fm_product d = fm_input_grad_product(net->grad[last - 1] + r0 * K, dout + r0 * N,
                                              net->W[last], net->act[last - 1] + r0 * K,
-                                             r1 - r0, K, N, 1);
-        failed |= fm_gemm_thread(0, 1, NULL, &d) != 0;
+                                             net->activation, r1 - r0, K, N, 1);
+        failed |= fm_gemm_thread(0, 1, NULL, &d, NULL) != 0;
     }
     return failed ? -1 : 0;
 }
 
-/* Thread tid's rows of a gathered batch: row rows[i] of X and its label to row i of batch and
- * batch_labels. */
+/* Thread tid's rows of a gathered batch: row rows[i] of X (n rows) and its label to row i of
+ * batch and batch_labels. Each row number is read once and checked; one outside [0, n) sets
+ * sh->bad_index and its row is not copied. */
 static void gather_share(ptrdiff_t M, ptrdiff_t n_in, const float *X, const int32_t *labels,
-                         const int64_t *rows, float *batch, int32_t *batch_labels, int tid,
-                         int nth)
+                         ptrdiff_t n, const int64_t *rows, float *batch, int32_t *batch_labels,
+                         step_shared *sh, int tid, int nth)
 {
     const size_t row_bytes = sizeof(float) * (size_t)n_in;
     for (ptrdiff_t i = M * tid / nth; i < M * (tid + 1) / nth; i++) {
-        memcpy(batch + i * n_in, X + (ptrdiff_t)rows[i] * n_in, row_bytes);
-        batch_labels[i] = labels[rows[i]];
+        const int64_t r = *(const volatile int64_t *)(rows + i);
+        if (r < 0 || r >= n) {
+            atomic_store_explicit(&sh->bad_index, 1, memory_order_relaxed);
+            continue;
+        }
+        memcpy(batch + i * n_in, X + (ptrdiff_t)r * n_in, row_bytes);
+        batch_labels[i] = labels[r];
     }
 }
 
@@ -406,6 +437,7 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
     /* A loss beyond float range means the float32 gradients are already meaningless. */
     if (atomic_load_explicit(&sh->failed, memory_order_relaxed) || !isfinite((float)total))
         return failed ? -1 : 0;
+    atomic_int *not_finite = &sh->not_finite;
 
     /* Walk back: each layer's input gradient is taken before that layer's weights move
      * (the output layer's in output_rows_share). */
@@ -414,22 +446,22 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
         ptrdiff_t K = net->sizes[l], N = net->sizes[l + 1];
         if (l > 0 && l < L - 1) {
             fm_product p = fm_input_grad_product(net->grad[l - 1], net->grad[l], net->W[l],
-                                                 net->act[l - 1], M, K, N, 1);
-            failed |= fm_product_share(&p, tid, nth, schedule(ss, L + l)) != 0;
+                                                 net->act[l - 1], net->activation, M, K, N, 1);
+            failed |= fm_product_share(&p, NULL, tid, nth, schedule(ss, L + l)) != 0;
             team_barrier(nth);
         }
         fm_product u = fm_weight_update_product(net->W[l], net->vW ? net->vW[l] : NULL,
-                                                input, net->grad[l], M, K, N, opt, 1);
+                                                input, net->grad[l], M, K, N, opt, not_finite, 1);
         /* Plain SGD leaves the rows of W[0] for X's zero columns as they are: skip them. Each
          * tile of those rows sums over the samples it has a nonzero in (gemm.h, tile_steps). */
+        fm_hints h = { .tile_steps = l == 0 && n_runs >= 0 };
         if (l == 0 && n_runs >= 0 && opt->alpha == 0.0f && net->vW == NULL) {
-            u.m_runs = runs;
-            u.n_m_runs = n_runs;
+            h.m_runs = runs;
+            h.n_m_runs = n_runs;
         }
-        u.tile_steps = l == 0 && n_runs >= 0;
-        failed |= fm_product_share(&u, tid, nth, schedule(ss, 2 * L + l)) != 0;
+        failed |= fm_product_share(&u, &h, tid, nth, schedule(ss, 2 * L + l)) != 0;
         fm_bias_update_share(net->b[l], net->vb ? net->vb[l] : NULL, net->grad[l], M, N, opt,
-                             tid, nth);
+                             not_finite, tid, nth);
     }
     return failed ? -1 : 0;
 }
@@ -438,7 +470,7 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
 static int forward_team(const fm_net *net, ptrdiff_t M)
 {
     double units = pass_flop(net, M) + UNITS_PER_WEIGHT_BYTE * weight_bytes(net);
-    return team_for(units, FORWARD_UNITS_PER_THREAD, fm_get_num_threads());
+    return team_for(units, FORWARD_UNITS_PER_THREAD, net_threads(net));
 }
 
 static int goes_by_blocks(ptrdiff_t M, int nth)
@@ -564,53 +596,61 @@ int fm_forward_finite(const fm_net *net, ptrdiff_t M, const float *X, float *out
 /* Thread tid's part of a training step on (X, labels), or, with rows != NULL, on those rows of
  * X, which the team gathers first into (batch, batch_labels), a barrier between. */
 static int step_share(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
-                      const int64_t *rows, float *batch, int32_t *batch_labels, int loss_kind,
-                      const fm_optimizer *opt, double *loss, step_shared *sh,
+                      ptrdiff_t n, const int64_t *rows, float *batch, int32_t *batch_labels,
+                      int loss_kind, const fm_optimizer *opt, double *loss, step_shared *sh,
                       step_schedules *ss, int tid, int nth)
 {
     if (rows == NULL)
         return train_share(net, M, X, labels, loss_kind, opt, loss, sh, ss, tid, nth);
-    gather_share(M, net->sizes[0], X, labels, rows, batch, batch_labels, tid, nth);
+    gather_share(M, net->sizes[0], X, labels, n, rows, batch, batch_labels, sh, tid, nth);
     team_barrier(nth);
+    if (atomic_load_explicit(&sh->bad_index, memory_order_relaxed))
+        return 0;
     return train_share(net, M, batch, batch_labels, loss_kind, opt, loss, sh, ss, tid, nth);
 }
 
 /* A training step, in one parallel region (see step_share). */
 static int train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
-                      const int64_t *rows, float *batch, int32_t *batch_labels, int loss_kind,
-                      const fm_optimizer *opt, double *loss)
+                      ptrdiff_t n, const int64_t *rows, float *batch, int32_t *batch_labels,
+                      int loss_kind, const fm_optimizer *opt, double *loss)
 {
     fm_dispatch_init();
     /* forward, input gradients and weight gradients: three passes' flops */
-    int nth = team_for(3.0 * pass_flop(net, M), STEP_FLOP_PER_THREAD, fm_get_num_threads());
+    int nth = team_for(3.0 * pass_flop(net, M), STEP_FLOP_PER_THREAD, net_threads(net));
     step_shared sh;
     step_shared_init(&sh, M);
+    int failed = 0;
 #ifdef _OPENMP
     if (nth > 1) {
-        int failed = 0;
         step_schedules ss;
         reset_schedules(&ss);
         #pragma omp parallel num_threads(nth) reduction(|:failed)
-        failed |= step_share(net, M, X, labels, rows, batch, batch_labels, loss_kind, opt, loss,
-                             &sh, &ss, omp_get_thread_num(), omp_get_num_threads()) != 0;
-        return failed ? -1 : 0;
-    }
+        failed |= step_share(net, M, X, labels, n, rows, batch, batch_labels, loss_kind, opt,
+                             loss, &sh, &ss, omp_get_thread_num(), omp_get_num_threads()) != 0;
+    } else
 #else
     (void)nth;   /* without OpenMP every step runs on the calling thread */
 #endif
-    return step_share(net, M, X, labels, rows, batch, batch_labels, loss_kind, opt, loss, &sh,
-                      NULL, 0, 1);
+    {
+        failed = step_share(net, M, X, labels, n, rows, batch, batch_labels, loss_kind, opt,
+                            loss, &sh, NULL, 0, 1) != 0;
+    }
+    if (failed)
+        return FM_ERR_MEMORY;
+    if (atomic_load(&sh.bad_index))
+        return FM_ERR_INDEX;
+    return atomic_load(&sh.not_finite) ? FM_ERR_NOT_FINITE : 0;
 }
 
 int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
                   int loss_kind, const fm_optimizer *opt, double *loss)
 {
-    return train_step(net, M, X, labels, NULL, NULL, NULL, loss_kind, opt, loss);
+    return train_step(net, M, X, labels, 0, NULL, NULL, NULL, loss_kind, opt, loss);
 }
 
 int fm_train_step_rows(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
-                       const int64_t *rows, float *batch, int32_t *batch_labels, int loss_kind,
-                       const fm_optimizer *opt, double *loss)
+                       ptrdiff_t n, const int64_t *rows, float *batch, int32_t *batch_labels,
+                       int loss_kind, const fm_optimizer *opt, double *loss)
 {
-    return train_step(net, M, X, labels, rows, batch, batch_labels, loss_kind, opt, loss);
+    return train_step(net, M, X, labels, n, rows, batch, batch_labels, loss_kind, opt, loss);
 }

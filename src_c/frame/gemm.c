@@ -56,39 +56,28 @@
 #include <omp.h>
 #endif
 
-#include "dispatch.h"
-#include "gemm.h"
-#include "pack.h"
-#include "threads.h"
-#include "ukernel.h"
-#include "workspace.h"
-#include "zero_runs.h"
+#include "kernels/registry.h"
+#include "frame/gemm.h"
+#include "frame/pack.h"
+#include "frame/threads.h"
+#include "kernels/ukernel.h"
+#include "frame/workspace.h"
+#include "frame/zero_runs.h"
 
 enum {
-    KC = 128,          /* K block: a KC x 64 packed B panel (32 KiB) stays in L1 */
-    KC_PANELS = 1024,  /* K block for B read in place from column panels (the forward product):
-                          no packed panel to keep in L1, so whole K up to this (measured: a
-                          training step 1.5-3% faster than 112-long blocks, which park and
-                          reload each C tile 7 times for K = 784) */
     STACK_FLOATS = 16384, /* the packing buffer on the stack: 64 KiB (KC x 64, or 512 x 32) */
-    MC_PACKED = 480,   /* rows of A per block when A is packed (480 x 784: 1.5 MiB, in L2) */
-    MC_IN_PLACE = 800, /* rows per block for A read in place: all 784 rows of dW1 in one, so
-                          each panel of B (the gradient) is packed once */
-    PACK_MIN_TILES = 3, /* pack a row-major B panel only when this many row tiles reuse it */
-    PACK_A_MIN_ROWS = 24, /* pack A stored by rows only when at least this many rows reuse it */
     LIST_TRIAL_TILES = 3, /* tiles of a block listed before giving up on lists (list_tile) */
     CHUNK_COLS = 32    /* columns per chunk of a dynamically scheduled product: one column tile
-                          of the "columns" kernel. Measured, paired, 2 threads: the training
-                          step 2.5-2.7% faster than with chunks of 64, since a thread that
-                          finishes first waits at the next barrier for at most a smaller chunk
-                          (fwd2, N = 256, was 2 chunks a thread); 1 thread: unchanged */
+                          of the "columns" kernel, so a thread that finishes first waits at the
+                          next barrier for at most a small chunk */
 };
 
 /* The K block length for this epilogue, B read from column panels (b_in_panels) or not. */
-static ptrdiff_t k_block(ptrdiff_t K, const fm_epilogue *epi, int b_in_panels)
+static ptrdiff_t k_block(const fm_blocksizes *bs, ptrdiff_t K, const fm_epilogue *epi,
+                         int b_in_panels)
 {
-    const ptrdiff_t kc = b_in_panels ? KC_PANELS : KC;
-    if (epi->kind == FM_EPI_SGD || K <= kc)
+    const ptrdiff_t kc = b_in_panels ? bs->kc_panels : bs->kc;
+    if (epi->kind == FM_EPI_UPDATE || K <= kc)
         return K;
     /* Equal blocks: 784 = 7 x 112 rather than 6 x 128 + 16. */
     ptrdiff_t nblocks = (K + kc - 1) / kc;
@@ -213,16 +202,16 @@ static int rows_finite(const fm_kernel_set *ks, const fm_product *p, ptrdiff_t i
     return 1;
 }
 
-/* The bytes of this thread's workspace that gemm_block packs `rows` rows of A (stored by rows,
- * K columns) into: one block of at most MC_PACKED rows, in panels of mr_columns rows; 0 when it
- * reads so few rows in place. */
+/* The bytes of this thread's workspace that a block packs `rows` rows of A (stored by rows,
+ * K columns) into: one block of at most mc_packed rows, in panels of columns.mr rows; 0 when
+ * it reads so few rows in place. */
 static size_t packed_a_bytes(const fm_kernel_set *ks, ptrdiff_t rows, ptrdiff_t K)
 {
-    if (ks->pack_a == NULL || K <= 0 || rows < PACK_A_MIN_ROWS)
+    if (ks->pack_a == NULL || K <= 0 || rows < ks->blocks.pack_a_min_rows)
         return 0;
-    ptrdiff_t block = rows < MC_PACKED ? rows : MC_PACKED;
-    ptrdiff_t panels = (block + ks->mr_columns - 1) / ks->mr_columns;
-    return sizeof(float) * (size_t)(panels * ks->mr_columns) * (size_t)K;
+    ptrdiff_t block = rows < ks->blocks.mc_packed ? rows : ks->blocks.mc_packed;
+    ptrdiff_t panels = (block + ks->columns.mr - 1) / ks->columns.mr;
+    return sizeof(float) * (size_t)(panels * ks->columns.mr) * (size_t)K;
 }
 
 /* One tile's list in the workspace: its count, then room for K steps (zero_runs.h's slack). */
@@ -241,16 +230,17 @@ static size_t tile_lists_bytes(ptrdiff_t rows, ptrdiff_t mc, int mr, ptrdiff_t K
     return sizeof(int32_t) * (size_t)tiles * (size_t)tile_list_floats(K);
 }
 
-/* The bytes of the tile lists gemm_block makes for `rows` rows of A over K steps: A packed
- * (blocks of MC_PACKED rows, tiles of the columns kernel), or read in place (one block of
- * MC_IN_PLACE rows, tiles of the columns kernel for A stored by columns, of the wide kernel
- * for A stored by rows). fm_reserve_packing reserves what gemm_block asks for. */
+/* The bytes of the tile lists a block makes for `rows` rows of A over K steps: A packed
+ * (blocks of mc_packed rows, tiles of the columns kernel), or read in place (one block of
+ * mc_in_place rows, tiles of the columns kernel for A stored by columns, of the wide kernel
+ * for A stored by rows). fm_reserve_packing reserves what plan_block asks for. */
 static size_t block_lists_bytes(const fm_kernel_set *ks, ptrdiff_t rows, ptrdiff_t K,
                                 int packed, int by_columns)
 {
     if (packed)
-        return tile_lists_bytes(rows, MC_PACKED, ks->mr_columns, K);
-    return tile_lists_bytes(rows, MC_IN_PLACE, by_columns ? ks->mr_columns : ks->mr, K);
+        return tile_lists_bytes(rows, ks->blocks.mc_packed, ks->columns.mr, K);
+    return tile_lists_bytes(rows, ks->blocks.mc_in_place,
+                            by_columns ? ks->columns.mr : ks->wide.mr, K);
 }
 
 void fm_reserve_packing(ptrdiff_t rows, ptrdiff_t K)
@@ -264,14 +254,14 @@ void fm_reserve_packing(ptrdiff_t rows, ptrdiff_t K)
                                                                         asks again */
 }
 
-/* The steps of K that p's k_runs keep (all of K without runs). */
-static ptrdiff_t steps_kept(const fm_product *p)
+/* The steps of K that h's k_runs keep (all of K without runs). */
+static ptrdiff_t steps_kept(const fm_product *p, const fm_hints *h)
 {
-    if (p->k_runs == NULL)
+    if (h->k_runs == NULL)
         return p->K;
     ptrdiff_t kept = 0;
-    for (int r = 0; r < p->n_k_runs; r++)
-        kept += p->k_runs[2 * r + 1] - p->k_runs[2 * r];
+    for (int r = 0; r < h->n_k_runs; r++)
+        kept += h->k_runs[2 * r + 1] - h->k_runs[2 * r];
     return kept;
 }
 
@@ -304,121 +294,150 @@ static void list_tile(const fm_kernel_set *ks, tile_lister *tl, ptrdiff_t it, co
     tl->any_pays |= pays;
 }
 
-/* C rows [m0, m1) x columns [n0, n1) of product p. Returns 0, or -1 when a buffer could not be
- * allocated.
+/* How a block of a product runs, decided once per call by plan_block from the product, the
+ * caller's hints and the kernel set: which kernel and tile, the K blocks, what is packed and
+ * what is listed. run_block carries the plan out and decides nothing. */
+typedef struct {
+    fm_ukernel_fn kernel;
+    int mr, nr;                 /* the kernel's tile; nr at most FM_PANEL with panels */
+    int row;                    /* the row kernel: takes the hints' list of steps */
+    ptrdiff_t kc_max, n_kblocks;
+    ptrdiff_t mc_max;           /* rows of A a block */
+    int b_in_panels, c_in_panels;
+    int b_strided;              /* B's columns are strided: every panel of B is packed */
+    int b_fits_stack;           /* a kc_max x nr panel of B fits the stack buffer */
+    float *apack;               /* A's packed panels in the workspace; NULL: A read in place */
+    int32_t *lists;             /* the row tiles' lists of steps in the workspace, or NULL */
+    ptrdiff_t kept;             /* the steps the hints' runs keep (a list pays against them) */
+} block_plan;
+
+/* The plan for rows [m0, m1) x columns [n0, n1) of p. */
+static void plan_block(const fm_kernel_set *ks, const fm_product *p, const fm_hints *h,
+                      ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1, block_plan *pl)
+{
+    const ptrdiff_t K = p->K;
+    const int by_columns = p->rsa == 1, by_rows = p->rsa != 1 && p->csa == 1;
+    pl->b_in_panels = p->panels == FM_PANELS_B;
+    pl->c_in_panels = p->panels == FM_PANELS_C;
+    pl->b_strided = p->panels == FM_PANELS_BT || (!pl->b_in_panels && p->csb != 1);
+    pl->kc_max = k_block(&ks->blocks, K, &p->epi, pl->b_in_panels);
+    pl->n_kblocks = K > 0 ? (K + pl->kc_max - 1) / pl->kc_max : 1;
+    /* One row with a list of steps goes to the row kernel, the one kernel that follows a list,
+     * however narrow (a narrow tile of one row is the same computation). */
+    const int listed_row = p->M == 1 && h->k_list != NULL;
+    const int narrow = !listed_row && n1 - n0 <= ks->narrow.nr;
+    pl->row = !narrow && m1 - m0 == 1;
+    const int tiled = !narrow && !pl->row;
+    /* A stored by rows, tall enough to repay the copy: packed into column panels, one block
+     * at a time, in this thread's workspace. Without a workspace it is read in place. */
+    const size_t apack_bytes = tiled && by_rows ? packed_a_bytes(ks, m1 - m0, K) : 0;
+    /* Tile lists (fm_hints.tile_steps) for the columns kernel, after the packed panels, or
+     * for the wide kernel on A stored by rows and read in place in the sets that follow them. */
+    const int wide_listed = !by_columns && apack_bytes == 0 && ks->wide_lists;
+    const int listing = h->tile_steps && tiled && pl->kc_max >= K
+                        && (by_columns || apack_bytes > 0 || wide_listed);
+    const size_t lists_bytes = listing ? block_lists_bytes(ks, m1 - m0, K, apack_bytes > 0,
+                                                           by_columns) : 0;
+    unsigned char *workspace = apack_bytes + lists_bytes > 0
+                               ? fm_thread_workspace(apack_bytes + lists_bytes) : NULL;
+    pl->apack = workspace != NULL && apack_bytes > 0 ? (float *)workspace : NULL;
+    pl->lists = workspace != NULL && lists_bytes > 0
+                ? (int32_t *)(workspace + apack_bytes) : NULL;
+    pl->kept = pl->lists != NULL ? steps_kept(p, h) : K;
+    const int columns = tiled && (by_columns || pl->apack != NULL);
+    const fm_tile_kernel *tk = narrow ? &ks->narrow : pl->row ? &ks->row
+                               : columns ? &ks->columns : &ks->wide;
+    pl->kernel = tk->run;
+    pl->mr = narrow ? (by_columns ? ks->narrow.mr : ks->mr_narrow_rows) : pl->row ? 1 : tk->mr;
+    pl->nr = tk->nr;
+    if ((pl->b_in_panels || pl->c_in_panels) && pl->nr > FM_PANEL)
+        pl->nr = FM_PANEL;   /* every kernel's width divides FM_PANEL, up to the row kernel's */
+    pl->mc_max = pl->apack != NULL ? ks->blocks.mc_packed : ks->blocks.mc_in_place;
+    pl->b_fits_stack = pl->kc_max * pl->nr <= STACK_FLOATS;
+}
+
+/* Packs A's rows [ic, ic + mc) into the plan's column panels, one per row tile, checking each
+ * for NaN and infinity (hints' a_not_finite) and listing it while it is in L1. */
+static void pack_block(const fm_kernel_set *ks, const fm_product *p, const fm_hints *h,
+                       const block_plan *pl, tile_lister *lister, ptrdiff_t ic, ptrdiff_t mc,
+                       ptrdiff_t n_tiles)
+{
+    const ptrdiff_t panel_floats = (ptrdiff_t)pl->mr * p->K;
+    ptrdiff_t i = ic;
+    for (ptrdiff_t it = 0; it < n_tiles; it++) {
+        int mt = fm_tile_height(mc, n_tiles, it);
+        float *panel = pl->apack + it * panel_floats;
+        ks->pack_a(panel, mt, p->K, p->A + i * p->rsa, p->rsa);
+        /* The rows past mt are packed as zeros: the whole panel can be checked. */
+        if (h->a_not_finite != NULL && !ks->all_finite(panel, panel_floats))
+            *h->a_not_finite = 1;
+        if (pl->lists != NULL)
+            list_tile(ks, lister, it, panel, 1, pl->mr, mt);
+        i += mt;
+    }
+}
+
+/* C rows [m0, m1) x columns [n0, n1) of product p, as plan_block plans them. Returns 0, or -1
+ * when a packing buffer could not be allocated.
  * a_ready: NULL, or in/out for a thread computing several column chunks of one product: 1 when
- * its workspace already holds A's packed panels and tile lists of rows [m0, m1) (one MC
- * block), set by the call that made them, so the next chunk skips the copy and the lists.
+ * its workspace already holds A's packed panels and tile lists of rows [m0, m1) (one block),
+ * set by the call that made them, so the next chunk skips the copy and the lists.
  *
- * The packed panel lives on this thread's stack (64 KiB), so concurrent calls from several
- * threads share nothing and steady-state calls allocate nothing. An SGD epilogue does not
- * split K: its panel (K x 32 for the weight gradient) fits up to K = 512; beyond, a row-major
- * B is read in place and a strided one (fastmlp never asks for it) is packed on the heap.
- * B in column panels (FM_PANELS_B) is read in place: its rows are already runs of at most
- * FM_PANEL floats, as a packed panel's are. With panels, no tile crosses a panel's edge. */
-static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
+ * B's packed panel lives on this thread's stack (64 KiB), so concurrent calls from several
+ * threads share nothing and steady-state calls allocate nothing. An update (K unsplit) of a B
+ * with strided columns whose panel outgrows the stack, which the network's products never are
+ * (benchmarks/c/gemm_check tests it), packs on the heap instead. B in column panels
+ * (FM_PANELS_B) is read in place: its rows are already runs of at most FM_PANEL floats, as a
+ * packed panel's are. With panels, no tile crosses a panel's edge. */
+static int gemm_block(const fm_kernel_set *ks, const fm_product *p, const fm_hints *h,
                       ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1, int *a_ready)
 {
     _Alignas(64) float stack_buf[STACK_FLOATS];
-    const ptrdiff_t K = p->K;
-    const float *A = p->A;
-    const ptrdiff_t rsa = p->rsa, csa = p->csa;
-    const fm_epilogue *epi = &p->epi;
-    const int b_in_panels = p->panels == FM_PANELS_B, c_in_panels = p->panels == FM_PANELS_C;
-    const int b_strided = p->panels == FM_PANELS_BT || (!b_in_panels && p->csb != 1);
-    const ptrdiff_t kc_max = k_block(K, epi, b_in_panels);
-    const ptrdiff_t n_kblocks = K > 0 ? (K + kc_max - 1) / kc_max : 1;
-    /* One row with a list of steps goes to the row kernel, the one kernel that follows a list,
-     * however narrow (a narrow tile of one row is the same computation). */
-    const int listed_row = p->M == 1 && p->k_list != NULL;
-    const int narrow = !listed_row && n1 - n0 <= ks->nr_narrow;
-    const int row = !narrow && m1 - m0 == 1;
-    /* A stored by rows, tall enough to repay the copy: packed into column panels, one MC block
-     * at a time, in this thread's workspace. Without a workspace it is read in place. */
-    float *apack = NULL;
-    const size_t apack_bytes = !narrow && !row && rsa != 1 && csa == 1
-                               ? packed_a_bytes(ks, m1 - m0, K) : 0;
-    /* Tile lists (fm_product.tile_steps) for the columns kernel, after the packed panels, or
-     * for the wide kernel on A stored by rows and read in place in the sets where it follows
-     * them (wide_lists: those without pack_a). */
-    const int wide_listed = rsa != 1 && apack_bytes == 0 && ks->wide_lists;
-    const int listing = p->tile_steps && !narrow && !row && kc_max >= K
-                        && (rsa == 1 || apack_bytes > 0 || wide_listed);
-    const size_t lists_bytes = listing ? block_lists_bytes(ks, m1 - m0, K, apack_bytes > 0,
-                                                           rsa == 1) : 0;
-    unsigned char *workspace = apack_bytes + lists_bytes > 0
-                               ? fm_thread_workspace(apack_bytes + lists_bytes) : NULL;
-    if (workspace != NULL && apack_bytes > 0)
-        apack = (float *)workspace;
-    int32_t *lists = workspace != NULL && lists_bytes > 0
-                     ? (int32_t *)(workspace + apack_bytes) : NULL;
-    const int columns = !narrow && !row && (rsa == 1 || apack != NULL);
-    const ptrdiff_t kept = lists != NULL ? steps_kept(p) : K;
-    const int mr = narrow    ? (rsa == 1 ? ks->mr_narrow : ks->mr_narrow_rows)
-                   : row     ? 1
-                   : columns ? ks->mr_columns
-                             : ks->mr;
-    int nr = narrow ? ks->nr_narrow : row ? ks->nr_row : columns ? ks->nr_columns : ks->nr;
-    if ((b_in_panels || c_in_panels) && nr > FM_PANEL)
-        nr = FM_PANEL;   /* every kernel's width divides FM_PANEL, up to the row kernel's */
-    const fm_ukernel_fn kernel = narrow    ? ks->narrow
-                                 : row     ? ks->row
-                                 : columns ? ks->columns
-                                           : ks->wide;
-    const int fits_stack = kc_max * nr <= STACK_FLOATS;
+    block_plan pl;
+    plan_block(ks, p, h, m0, m1, n0, n1, &pl);
     float *heap_buf = NULL;
-    if (b_strided && !fits_stack) {
-        heap_buf = malloc(sizeof(float) * (size_t)kc_max * (size_t)nr);
+    if (pl.b_strided && !pl.b_fits_stack) {
+        heap_buf = malloc(sizeof(float) * (size_t)pl.kc_max * (size_t)pl.nr);
         if (heap_buf == NULL)
             return -1;
     }
     float *buf = heap_buf != NULL ? heap_buf : stack_buf;
+    const ptrdiff_t K = p->K;
     /* The packed panel of row tile `it` holds A(rows of the tile, 0..K-1) as
      * apack[it*mr*K + p*mr + i]: the kernel reads it as A stored by columns, stride mr. */
-    const ptrdiff_t panel_floats = (ptrdiff_t)mr * K;
+    const ptrdiff_t panel_floats = (ptrdiff_t)pl.mr * K;
 
-    const ptrdiff_t mc_max = apack != NULL ? MC_PACKED : MC_IN_PLACE;
-    for (ptrdiff_t ic = m0; ic < m1; ic += mc_max) {
-        const ptrdiff_t mc = m1 - ic < mc_max ? m1 - ic : mc_max;
-        const ptrdiff_t n_tiles = (mc + mr - 1) / mr;
-        const int pack = b_strided || (!b_in_panels && n_tiles >= PACK_MIN_TILES && fits_stack);
+    for (ptrdiff_t ic = m0; ic < m1; ic += pl.mc_max) {
+        const ptrdiff_t mc = m1 - ic < pl.mc_max ? m1 - ic : pl.mc_max;
+        const ptrdiff_t n_tiles = (mc + pl.mr - 1) / pl.mr;
+        const int pack = pl.b_strided || (!pl.b_in_panels && pl.b_fits_stack
+                                          && n_tiles >= ks->blocks.pack_b_min_tiles);
         const int ready = a_ready != NULL && *a_ready;
-        tile_lister lister = { lists, K, kept, 0 };
-        if (apack != NULL && !ready) {
-            ptrdiff_t i = ic;
-            for (ptrdiff_t it = 0; it < n_tiles; it++) {
-                int mt = fm_tile_height(mc, n_tiles, it);
-                ks->pack_a(apack + it * panel_floats, mt, K, A + i * rsa, rsa);
-                /* The rows past mt are packed as zeros: the whole panel can be checked. */
-                if (p->a_not_finite != NULL && !ks->all_finite(apack + it * panel_floats,
-                                                               panel_floats))
-                    *p->a_not_finite = 1;
-                /* Listed while the panel is in L1. */
-                if (lists != NULL)
-                    list_tile(ks, &lister, it, apack + it * panel_floats, 1, mr, mt);
-                i += mt;
-            }
-        } else if (lists != NULL && !ready) {   /* A read in place */
-            row_tiles rt = { ic, ic + mc, mc, n_tiles, 0, mr, p->m_runs, p->n_m_runs, 0 };
+        tile_lister lister = { pl.lists, K, pl.kept, 0 };
+        if (pl.apack != NULL && !ready) {
+            pack_block(ks, p, h, &pl, &lister, ic, mc, n_tiles);
+        } else if (pl.lists != NULL && !ready) {   /* A read in place */
+            row_tiles rt = { ic, ic + mc, mc, n_tiles, 0, pl.mr, h->m_runs, h->n_m_runs, 0 };
             ptrdiff_t i;
             int mt;
             for (ptrdiff_t it = 0; next_row_tile(&rt, &i, &mt); it++)
-                list_tile(ks, &lister, it, A + i * rsa, rsa, csa, mt);
+                list_tile(ks, &lister, it, p->A + i * p->rsa, p->rsa, p->csa, mt);
         }
-        if (a_ready != NULL && (apack != NULL || lists != NULL))
-            *a_ready = m1 - m0 <= mc_max;
-        if (apack == NULL && p->a_not_finite != NULL && !rows_finite(ks, p, ic, ic + mc))
-            *p->a_not_finite = 1;
-        column_tiles ct = column_tiles_of(n0, n1, nr, b_in_panels || c_in_panels,
-                                          p->columns_downwards);
+        if (a_ready != NULL && (pl.apack != NULL || pl.lists != NULL))
+            *a_ready = m1 - m0 <= pl.mc_max;
+        if (pl.apack == NULL && h->a_not_finite != NULL && !rows_finite(ks, p, ic, ic + mc))
+            *h->a_not_finite = 1;
+        column_tiles ct = column_tiles_of(n0, n1, pl.nr, pl.b_in_panels || pl.c_in_panels,
+                                          h->columns_downwards);
         ptrdiff_t jc;
         int nb;
         while (next_column_tile(&ct, &jc, &nb)) {
             /* B's panel (B in panels) or C's and the velocity's (C in panels) for columns jc.. */
             ptrdiff_t b_start = 0, b_width = 0, c_start = jc, ldc = p->ldc;
-            if (b_in_panels || c_in_panels) {
-                ptrdiff_t width, start = fm_panel_start(b_in_panels ? K : p->M, p->N, jc, &width);
-                if (b_in_panels) {
+            if (pl.b_in_panels || pl.c_in_panels) {
+                ptrdiff_t width, start = fm_panel_start(pl.b_in_panels ? K : p->M, p->N, jc,
+                                                        &width);
+                if (pl.b_in_panels) {
                     b_start = start;
                     b_width = width;
                 } else {
@@ -426,44 +445,48 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p,
                     ldc = width;
                 }
             }
-            for (ptrdiff_t kb = 0; kb < n_kblocks; kb++) {
-                const ptrdiff_t pc = kb * kc_max;
-                const ptrdiff_t kc = K - pc < kc_max ? K - pc : kc_max;
+            for (ptrdiff_t kb = 0; kb < pl.n_kblocks; kb++) {
+                const ptrdiff_t pc = kb * pl.kc_max;
+                const ptrdiff_t kc = K - pc < pl.kc_max ? K - pc : pl.kc_max;
                 const float *bp;
                 ptrdiff_t rsbp;
                 if (pack) {
-                    pack_b_block(ks, p, buf, nr, pc, kc, jc, nb);
+                    pack_b_block(ks, p, buf, pl.nr, pc, kc, jc, nb);
                     bp = buf;
-                    rsbp = nr;
-                } else if (b_in_panels) {
+                    rsbp = pl.nr;
+                } else if (pl.b_in_panels) {
                     bp = p->B + b_start + pc * b_width;
                     rsbp = b_width;
                 } else {
                     bp = p->B + pc * p->rsb + jc * p->csb;
                     rsbp = p->rsb;
                 }
-                fm_tile t = { epi, 0, jc, NULL, kb == 0, kb == n_kblocks - 1,
-                              n_kblocks == 1 ? p->k_runs : NULL, p->n_k_runs,
-                              n_kblocks == 1 && row ? p->k_list : NULL, p->n_k_list };
-                row_tiles rt = { ic, ic + mc, mc, n_tiles, 0, mr,
-                                 apack == NULL ? p->m_runs : NULL, p->n_m_runs, 0 };
+                const int whole_k = pl.n_kblocks == 1;
+                fm_tile t = { .epi = &p->epi, .j0 = jc, .first = kb == 0,
+                              .last = kb == pl.n_kblocks - 1,
+                              .runs = whole_k ? h->k_runs : NULL, .n_runs = h->n_k_runs,
+                              .k_list = whole_k && pl.row ? h->k_list : NULL,
+                              .n_k_list = h->n_k_list };
+                row_tiles rt = { ic, ic + mc, mc, n_tiles, 0, pl.mr,
+                                 pl.apack == NULL ? h->m_runs : NULL, h->n_m_runs, 0 };
                 ptrdiff_t i;
                 int mt;
                 for (ptrdiff_t it = 0; next_row_tile(&rt, &i, &mt); it++) {
                     float *c = p->C + c_start + i * ldc;
                     t.i0 = i;
-                    if (lists != NULL) {
-                        const int32_t *slot = lists + it * tile_list_floats(K);
+                    if (pl.lists != NULL) {
+                        const int32_t *slot = pl.lists + it * tile_list_floats(K);
                         t.k_list = slot[0] >= 0 ? slot + 1 : NULL;
                         t.n_k_list = slot[0];
                     }
-                    if (epi->kind == FM_EPI_SGD && epi->velocity != NULL)
-                        t.v = epi->velocity + c_start + i * ldc;
-                    if (apack != NULL)
-                        kernel(mt, nb, kc, apack + it * panel_floats + pc * mr, 1, mr, bp, rsbp,
-                               c, ldc, &t);
+                    if (p->epi.kind == FM_EPI_UPDATE && p->epi.velocity != NULL)
+                        t.v = p->epi.velocity + c_start + i * ldc;
+                    if (pl.apack != NULL)
+                        pl.kernel(mt, nb, kc, pl.apack + it * panel_floats + pc * pl.mr, 1,
+                                  pl.mr, bp, rsbp, c, ldc, &t);
                     else
-                        kernel(mt, nb, kc, A + i * rsa + pc * csa, rsa, csa, bp, rsbp, c, ldc, &t);
+                        pl.kernel(mt, nb, kc, p->A + i * p->rsa + pc * p->csa, p->rsa, p->csa,
+                                  bp, rsbp, c, ldc, &t);
                 }
             }
         }
@@ -492,27 +515,32 @@ void fm_schedule_reset(fm_schedule *s)
 /* Chunks of a dynamically scheduled product: column panels of CHUNK_COLS, or, for a row split,
  * at least two row blocks per thread and no more than MC_PACKED rows each: e.g. fwd1 (N = 512)
  * is 16 column chunks, 8 per thread of 2. */
-static ptrdiff_t chunk_count(ptrdiff_t M, ptrdiff_t N, int columns, int nth)
+static ptrdiff_t chunk_count(const fm_kernel_set *ks, ptrdiff_t M, ptrdiff_t N, int columns,
+                             int nth)
 {
     if (columns)
         return (N + CHUNK_COLS - 1) / CHUNK_COLS;
-    ptrdiff_t per_thread = (M + (ptrdiff_t)nth * MC_PACKED - 1) / ((ptrdiff_t)nth * MC_PACKED);
+    const ptrdiff_t mc = ks->blocks.mc_packed;
+    ptrdiff_t per_thread = (M + (ptrdiff_t)nth * mc - 1) / ((ptrdiff_t)nth * mc);
     ptrdiff_t n = (ptrdiff_t)nth * (per_thread > 2 ? per_thread : 2);
     return n < M ? n : M;
 }
 
-int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p)
+int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p,
+                   const fm_hints *hints)
 {
+    static const fm_hints none;
+    const fm_hints *h = hints != NULL ? hints : &none;
     const fm_kernel_set *ks = fm_kernels();
     const ptrdiff_t M = p->M, N = p->N;
     if (M <= 0 || N <= 0)
         return 0;
     if (nth <= 1)
-        return gemm_block(ks, p, 0, M, 0, N, NULL);
+        return gemm_block(ks, p, h, 0, M, 0, N, NULL);
     const int columns = split_columns(M, N, nth);
     /* Column chunks of a tall packed A would each pack it again: fixed shares instead. */
-    if (sched != NULL && !(columns && p->rsa != 1 && M > MC_PACKED)) {
-        const ptrdiff_t n_chunks = chunk_count(M, N, columns, nth);
+    if (sched != NULL && !(columns && p->rsa != 1 && M > ks->blocks.mc_packed)) {
+        const ptrdiff_t n_chunks = chunk_count(ks, M, N, columns, nth);
         const int n_ranges = nth < FM_SCHEDULE_RANGES ? nth : FM_SCHEDULE_RANGES;
         int a_ready = 0, failed = 0;
         for (int v = 0; v < n_ranges; v++) {
@@ -526,10 +554,10 @@ int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p)
                 c += first;
                 if (columns) {
                     ptrdiff_t n0 = c * CHUNK_COLS, n1 = n0 + CHUNK_COLS < N ? n0 + CHUNK_COLS : N;
-                    failed |= gemm_block(ks, p, 0, M, n0, n1, &a_ready) != 0;
+                    failed |= gemm_block(ks, p, h, 0, M, n0, n1, &a_ready) != 0;
                 } else {
                     ptrdiff_t m0 = M * c / n_chunks, m1 = M * (c + 1) / n_chunks;
-                    failed |= gemm_block(ks, p, m0, m1, 0, N, NULL) != 0;
+                    failed |= gemm_block(ks, p, h, m0, m1, 0, N, NULL) != 0;
                 }
             }
         }
@@ -548,7 +576,7 @@ int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p)
     }
     if (m0 >= m1 || n0 >= n1)
         return 0;
-    return gemm_block(ks, p, m0, m1, n0, n1, NULL);
+    return gemm_block(ks, p, h, m0, m1, n0, n1, NULL);
 }
 
 int fm_product_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, int nth)
@@ -566,8 +594,9 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
             float *C, ptrdiff_t ldc,
             const fm_epilogue *epi)
 {
-    fm_product p = { M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, *epi, FM_PANELS_NONE,
-                      NULL, 0, NULL, 0, NULL, 0, NULL, 0, 0 };
+    fm_product p = { .M = M, .N = N, .K = K, .A = A, .rsa = rsa, .csa = csa, .B = B,
+                      .rsb = rsb, .csb = csb, .C = C, .ldc = ldc, .epi = *epi,
+                      .panels = FM_PANELS_NONE };
     return fm_product_run(&p);
 }
 
@@ -578,23 +607,24 @@ int fm_product_run(const fm_product *p)
     fm_dispatch_init();
     int nth = fm_product_threads(p->M, p->N, p->K, fm_get_num_threads());
     if (nth <= 1)
-        return fm_gemm_thread(0, 1, NULL, p);
+        return fm_gemm_thread(0, 1, NULL, p, NULL);
     int failed = 0;
 #ifdef _OPENMP
     fm_schedule sched;
     fm_schedule_reset(&sched);
     #pragma omp parallel num_threads(nth) reduction(|:failed)
-    failed |= fm_gemm_thread(omp_get_thread_num(), omp_get_num_threads(), &sched, p) != 0;
+    failed |= fm_gemm_thread(omp_get_thread_num(), omp_get_num_threads(), &sched, p, NULL) != 0;
 #else
-    failed = fm_gemm_thread(0, 1, NULL, p) != 0;
+    failed = fm_gemm_thread(0, 1, NULL, p, NULL) != 0;
 #endif
     return failed ? -1 : 0;
 }
 
-int fm_product_share(const fm_product *p, int tid, int nth, fm_schedule *sched)
+int fm_product_share(const fm_product *p, const fm_hints *h, int tid, int nth,
+                     fm_schedule *sched)
 {
     int used = fm_product_threads(p->M, p->N, p->K, nth);
     if (tid >= used)
         return 0;
-    return fm_gemm_thread(tid, used, sched, p);
+    return fm_gemm_thread(tid, used, sched, p, h);
 }

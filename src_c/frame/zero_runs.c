@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <string.h>   /* memcpy, memset */
 
-#include "zero_runs.h"
+#include "frame/zero_runs.h"
 
 enum { CHUNK = 512 };   /* columns scanned at once: their flags live on the stack */
 

@@ -7,7 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "workspace.h"
+#include "frame/workspace.h"
 
 typedef struct {
     size_t bytes;

@@ -25,13 +25,14 @@
  *
  * first = 0 / last = 0 let the frame split K into blocks: a partial sum is parked in C between
  * blocks. Float stores are exact, so the chain and its result are the same as without the split.
- * The frame never splits K for FM_EPI_SGD, whose C holds the weights.
+ * The frame never splits K for FM_EPI_UPDATE, whose C holds the weights.
  *
  * The epilogue is gemm.h's fm_epilogue, applied to the tile whose top-left element is C(i0, j0)
  * of the whole product: bias[j0 + j], mask[(i0 + i)*ldm + j0 + j], and the velocity
  * v[i*ldc + j] (v: the velocity's element that pairs with c[0], so the velocity has C's layout,
- * whether C is row-major or in column panels). The SIMD epilogues perform exactly epilogue.h's
- * scalar operations in the same order, so every kernel gives bit-identical results.
+ * whether C is row-major or in column panels). Every kernel applies ops/epilogue.h, written
+ * once over the vector interface (vec.h), so every kernel gives bit-identical results. The
+ * cheap epilogues run inside the kernel's store; the others over the finished tile, in L1.
  *
  * Kernels are plain functions; the table fm_kernel_set below tells the frame (gemm.c) their MR
  * and NR. "wide" is the workhorse; "columns" is its shape for A stored by columns (rsa == 1,
@@ -42,7 +43,7 @@
  * strides.
  * pack_bt is a packing routine (as BLIS's packm kernels): a transposing copy, which portable C
  * does at a fraction of the speed of in-register transposes. pack_a is its counterpart for A:
- * when a set offers it, the frame copies A stored by rows into column panels of mr_columns
+ * when a set offers it, the frame copies A stored by rows into column panels of columns.mr
  * rows and runs the "columns" kernel on them, which is faster than "wide" on A read in place.
  */
 #ifndef FASTMLP_UKERNEL_H
@@ -50,12 +51,12 @@
 
 #include <stddef.h>
 
-#include "gemm.h"
+#include "frame/gemm.h"
 
 typedef struct {
     const fm_epilogue *epi;  /* the whole product's epilogue */
     ptrdiff_t i0, j0;        /* the tile's top-left element in the whole product */
-    float *v;                /* FM_EPI_SGD with a velocity: its element at c[0]; else NULL */
+    float *v;                /* FM_EPI_UPDATE with a velocity: its element at c[0]; else NULL */
     int first;               /* 1: acc starts at 0; 0: acc starts at the partial parked in C */
     int last;                /* 1: apply the epilogue; 0: park acc in C */
     const ptrdiff_t *runs;   /* NULL: p runs over 0..k-1; else over the n_runs runs */
@@ -89,28 +90,42 @@ typedef void (*fm_pack_bt_fn)(float *dst, int nr, ptrdiff_t kc, int n,
  * into one column panel: dst[p*mr_columns + i] for p < k, with rows m..mr_columns-1 zero. */
 typedef void (*fm_pack_a_fn)(float *dst, int m, ptrdiff_t k, const float *src, ptrdiff_t rsa);
 
+/* One tile shape of a set: its kernel computes tiles of at most mr x nr. */
 typedef struct {
-    const char *name;         /* "generic", "avx2", "avx512" */
-    int mr, nr;               /* wide kernel: at most mr x nr */
-    fm_ukernel_fn wide;
-    int mr_columns, nr_columns; /* the same for A stored by columns (rsa == 1) */
-    fm_ukernel_fn columns;
-    int mr_narrow, nr_narrow; /* narrow kernel: at most mr_narrow x nr_narrow */
-    fm_ukernel_fn narrow;
-    int mr_narrow_rows;       /* the narrow kernel's best height when A is stored by rows */
-    int nr_row;               /* row kernel: one row (m == 1), at most nr_row columns */
-    fm_ukernel_fn row;
-    fm_pack_bt_fn pack_bt;    /* NULL: use the portable fm_pack_b */
-    fm_pack_a_fn pack_a;      /* NULL: A stored by rows goes to "wide", read in place */
-    fm_nonzero_list_fn nonzero_list;   /* a one-row pass's lists of steps (mlp_step.c) */
+    int mr, nr;
+    fm_ukernel_fn run;
+} fm_tile_kernel;
+
+/* The frame's blocking for a set (frame/gemm.c), tuned with the set's kernels, in the manner of
+ * BLIS's per-architecture configs. */
+typedef struct {
+    int kc;                /* K block when B is packed: a kc x nr panel stays in L1 */
+    int kc_panels;         /* K block when B is read in place from column panels */
+    int mc_packed;         /* rows of A a block when A is packed: the block stays in L2 */
+    int mc_in_place;       /* rows of A a block when A is read in place */
+    int pack_a_min_rows;   /* A stored by rows is packed when at least this many rows reuse it */
+    int pack_b_min_tiles;  /* a row-major B panel is packed when this many row tiles reuse it */
+} fm_blocksizes;
+
+typedef struct {
+    const char *name;           /* "generic", "avx2", "avx512" */
+    fm_tile_kernel wide;        /* the workhorse, A read in place */
+    fm_tile_kernel columns;     /* A stored by columns (rsa == 1), or packed by pack_a */
+    fm_tile_kernel narrow;      /* n <= narrow.nr: more rows a tile (a 10-wide output layer) */
+    int mr_narrow_rows;         /* the narrow kernel's best height when A is stored by rows */
+    fm_tile_kernel row;         /* one row (m == 1), at most row.nr columns */
+    fm_pack_bt_fn pack_bt;      /* NULL: the portable fm_pack_b */
+    fm_pack_a_fn pack_a;        /* NULL: A stored by rows goes to "wide", read in place */
+    fm_nonzero_list_fn nonzero_list;   /* a one-row pass's lists of steps (nn/mlp_step.c) */
     fm_tile_steps_fn tile_steps;       /* a columns tile's list of steps (gemm.h: tile_steps) */
     fm_all_finite_fn all_finite;       /* a prediction's input check (gemm.h: a_not_finite) */
-    int wide_lists;           /* nonzero: "wide" follows a tile's list too, so the frame lists
-                                 A stored by rows and read in place (gemm.h: tile_steps) */
+    int wide_lists;             /* nonzero: "wide" follows a tile's list too, so the frame lists
+                                   A stored by rows and read in place (gemm.h: tile_steps) */
+    fm_blocksizes blocks;
 } fm_kernel_set;
 
-/* One table per instruction set; each lives in its own translation unit (ukernel_<isa>.c),
- * compiled for that instruction set. Use one only after dispatch.h says the CPU has it. */
+/* One table per instruction set; each lives in its own translation unit (kernels/<isa>.c),
+ * compiled for that instruction set. Use one only after registry.h says the CPU has it. */
 extern const fm_kernel_set fm_kernels_generic;
 extern const fm_kernel_set fm_kernels_avx2;
 extern const fm_kernel_set fm_kernels_avx512;

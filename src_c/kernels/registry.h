@@ -8,7 +8,7 @@
 #ifndef FASTMLP_DISPATCH_H
 #define FASTMLP_DISPATCH_H
 
-#include "ukernel.h"
+#include "kernels/ukernel.h"
 
 /* Probes the CPU and reads FASTMLP_ISA, once; later calls do nothing. Call it before any
  * parallel region that uses the kernels (fm_gemm and fm_isa_* call it themselves). */

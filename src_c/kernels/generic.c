@@ -1,15 +1,16 @@
-/* ukernel_generic.c - the portable micro-kernel (see ukernel.h for the contract).
+/* generic.c - the portable kernel set (see ukernel.h for the contract).
  *
- * Plain C with fmaf, compiled for the baseline instruction set. fmaf rounds once, exactly as a
- * hardware FMA does (glibc's fmaf uses the FMA instruction when the CPU has it), so this kernel
- * gives the same bits as the SIMD ones; it is the reference and the fallback, not the fast path.
+ * Plain C with fmaf, compiled for the baseline instruction set, and the epilogue of
+ * ops/epilogue.h over vec_generic.h (one float a vector). fmaf rounds once, exactly as a
+ * hardware FMA does, so this set gives the same bits as the SIMD ones; it is the reference and
+ * the fallback, not the fast path.
  */
-#include <math.h>
+#include "kernels/vec_generic.h"
 
-#include "epilogue.h"
 #include "fastmlp.h"   /* fm_all_finite */
-#include "ukernel.h"
-#include "zero_runs.h"
+#include "frame/zero_runs.h"
+#include "kernels/ukernel.h"
+#include "ops/epilogue.h"
 
 enum { MR = 4, NR = 16 };
 
@@ -37,23 +38,33 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
         }
     }
 
-    const fm_epilogue *e = t->epi;
-    for (int i = 0; i < m; i++) {
+    for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
-            float *cij = c + i * ldc + j;
-            if (!t->last) {
-                *cij = acc[i][j];
-                continue;
-            }
-            ptrdiff_t gi = t->i0 + i, gj = t->j0 + j;
-            float *v = e->kind == FM_EPI_SGD && t->v != NULL ? t->v + i * ldc + j : NULL;
-            fm_epilogue_store(e, acc[i][j], gi, gj, cij, v);
+            if (t->last)
+                epilogue_vector(0, t->epi, t, acc[i][j], i, j, c + i * ldc + j, ldc, 1, 1);
+            else
+                c[i * ldc + j] = acc[i][j];
         }
-    }
 }
 
 /* One kernel serves every shape: wide, columns, narrow and row. */
 const fm_kernel_set fm_kernels_generic = {
-    "generic", MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, MR, NR, kernel, NULL, NULL,
-    fm_nonzero_list, fm_tile_steps, fm_all_finite, 1
+    .name = "generic",
+    .wide = { .mr = MR, .nr = NR, .run = kernel },
+    .columns = { .mr = MR, .nr = NR, .run = kernel },
+    .narrow = { .mr = MR, .nr = NR, .run = kernel },
+    .mr_narrow_rows = MR,
+    .row = { .mr = 1, .nr = NR, .run = kernel },
+    .nonzero_list = fm_nonzero_list,
+    .tile_steps = fm_tile_steps,
+    .all_finite = fm_all_finite,
+    .wide_lists = 1,
+    .blocks = {
+        .kc = 128,
+        .kc_panels = 1024,
+        .mc_packed = 480,
+        .mc_in_place = 800,
+        .pack_a_min_rows = 24,
+        .pack_b_min_tiles = 3,
+    },
 };

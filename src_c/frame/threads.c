@@ -1,5 +1,5 @@
 /* threads.c - the thread count shared by every parallel kernel. */
-#include "threads.h"
+#include "frame/threads.h"
 
 #ifdef _OPENMP
 #include <omp.h>

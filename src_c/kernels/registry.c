@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatch.h"
+#include "kernels/registry.h"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define FM_X86 1

@@ -9,23 +9,22 @@
  *      B(k,j) = B[k*rsb + j*csb]
  *      C(i,j) = C[i*ldc + j]       (C is row-major with unit column stride)
  *
- * The epilogue (fm_epilogue.kind):
+ * The epilogue (fm_epilogue.kind; ops/epilogue.h writes it once for every path):
  *     FM_EPI_STORE      C = acc                                  (overwrites C)
  *     FM_EPI_BIAS       C = acc + bias[j]
- *     FM_EPI_BIAS_RELU  C = (acc + bias[j]) > 0 ? acc + bias[j] : 0
- *     FM_EPI_MASK       C = mask[i*ldm + j] > 0 ? acc : 0        (ReLU backward)
- *     FM_EPI_SGD        in-place optimiser step on the weights held in C (acc is the gradient):
- *                         g = alpha != 0 ? fmaf(alpha, C, acc) : acc          (L2 penalty)
- *                         velocity == NULL:  C = fmaf(-lr, g, C)              (plain SGD)
- *                         velocity != NULL:  t = -lr * g;  V = fmaf(momentum, V, t);
- *                                            C = C + (nesterov ? fmaf(momentum, V, t) : V)
- *                       where V(i,j) = velocity[i*ldc + j] (same layout as C).
+ *     FM_EPI_BIAS_ACT   C = f(acc + bias[j]), f the activation (ops/activation.h)
+ *     FM_EPI_ACT_GRAD   C = acc * f'(z), f' from the activation's output mask[i*ldm + j]
+ *                       (ReLU: mask > 0 ? acc : 0)
+ *     FM_EPI_UPDATE     in-place optimiser step on the weights held in C, acc the gradient
+ *                       (ops/optimizer.h): velocity V(i,j) = velocity[i*ldc + j] (C's layout)
+ *                       or NULL for plain SGD
  *
  * Reproducibility contract: each acc is one FMA chain in the fixed k order above, whatever the
  * instruction set, the blocking or the thread count (threads split M or N, never K; a partial
  * sum may be parked in memory between K blocks because float stores are exact). Every code path
- * therefore produces bit-identical C. A product with k_runs, k_list or m_runs (below) leaves out
- * terms 0 * b: that keeps every chain's result, bit for bit, while b is finite (zero_runs.h).
+ * therefore produces bit-identical C. A call with k_runs, k_list or m_runs (fm_hints, below)
+ * leaves out terms 0 * b: that keeps every chain's result, bit for bit, while b is finite
+ * (zero_runs.h).
  *
  * The caller guarantees M, N, K >= 0, valid non-aliasing buffers (C never aliases A, B, bias or
  * mask), and that M*K, K*N, M*N fit in ptrdiff_t.
@@ -37,24 +36,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ops/activation.h"
+#include "ops/optimizer.h"
+
 enum fm_epilogue_kind {
     FM_EPI_STORE = 0,
     FM_EPI_BIAS = 1,
-    FM_EPI_BIAS_RELU = 2,
-    FM_EPI_MASK = 3,
-    FM_EPI_SGD = 4
+    FM_EPI_BIAS_ACT = 2,
+    FM_EPI_ACT_GRAD = 3,
+    FM_EPI_UPDATE = 4
 };
 
 typedef struct {
     enum fm_epilogue_kind kind;
-    const float *bias;   /* length N, for FM_EPI_BIAS and FM_EPI_BIAS_RELU */
-    const float *mask;   /* M x N with row stride ldm, for FM_EPI_MASK */
+    const float *bias;              /* length N, for FM_EPI_BIAS and FM_EPI_BIAS_ACT */
+    enum fm_activation activation;  /* FM_EPI_BIAS_ACT, FM_EPI_ACT_GRAD */
+    const float *mask;              /* FM_EPI_ACT_GRAD: M x N with row stride ldm */
     ptrdiff_t ldm;
-    float lr;            /* FM_EPI_SGD: learning rate */
-    float alpha;         /* FM_EPI_SGD: L2 penalty, 0 for none */
-    float momentum;      /* FM_EPI_SGD: used only when velocity != NULL */
-    int nesterov;        /* FM_EPI_SGD: Nesterov form of the momentum update */
-    float *velocity;     /* FM_EPI_SGD: NULL for plain SGD, else M x N with row stride ldc */
+    fm_optimizer opt;               /* FM_EPI_UPDATE */
+    float *velocity;                /* FM_EPI_UPDATE: NULL for plain SGD, else M x N as C */
+    atomic_int *not_finite;         /* FM_EPI_UPDATE: NULL, or set to 1 when a weight it
+                                       writes is NaN or infinite */
 } fm_epilogue;
 
 /* Returns 0, or -1 when a packing buffer could not be allocated (C is then unspecified).
@@ -113,7 +115,7 @@ enum fm_panels {
                              (the weight update) */
 };
 
-/* One product's arguments, for code that runs several products inside one parallel region. */
+/* One product: what it computes, nothing about how (gemm.c plans that per call). */
 typedef struct {
     ptrdiff_t M, N, K;
     const float *A;
@@ -124,47 +126,49 @@ typedef struct {
     ptrdiff_t ldc;
     fm_epilogue epi;
     enum fm_panels panels;
+} fm_product;
+
+/* What a caller knows of a product's data, which lets a call leave work out (zero_runs.h: the
+ * same bits) or check its input on the way. All zero (or a NULL fm_hints): none of it. */
+typedef struct {
     /* NULL, or the runs of K to compute, [k_runs[2r], k_runs[2r+1]) in ascending order, when
-     * A is zero in every other column (zero_runs.h: the same bits as all of K). Honoured when
-     * K is not cut into blocks (always for B in column panels, K <= 1024); else all of K. */
+     * A is zero in every other column. Honoured when K is not cut into blocks (always for B
+     * in column panels, K <= the set's kc_panels); else all of K. */
     const ptrdiff_t *k_runs;
     int n_k_runs;
-    /* NULL, or the runs of rows of C to compute, [m_runs[2r], m_runs[2r+1]) in ascending
-     * order; C's other rows are left as they are. For a weight update whose A is zero in those
-     * rows and whose epilogue is plain SGD, which would leave them as they are (zero_runs.h).
-     * Honoured when A is read in place (not packed). */
+    /* NULL, or the runs of rows of C to compute, in ascending order; C's other rows are left
+     * as they are. For a weight update whose A is zero in those rows and whose epilogue is
+     * plain SGD, which would leave them as they are. Honoured when A is read in place. */
     const ptrdiff_t *m_runs;
     int n_m_runs;
     /* NULL, or for a one-row product (M == 1) the only steps of K to compute, n_k_list of them
-     * in ascending order, when A is zero at every other (zero_runs.h): scattered zeros, which
-     * runs would cut into pieces. Taken instead of k_runs; honoured when K is not cut into
-     * blocks (as k_runs). */
+     * in ascending order, when A is zero at every other: scattered zeros, which runs would cut
+     * into pieces. Taken instead of k_runs; honoured when K is not cut into blocks. */
     const int32_t *k_list;
     int n_k_list;
-    /* NULL, or, for A stored by rows (csa == 1, as a forward product's input), a flag this
-     * call sets to 1 when the rows of A it reads hold a NaN or an infinity: each packed panel
-     * is checked right after the packing, while it is in L1, and A read in place is checked
-     * row by row before its block. Set by the thread that runs the call, never read or
-     * cleared: give each thread a flag of its own. */
+    /* Nonzero: each row tile of A, stored by columns or packed into column panels, computes
+     * only the steps of K where one of its rows is not zero (fm_tile_steps). For the first
+     * layer of a batch with blank inputs: a tile of 12 handwritten digits leaves out the
+     * pixels none of the 12 has ink in, and a tile of 12 pixels in the weight update the
+     * digits with no ink in any of them. The lists are made once per tile of a block, when A
+     * is packed or, read in place, before the block's first column tile, and kept in the
+     * thread's workspace with the packed panels. Honoured by the "columns" kernel, and by
+     * "wide" on A stored by rows in the sets that list it (wide_lists), when K is not cut into
+     * blocks; a tile whose list would skip less than a sixteenth of K takes k_runs instead. */
+    int tile_steps;
+    /* NULL, or, for A stored by rows (csa == 1, a forward product's input), a flag this call
+     * sets to 1 when the rows of A it reads hold a NaN or an infinity: each packed panel is
+     * checked right after the packing, while it is in L1, and A read in place row by row
+     * before its block. Set by the thread that runs the call, never read or cleared: give
+     * each thread a flag of its own. */
     int *a_not_finite;
     /* Nonzero: a thread takes its columns panel by panel from the last to the first (each
      * panel's tiles still left to right), for a caller that alternates the direction from call
-     * to call (mlp_step.c: passes of a few rows). The same bits either way. */
+     * to call (nn/mlp_step.c: passes of a few rows). The same bits either way. */
     int columns_downwards;
-    /* Nonzero: each row tile of A, stored by columns or packed into column panels, computes
-     * only the steps of K where one of its rows is not zero (fm_tile_steps, zero_runs.h: the
-     * same bits while B is finite). For the first layer of a batch with blank inputs: a tile
-     * of 12 handwritten digits leaves out the pixels none of the 12 has ink in, and a tile of
-     * 12 pixels in the weight update the digits with no ink in any of them. The lists are
-     * made once per tile of a block, when A is packed or, read in place, before the block's
-     * first column tile, and kept in the thread's workspace with the packed panels. Honoured
-     * by the "columns" kernel, and by "wide" on A stored by rows in the kernel sets without
-     * pack_a (AVX2, generic: tiles of 6 and 4 digits, sparser still), when K is not cut into
-     * blocks; a tile whose list would skip less than a sixteenth of K takes k_runs instead. */
-    int tile_steps;
-} fm_product;
+} fm_hints;
 
-/* Thread tid's share of product p among nth threads, for callers that are already inside a
+/* Thread tid's share of product p (with the caller's hints h, or NULL) among nth threads, for callers that are already inside a
  * parallel region: every thread of the team calls it with the same arguments (and its own tid);
  * together they compute all of C. With sched == NULL the shares are fixed (thread tid takes the
  * tid-th of nth equal blocks); with a schedule, C is cut into chunks (column panels or row
@@ -174,7 +178,8 @@ typedef struct {
  * disjoint blocks of C, so the caller places a barrier before C is read. Returns 0 or -1 as
  * fm_gemm does.
  * Call fm_dispatch_init() (dispatch.h) or fm_gemm once before the first parallel use. */
-int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p);
+int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p,
+                   const fm_hints *h);
 
 /* Makes the calling thread's packing workspace (workspace.h) as large as the products of a
  * call will want for a share of up to `rows` rows of an A of up to K columns (its packed
@@ -197,6 +202,7 @@ int fm_product_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, int nth);
  * fm_gemm_thread among the first few threads, as many as p is worth (fm_product_threads);
  * the others have no share and return 0 at once. sched: p's own schedule, or NULL for fixed
  * shares. Synchronises nothing: the caller places a barrier before C is read. */
-int fm_product_share(const fm_product *p, int tid, int nth, fm_schedule *sched);
+int fm_product_share(const fm_product *p, const fm_hints *h, int tid, int nth,
+                     fm_schedule *sched);
 
 #endif
