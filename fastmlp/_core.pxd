@@ -4,25 +4,18 @@ from libc.stdint cimport int32_t, int64_t
 cdef extern from "frame/gemm.h" nogil:
     cdef enum fm_epilogue_kind:
         FM_EPI_STORE
-        FM_EPI_BIAS
-        FM_EPI_BIAS_RELU
-        FM_EPI_MASK
-        FM_EPI_SGD
     ctypedef struct fm_epilogue:
         fm_epilogue_kind kind
-        const float *bias
-        const float *mask
-        Py_ssize_t ldm
-        float lr
-        float alpha
-        float momentum
-        int nesterov
-        float *velocity
     enum: FM_PANEL
     int fm_gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                 const float *A, Py_ssize_t rsa, Py_ssize_t csa,
                 const float *B, Py_ssize_t rsb, Py_ssize_t csb,
                 float *C, Py_ssize_t ldc, const fm_epilogue *epi)
+
+cdef extern from "ops/activation.h" nogil:
+    enum: FM_ACT_NONE
+    enum: FM_ACT_COUNT
+    const char *fm_activation_names[]
 
 cdef extern from "fastmlp.h" nogil:
     cdef enum fm_loss_kind:
@@ -42,6 +35,8 @@ cdef extern from "fastmlp.h" nogil:
         float **vb
         float **act
         float **grad
+        int activation
+        int n_threads
 
     int fm_all_finite(const float *x, Py_ssize_t n)
     int fm_network_sizes_check(int n_layers, const Py_ssize_t *sizes, Py_ssize_t max_batch)
@@ -49,9 +44,10 @@ cdef extern from "fastmlp.h" nogil:
     int fm_get_num_threads()
     int fm_have_openmp()
     int fm_dense_forward(float *out, const float *X, const float *W, const float *b,
-                         Py_ssize_t M, Py_ssize_t K, Py_ssize_t N, int relu)
+                         Py_ssize_t M, Py_ssize_t K, Py_ssize_t N, int activation)
     int fm_dense_backward_input(float *dA_prev, const float *dZ, const float *W,
-                                const float *A_prev, Py_ssize_t M, Py_ssize_t K, Py_ssize_t N)
+                                const float *A_prev, int activation, Py_ssize_t M, Py_ssize_t K,
+                                Py_ssize_t N)
     int fm_dense_update(float *W, float *b, float *vW, float *vb,
                         const float *A_prev, const float *dZ,
                         Py_ssize_t M, Py_ssize_t K, Py_ssize_t N, const fm_optimizer *opt)
@@ -62,7 +58,7 @@ cdef extern from "fastmlp.h" nogil:
     int fm_train_step(const fm_net *net, Py_ssize_t M, const float *X, const int32_t *labels,
                       int loss_kind, const fm_optimizer *opt, double *loss)
     int fm_train_step_rows(const fm_net *net, Py_ssize_t M, const float *X,
-                           const int32_t *labels, const int64_t *rows, float *batch,
+                           const int32_t *labels, Py_ssize_t n, const int64_t *rows, float *batch,
                            int32_t *batch_labels, int loss_kind, const fm_optimizer *opt,
                            double *loss)
     int fm_forward(const fm_net *net, Py_ssize_t M, const float *X, float *out, float **scratch,
@@ -73,12 +69,12 @@ cdef extern from "fastmlp.h" nogil:
     enum fm_error:
         FM_ERR_MEMORY
         FM_ERR_NOT_FINITE
+        FM_ERR_INDEX
 
 cdef extern from "kernels/registry.h" nogil:
     void fm_dispatch_init()
     const char *fm_isa_name()
     int fm_isa_set(const char *name)
-    int fm_isa_supported(const char *name)
     const char *fm_isa_available()
     const char *fm_isa_note()
     const char *fm_compiler()

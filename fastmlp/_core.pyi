@@ -35,10 +35,13 @@ def peak_gflops(n_threads: int | None = ..., seconds: float = ...) -> float:
     """Measured FMA throughput (GFLOP/s) of n_threads threads."""
 def gemm(A: _F32, B: _F32, C: _F32, trans_a: bool = ..., trans_b: bool = ...) -> None:
     """C = op(A) @ op(B), overwriting C (M, N)."""
-def dense_forward(X: _F32, W: _F32, b: _F32, out: _F32, relu: bool) -> None:
-    """out (M, N) = X (M, K) @ W (K, N) + b (N,), then ReLU when ``relu``."""
-def dense_backward_input(dZ: _F32, W: _F32, A_prev: _F32 | None, dA_prev: _F32) -> None:
-    """dA_prev (M, K) = (dZ (M, N) @ W.T) * (A_prev > 0)."""
+ACTIVATIONS: dict[str, int]
+LOSSES: dict[str, int]
+def dense_forward(X: _F32, W: _F32, b: _F32, out: _F32, activation: bool | str | None) -> None:
+    """out (M, N) = f(X (M, K) @ W (K, N) + b (N,)); True means relu, False or None no f."""
+def dense_backward_input(dZ: _F32, W: _F32, A_prev: _F32 | None, dA_prev: _F32,
+                         activation: str = ...) -> None:
+    """dA_prev (M, K) = (dZ (M, N) @ W.T) * f'(Z), f' from the activation's output A_prev."""
 def dense_update(W: _F32, b: _F32, A_prev: _F32, dZ: _F32, lr: float, alpha: float = ...,
                  momentum: float = ..., nesterov: bool = ..., vW: _F32 | None = ...,
                  vb: _F32 | None = ...) -> None:
@@ -50,7 +53,7 @@ class NonFiniteInput(ValueError):
     """The input of ``Network.forward(X, check_finite=True)`` holds a NaN or an infinity."""
 
 class Network:
-    """The weights of a dense ReLU network and the buffers of its training step."""
+    """The weights of a dense network and the buffers of its training step."""
 
     @property
     def sizes(self) -> tuple[int, ...]: ...
@@ -60,7 +63,10 @@ class Network:
     def has_velocity(self) -> bool: ...
     @property
     def n_layers(self) -> int: ...
-    def __init__(self, sizes: Sequence[int], max_batch: int, momentum: bool = ...) -> None: ...
+    @property
+    def activation(self) -> str: ...
+    def __init__(self, sizes: Sequence[int], max_batch: int, momentum: bool = ...,
+                 activation: str = ...) -> None: ...
     def get_weights(self) -> list[_F32]:
         """``[W1, b1, W2, b2, ...]`` copies; W of shape (n_in, n_out), b of shape (n_out,)."""
     def set_weights(self, weights: Sequence[npt.ArrayLike]) -> None: ...
@@ -68,13 +74,13 @@ class Network:
     def set_velocity(self, arrays: Sequence[npt.ArrayLike]) -> None: ...
     def reset_velocity(self) -> None: ...
     def train_step(self, X: _F32, labels: _I32, lr: float, loss: _Loss = ..., alpha: float = ...,
-                   momentum: float = ..., nesterov: bool = ...) -> float:
+                   momentum: float = ..., nesterov: bool = ..., n_threads: int = ...) -> float:
         """One optimiser step on X (M, n_in), labels (M,); returns the batch loss."""
     def train_step_rows(self, X: _F32, labels: _I32, rows: npt.NDArray[np.int64], lr: float,
                         loss: _Loss = ..., alpha: float = ..., momentum: float = ...,
-                        nesterov: bool = ...) -> float:
+                        nesterov: bool = ..., n_threads: int = ...) -> float:
         """``train_step(X[rows], labels[rows], ...)`` without the copy: X (n, n_in), labels
         (n,), rows (M,) int64 in [0, n)."""
-    def forward(self, X: _F32, check_finite: bool = ...) -> _F32:
+    def forward(self, X: _F32, check_finite: bool = ..., n_threads: int = ...) -> _F32:
         """The raw output (M, n_out) for X (M, n_in); with ``check_finite``, ``NonFiniteInput``
         when X holds a NaN or an infinity."""

@@ -3,13 +3,15 @@
 
 Every function checks the shapes of the buffers it is given and raises ``ValueError`` before
 any C runs; typed memoryviews reject a wrong dtype or a non-contiguous buffer. The C code
-trusts what it is handed.
+checks again each label and row number it indexes with, as it reads it, so a buffer changed by
+another thread after these checks cannot make it read or write out of bounds.
 """
 import threading
 
 import numpy as np
 cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.float cimport FLT_MAX
 from libc.math cimport isfinite
 from libc.stdint cimport int32_t, int64_t
 from cpython.pyport cimport PY_SSIZE_T_MAX
@@ -17,6 +19,8 @@ from cpython.pyport cimport PY_SSIZE_T_MAX
 cnp.import_array()
 
 LOSSES = {"mse": FM_LOSS_MSE, "cross_entropy": FM_LOSS_CROSS_ENTROPY}
+# The hidden layers' activations, by the names the C library gives them (ops/activation.h).
+ACTIVATIONS = {fm_activation_names[i].decode(): i for i in range(FM_ACT_COUNT)}
 
 # Rows of forward()'s scratch that a Network keeps (the call's cost matters for few rows; many
 # rows repay their own allocation, and a full-batch network should not hold a copy of its
@@ -34,8 +38,22 @@ cdef _expect(bint ok, str message):
 
 
 cdef _check_status(int status):
-    if status != 0:
-        raise MemoryError("fastmlp: could not allocate a working buffer")
+    if status == 0:
+        return
+    if status == FM_ERR_INDEX:
+        raise ValueError("a label or row number is out of range (was its buffer changed while "
+                         "the step ran?); the weights are unchanged")
+    if status == FM_ERR_NOT_FINITE:
+        raise FloatingPointError("the update made a weight or bias NaN or infinite")
+    raise MemoryError("fastmlp: could not allocate a working buffer")
+
+
+cdef int _activation_code(activation) except -2:
+    """The C code of a hidden activation's name (``ACTIVATIONS``); ValueError for another."""
+    code = ACTIVATIONS.get(activation) if isinstance(activation, str) else None
+    if code is None:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    return code
 
 
 cdef _check_labels(const int32_t[::1] labels, Py_ssize_t n_classes):
@@ -147,11 +165,17 @@ def gemm(const float[:, ::1] A, const float[:, ::1] B, float[:, ::1] C,
 
 
 def dense_forward(const float[:, ::1] X, const float[:, ::1] W, const float[::1] b,
-                  float[:, ::1] out, bint relu):
-    """out = X @ W + b, then ReLU when ``relu``.
+                  float[:, ::1] out, activation):
+    """out = f(X @ W + b): ``activation`` names f (``ACTIVATIONS``); True means ``"relu"``,
+    False or None no activation.
 
     Shapes: X (M, K), W (K, N), b (N,), out (M, N); all float32, C-contiguous.
     """
+    cdef int act = FM_ACT_NONE
+    if activation is True:
+        act = _activation_code("relu")
+    elif activation is not None and activation is not False:
+        act = _activation_code(activation)
     cdef Py_ssize_t M = X.shape[0], K = X.shape[1], N = W.shape[1]
     _expect(W.shape[0] == K, f"dense_forward: W has {W.shape[0]} rows, X has {K} columns")
     _expect(b.shape[0] == N, f"dense_forward: b has length {b.shape[0]}, expected {N}")
@@ -162,16 +186,19 @@ def dense_forward(const float[:, ::1] X, const float[:, ::1] W, const float[::1]
         return
     cdef int status
     with nogil:
-        status = fm_dense_forward(&out[0, 0], &X[0, 0], &W[0, 0], &b[0], M, K, N, relu)
+        status = fm_dense_forward(&out[0, 0], &X[0, 0], &W[0, 0], &b[0], M, K, N, act)
     _check_status(status)
 
 
 def dense_backward_input(const float[:, ::1] dZ, const float[:, ::1] W, A_prev,
-                         float[:, ::1] dA_prev):
-    """dA_prev = (dZ @ W.T) * (A_prev > 0); no mask when ``A_prev`` is None.
+                         float[:, ::1] dA_prev, str activation="relu"):
+    """dA_prev = (dZ @ W.T) * f'(Z), f' the derivative of ``activation`` taken from its output
+    ``A_prev`` (ReLU: ``A_prev > 0``; tanh: ``1 - A_prev**2``); no factor when ``A_prev`` is
+    None.
 
     Shapes: dZ (M, N), W (K, N), A_prev (M, K) or None, dA_prev (M, K).
     """
+    cdef int act = _activation_code(activation)
     cdef Py_ssize_t M = dZ.shape[0], N = dZ.shape[1], K = W.shape[0]
     cdef const float[:, ::1] mask
     cdef const float *mask_ptr = NULL
@@ -191,16 +218,18 @@ def dense_backward_input(const float[:, ::1] dZ, const float[:, ::1] W, A_prev,
         return
     cdef int status
     with nogil:
-        status = fm_dense_backward_input(&dA_prev[0, 0], &dZ[0, 0], &W[0, 0], mask_ptr, M, K, N)
+        status = fm_dense_backward_input(&dA_prev[0, 0], &dZ[0, 0], &W[0, 0], mask_ptr, act,
+                                         M, K, N)
     _check_status(status)
 
 
 cdef fm_optimizer _optimizer(double lr, double alpha, double momentum, bint nesterov) except *:
-    # Plain ifs, not _expect: its message would be formatted on every training step.
-    if not (isfinite(lr) and lr > 0):
-        raise ValueError(f"learning rate must be a positive finite number, got {lr}")
-    if not (isfinite(alpha) and alpha >= 0):
-        raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
+    # Plain ifs, not _expect: its message would be formatted on every training step. The C
+    # side computes in float32: a value outside its finite range would become infinite there.
+    if not (isfinite(lr) and lr <= FLT_MAX and <float>lr > 0):
+        raise ValueError(f"learning rate must be a positive number in float32's range, got {lr}")
+    if not (isfinite(alpha) and 0 <= alpha <= FLT_MAX):
+        raise ValueError(f"alpha must be a number >= 0 in float32's range, got {alpha}")
     if not (isfinite(momentum) and 0 <= momentum < 1):
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     cdef fm_optimizer opt
@@ -215,7 +244,8 @@ def dense_update(float[:, ::1] W, float[::1] b, const float[:, ::1] A_prev,
                  const float[:, ::1] dZ, double lr, double alpha=0.0, double momentum=0.0,
                  bint nesterov=False, vW=None, vb=None):
     """In-place optimiser step of one layer: the gradient of W is A_prev.T @ dZ, of b the
-    column sums of dZ (see FM_EPI_SGD in src_c/gemm.h for the exact update).
+    column sums of dZ (src_c/ops/optimizer.h has the exact update). Raises FloatingPointError
+    when the update made a weight or bias NaN or infinite.
 
     Shapes: W (K, N), b (N,), A_prev (M, K), dZ (M, N); velocities vW (K, N) and vb (N,)
     when momentum is used, else None.
@@ -226,6 +256,7 @@ def dense_update(float[:, ::1] W, float[::1] b, const float[:, ::1] A_prev,
             f"dense_update: W has shape ({W.shape[0]}, {W.shape[1]}), expected ({K}, {N})")
     _expect(b.shape[0] == N, f"dense_update: b has length {b.shape[0]}, expected {N}")
     _expect((vW is None) == (vb is None), "dense_update: give both velocities or neither")
+    _expect(momentum == 0 or vW is not None, "dense_update: momentum needs velocities vW, vb")
     cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
     cdef float[:, ::1] vW_view
     cdef float[::1] vb_view
@@ -303,7 +334,7 @@ def network_sizes_fit(sizes, Py_ssize_t max_batch):
 
 
 cdef class Network:
-    """The weights of a dense ReLU network and the buffers of its training step.
+    """The weights of a dense network and the buffers of its training step.
 
     Parameters
     ----------
@@ -313,8 +344,14 @@ cdef class Network:
         The largest batch ``train_step`` will be given; its buffers are made once, here.
     momentum : bool
         Whether to keep velocity buffers (for momentum and Nesterov updates).
+    activation : str
+        The hidden layers' activation, one of ``ACTIVATIONS``.
+
+    The calls that take ``n_threads`` run on at most that many threads (0: the process's
+    count, ``get_num_threads()``), for that call alone.
     """
     cdef readonly tuple sizes
+    cdef readonly str activation
     cdef readonly Py_ssize_t max_batch
     cdef readonly bint has_velocity
     cdef list _W, _b, _vW, _vb, _act, _grad
@@ -326,7 +363,8 @@ cdef class Network:
     cdef Py_ssize_t _scratch_rows
     cdef fm_net _net
 
-    def __cinit__(self, sizes, Py_ssize_t max_batch, bint momentum=False):
+    def __cinit__(self, sizes, Py_ssize_t max_batch, bint momentum=False, activation="relu"):
+        cdef int act = _activation_code(activation)
         sizes = tuple(int(s) for s in sizes)
         _expect(len(sizes) >= 2, f"a network needs at least an input and an output width, got {sizes}")
         for s in sizes:
@@ -382,6 +420,9 @@ cdef class Network:
         self._net.grad = self._ptrs + 3 * L
         self._net.vW = self._ptrs + 4 * L if momentum else NULL
         self._net.vb = self._ptrs + 5 * L if momentum else NULL
+        self._net.activation = act
+        self._net.n_threads = 0
+        self.activation = activation
 
     def __dealloc__(self):
         PyMem_Free(self._sizes)
@@ -435,19 +476,25 @@ cdef class Network:
         _expect(self.has_velocity and len(arrays) == 2 * self.n_layers,
                 "velocity arrays do not match this network")
         targets = [t for pair in zip(self._vW, self._vb) for t in pair]
+        checked = []
         for a, shape in zip(arrays, self._shapes()):
             _expect(np.shape(a) == shape, f"velocity of shape {np.shape(a)}, expected {shape}")
-        for a, t in zip(arrays, targets):
-            _store(t, np.asarray(a, np.float32))
+            a = np.asarray(a, np.float32)
+            _expect(bool(np.isfinite(a).all()), "velocity contains NaN or infinity")
+            checked.append(a)
+        for a, t in zip(checked, targets):   # all checked: a bad list changes nothing
+            _store(t, a)
 
     def reset_velocity(self):
         for v in self._vW + self._vb:
             v.fill(0)
 
     def train_step(self, const float[:, ::1] X, const int32_t[::1] labels, double lr,
-                   str loss="mse", double alpha=0.0, double momentum=0.0, bint nesterov=False):
+                   str loss="mse", double alpha=0.0, double momentum=0.0, bint nesterov=False,
+                   int n_threads=0):
         """One optimiser step on the batch (X, labels); returns the batch loss computed before
-        the update. When that loss is not finite the weights are left as they were.
+        the update. When that loss is not finite the weights are left as they were; when the
+        update makes a weight NaN or infinite it raises FloatingPointError.
 
         Shapes: X (M, n_in) float32 with 1 <= M <= max_batch, labels (M,) int32 in [0, n_out).
         """
@@ -457,14 +504,16 @@ cdef class Network:
         cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
         cdef double value = 0.0
         cdef int status
+        cdef fm_net net = self._net
+        net.n_threads = n_threads if n_threads > 0 else 0
         with nogil:
-            status = fm_train_step(&self._net, M, &X[0, 0], &labels[0], kind, &opt, &value)
+            status = fm_train_step(&net, M, &X[0, 0], &labels[0], kind, &opt, &value)
         _check_status(status)
         return value
 
     def train_step_rows(self, const float[:, ::1] X, const int32_t[::1] labels,
                         const int64_t[::1] rows, double lr, str loss="mse", double alpha=0.0,
-                        double momentum=0.0, bint nesterov=False):
+                        double momentum=0.0, bint nesterov=False, int n_threads=0):
         """``train_step`` on the rows ``rows`` of (X, labels): a shuffled batch, with no copy
         made in Python. The same bits as ``train_step(X[rows], labels[rows], ...)``; the rows
         are copied by the step's own threads into a buffer of this Network's (made on the
@@ -490,8 +539,10 @@ cdef class Network:
         cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
         cdef double value = 0.0
         cdef int status
+        cdef fm_net net = self._net
+        net.n_threads = n_threads if n_threads > 0 else 0
         with nogil:
-            status = fm_train_step_rows(&self._net, M, &X[0, 0], &labels[0], &rows[0],
+            status = fm_train_step_rows(&net, M, &X[0, 0], &labels[0], n, &rows[0],
                                         &batch[0, 0], &batch_labels[0], kind, &opt, &value)
         _check_status(status)
         return value
@@ -516,7 +567,7 @@ cdef class Network:
             raise ValueError("momentum needs a Network made with momentum=True")
         return loss_kind
 
-    def forward(self, const float[:, ::1] X, bint check_finite=False):
+    def forward(self, const float[:, ::1] X, bint check_finite=False, int n_threads=0):
         """The raw network output for X (M, n_in) float32: a new (M, n_out) float32 array.
 
         With ``check_finite``, a NaN or an infinity in X raises ``NonFiniteInput``. A pass of
@@ -524,6 +575,8 @@ cdef class Network:
         that computes it (cheaper than a check of all of X before the pass, which reads X from
         memory once more); a pass of fewer rows checks X before it starts."""
         cdef Py_ssize_t M = X.shape[0], L = self._net.n_layers
+        cdef fm_net net = self._net
+        net.n_threads = n_threads if n_threads > 0 else 0
         if X.shape[1] != self._sizes[0]:
             raise ValueError(f"X has {X.shape[1]} features, expected {self.sizes[0]}")
         out = _aligned_empty((M, self._sizes[L]))
@@ -532,7 +585,7 @@ cdef class Network:
         # Scratch for the hidden activations: all M rows for a few, a slot per thread for many.
         # The network's own when it is free and big enough (a one-sample prediction then
         # allocates only its output: ~2 us less), else new buffers.
-        cdef Py_ssize_t scratch_rows = fm_forward_scratch_rows(&self._net, M)
+        cdef Py_ssize_t scratch_rows = fm_forward_scratch_rows(&net, M)
         cdef bint own = scratch_rows <= self._scratch_rows and self._scratch_lock.acquire(False)
         cdef float **ptrs = self._ptrs + 6 * L if own else NULL
         cdef float[:, ::1] out_view = out
@@ -548,11 +601,10 @@ cdef class Network:
                     ptrs[l] = _data(scratch[l])
             with nogil:
                 if check_finite:
-                    status = fm_forward_finite(&self._net, M, &X[0, 0], &out_view[0, 0], ptrs,
+                    status = fm_forward_finite(&net, M, &X[0, 0], &out_view[0, 0], ptrs,
                                                scratch_rows)
                 else:
-                    status = fm_forward(&self._net, M, &X[0, 0], &out_view[0, 0], ptrs,
-                                        scratch_rows)
+                    status = fm_forward(&net, M, &X[0, 0], &out_view[0, 0], ptrs, scratch_rows)
         finally:
             if own:
                 self._scratch_lock.release()

@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatch.h"
+#include "kernels/registry.h"
 #include "fastmlp.h"
-#include "threads.h"
+#include "frame/threads.h"
 
 extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t count, size_t n);
@@ -116,7 +116,7 @@ static int run(const calls *c, int kind)
                                  &loss);
     case 2: return fm_train_step(&c->momentum, BATCH, c->X, c->labels, FM_LOSS_MSE, &nesterov,
                                  &loss);
-    case 3: return fm_train_step_rows(&c->plain, BATCH, c->X, c->labels, c->rows, c->batch,
+    case 3: return fm_train_step_rows(&c->plain, BATCH, c->X, c->labels, SAMPLES, c->rows, c->batch,
                                       c->batch_labels, FM_LOSS_MSE, &sgd, &loss);
     default: break;
     }
