@@ -16,6 +16,8 @@ import sys
 
 import numpy as np
 
+from ._options import DEFAULT_LOSS, DEFAULT_LR_SCHEDULE, LOSSES, LR_SCHEDULES
+
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 EXIT_USAGE = 2
@@ -66,12 +68,12 @@ def _build_parser():
                        help="SGD step size (default 0.001)")
     train.add_argument("--hidden", type=int, nargs="+", default=[512, 256], metavar="N",
                        help="hidden layer widths (default 512 256)")
-    train.add_argument("--loss", choices=["mse", "cross_entropy"], default="mse",
+    train.add_argument("--loss", choices=LOSSES, default=DEFAULT_LOSS,
                        help="training loss (default mse, the tutorial's)")
     train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum in [0, 1) (default 0)")
     train.add_argument("--nesterov", action="store_true", help="use Nesterov momentum")
     train.add_argument("--alpha", type=float, default=0.0, help="L2 penalty on the weights (default 0)")
-    train.add_argument("--lr-schedule", choices=["constant", "step"], default="constant",
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULT_LR_SCHEDULE,
                        help="learning-rate schedule (default constant); 'step' multiplies the rate "
                             "by --lr-decay every --lr-step-epochs epochs")
     train.add_argument("--lr-decay", type=float, default=0.1, help="factor of the step schedule (default 0.1)")

@@ -44,6 +44,7 @@ from zlib import error as zlibError
 import numpy as np
 
 from ._files import atomic_write
+from ._options import LOSSES
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
 
@@ -325,7 +326,7 @@ def _load_archive(path, archive):
     if names != expected:
         _fail(path, f"archive members differ from the format's: missing "
                     f"{sorted(expected - names)}, unexpected {sorted(names - expected)}")
-    from .mlp import LOSSES, MLP
+    from .mlp import MLP
     loss = _expect_type(path, header["loss"], (str,), "loss")
     if loss not in LOSSES:
         _fail(path, f"unknown loss {loss!r}")
