@@ -531,23 +531,106 @@ class MLPClassifier(*BASES):
         from .io import save
         save(self, path)
 
-    def _restore(self, sizes, weights, classes, feature_names, loss_curve, history, n_iter,
-                 best_epoch):
-        """Make this model the fitted model described by a saved file (see fastmlp.io)."""
-        self.classes_ = classes
-        self.n_features_in_ = int(sizes[0])
-        if feature_names is not None:
-            self.feature_names_in_ = np.asarray(feature_names, dtype=object)
-        self._rng = _rng(self.random_state)
-        network = _core.Network(sizes, self.batch_size, momentum=self.momentum > 0)
-        network.set_weights(weights)
-        self._network = network
-        self.loss_curve_ = list(loss_curve)
-        self.history_ = {key: list(values) for key, values in history.items()}
-        self.n_iter_ = n_iter
-        if best_epoch is not None:
-            self.best_epoch_ = best_epoch
-        return self
+    def get_state(self):
+        """The fitted model as a plain dict: what a model file or a checkpoint stores.
+
+        :meth:`from_state` makes the same model from it; :mod:`fastmlp.io` and
+        :mod:`fastmlp.checkpoint` write and read it.
+
+        Returns
+        -------
+        dict
+            ``params`` : dict
+                The constructor's parameters (``get_params(deep=False)``).
+            ``layer_sizes`` : list of int
+                Widths from the input to the output, ``[n_features_in_, *hidden, n_classes]``.
+            ``weights`` : list of ndarray
+                ``[W1, b1, ..., WL, bL]``, float32 copies; ``Wl`` of shape
+                ``(layer_sizes[l-1], layer_sizes[l])``, ``bl`` of shape ``(layer_sizes[l],)``.
+            ``velocity`` : list of ndarray
+                The momentum buffers, shaped like ``weights``; empty without momentum.
+            ``classes`` : ndarray, shape (n_classes,)
+            ``feature_names_in`` : ndarray of str or None
+            ``loss_curve`` : list of float
+            ``history`` : dict of str to list of float
+            ``n_iter`` : int
+            ``best_epoch`` : int or None
+            ``rng`` : dict
+                The state of the random generator that shuffles the next epochs
+                (``numpy.random.Generator.bit_generator.state``).
+
+        Raises
+        ------
+        NotFittedError
+            If the model is not fitted.
+        """
+        self._check_fitted()
+        network = self._network
+        names = getattr(self, "feature_names_in_", None)
+        return {
+            "params": self.get_params(deep=False),
+            "layer_sizes": [int(s) for s in network.sizes],
+            "weights": network.get_weights(),
+            "velocity": network.get_velocity(),
+            "classes": self.classes_,
+            "feature_names_in": None if names is None else np.asarray(names, dtype=object),
+            "loss_curve": list(self.loss_curve_),
+            "history": {key: list(values) for key, values in getattr(self, "history_", {}).items()},
+            "n_iter": int(getattr(self, "n_iter_", len(self.loss_curve_))),
+            "best_epoch": getattr(self, "best_epoch_", None),
+            "rng": self._rng.bit_generator.state,
+        }
+
+    @classmethod
+    def from_state(cls, state):
+        """The fitted model that a :meth:`get_state` dict describes.
+
+        Parameters
+        ----------
+        state : dict
+            As returned by :meth:`get_state`. These keys may be left out: ``velocity``
+            (zero velocities), ``rng`` (a generator seeded from ``random_state``),
+            ``feature_names_in`` and ``best_epoch`` (None); ``params`` may hold only some
+            parameters (the others take their defaults).
+
+        Returns
+        -------
+        MLPClassifier
+            Ready to ``predict``, or to train further with ``partial_fit`` or ``warm_start``.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is invalid, the weights or velocities do not match
+            ``layer_sizes``, or ``rng`` is not a generator state.
+        """
+        model = cls(**state["params"])
+        model._check_params()
+        sizes = [int(s) for s in state["layer_sizes"]]
+        model.classes_ = state["classes"]
+        model.n_features_in_ = sizes[0]
+        if state.get("feature_names_in") is not None:
+            model.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
+        model._rng = _rng(model.random_state)
+        if "rng" in state:
+            try:
+                model._rng.bit_generator.state = state["rng"]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"invalid random generator state ({exc})") from None
+        network = _core.Network(sizes, model.batch_size, momentum=model.momentum > 0)
+        network.set_weights(state["weights"])    # zeroes the velocities: set them after
+        velocity = state.get("velocity")
+        if velocity:
+            if len(velocity) != 2 * network.n_layers or not network.has_velocity:
+                raise ValueError("momentum velocities do not match the model")
+            network.set_velocity(velocity)
+        model._network = network
+        model.loss_curve_ = list(state["loss_curve"])
+        model.history_ = {key: list(values) for key, values in state["history"].items()}
+        model.n_iter_ = int(state["n_iter"])
+        if state.get("best_epoch") is not None:
+            model.best_epoch_ = state["best_epoch"]
+        return model
 
     def __getstate__(self):
         state = dict(self.__dict__)
