@@ -31,7 +31,7 @@ FORMAT_VERSION = 1
 # Parameters that must match between a checkpoint and the run that resumes it.
 _TRAINING_PARAMS = ("hidden_layer_sizes", "learning_rate", "batch_size", "shuffle",
                     "random_state", "loss", "momentum", "nesterov", "alpha", "lr_schedule",
-                    "lr_decay", "lr_step_epochs", "validation_split")
+                    "lr_decay", "lr_step_epochs", "validation_split", "activation")
 
 
 def _fail(path, message):

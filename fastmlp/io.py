@@ -7,12 +7,15 @@ An uncompressed NumPy ``.npz`` archive (a zip of ``.npy`` files) holding exactly
 - ``header``: a 1-D ``uint8`` array, the UTF-8 bytes of a JSON object (strict JSON: no NaN)::
 
       {"format": "fastmlp.mlp", "format_version": 1, "fastmlp_version": "0.1.0",
-       "layer_sizes": [784, 512, 256, 10], "loss": "cross_entropy",
+       "layer_sizes": [784, 512, 256, 10], "loss": "cross_entropy", "activation": "relu",
        "params": {...the estimator's JSON-representable parameters...},
        "classes": {"dtype": "int64", "values": [0, 1, ...]},
        "n_features_in": 784, "feature_names_in": null or ["a", ...],
        "n_iter": 20, "loss_curve": [...], "history": {"loss": [...], ...},
        "best_epoch": null or int}
+
+  ``activation`` names the hidden layers' activation (``fastmlp._options.ACTIVATIONS``); a
+  header without it is of a ReLU network, and reads as ``"relu"``.
 
 - ``W1``, ``b1``, ..., ``WL``, ``bL``: float32 arrays, ``Wl`` of shape
   ``(layer_sizes[l-1], layer_sizes[l])`` and ``bl`` of shape ``(layer_sizes[l],)``.
@@ -44,7 +47,7 @@ from zlib import error as zlibError
 import numpy as np
 
 from ._files import atomic_write
-from ._options import LOSSES
+from ._options import ACTIVATIONS, DEFAULT_ACTIVATION, LOSSES
 from .mlp import MLP
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "read_state", "save"]
@@ -57,14 +60,17 @@ MAX_HEADER_BYTES = 64 << 20
 MAX_LAYER_WIDTH = 1 << 24
 MAX_PARAMETERS = 1 << 31
 _NUMBER_KINDS = "iufb"
-_HEADER_KEYS = {"format", "format_version", "fastmlp_version", "layer_sizes", "loss", "params",
-                "classes", "n_features_in", "feature_names_in", "n_iter", "loss_curve",
-                "history", "best_epoch"}
+_HEADER_KEYS = {"format", "format_version", "fastmlp_version", "layer_sizes", "loss",
+                "activation", "params", "classes", "n_features_in", "feature_names_in", "n_iter",
+                "loss_curve", "history", "best_epoch"}
+# Keys a version-1 header may leave out, and what their absence means.
+_HEADER_DEFAULTS = {"activation": DEFAULT_ACTIVATION}
 # Parameters stored in the header (the others, like callbacks and validation data, are not).
 _SAVED_PARAMS = ("hidden_layer_sizes", "learning_rate", "batch_size", "epochs", "shuffle",
                  "random_state", "n_threads", "verbose", "loss", "momentum", "nesterov", "alpha",
                  "lr_schedule", "lr_decay", "lr_step_epochs", "validation_split",
-                 "early_stopping", "patience", "monitor", "min_delta", "warm_start")
+                 "early_stopping", "patience", "monitor", "min_delta", "warm_start",
+                 "activation")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,6 +126,7 @@ def _header(state):
         "fastmlp_version": _version(),
         "layer_sizes": state["layer_sizes"],
         "loss": params["loss"],
+        "activation": params["activation"],
         "params": {name: _param_to_json(name, params[name]) for name in _SAVED_PARAMS
                    if name in params},
         "classes": _classes_to_json(state["classes"]),
@@ -341,6 +348,7 @@ def _read_archive(path, archive):
                     f"({header.get('fastmlp_version')!r}); this one reads up to {FORMAT_VERSION}")
     if version < 1:
         _fail(path, f"unknown format version {version}")
+    header = {**_HEADER_DEFAULTS, **header}
     if set(header) != _HEADER_KEYS:
         _fail(path, f"header keys differ from the format's: missing "
                     f"{sorted(_HEADER_KEYS - set(header))}, unexpected {sorted(set(header) - _HEADER_KEYS)}")
@@ -358,6 +366,9 @@ def _read_archive(path, archive):
     loss = _expect_type(path, header["loss"], (str,), "loss")
     if loss not in LOSSES:
         _fail(path, f"unknown loss {loss!r}")
+    activation = _expect_type(path, header["activation"], (str,), "activation")
+    if activation not in ACTIVATIONS:
+        _fail(path, f"unknown activation {activation!r}; this fastmlp knows {ACTIVATIONS}")
     n_features = _expect_type(path, header["n_features_in"], (int,), "n_features_in")
     if n_features != sizes[0]:
         _fail(path, f"n_features_in {n_features} differs from layer_sizes[0] {sizes[0]}")
@@ -392,6 +403,8 @@ def _read_archive(path, archive):
             _fail(path, "params.hidden_layer_sizes differs from layer_sizes")
     if params.get("loss", loss) != loss:
         _fail(path, "params.loss differs from loss")
+    if params.setdefault("activation", activation) != activation:
+        _fail(path, "params.activation differs from activation")
     for name, value in params.items():
         if isinstance(value, list):
             if name != "hidden_layer_sizes":

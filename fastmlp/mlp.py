@@ -18,7 +18,8 @@ import numpy as np
 
 from . import _core, _safety, _training
 from ._init import glorot_uniform
-from ._options import LOSSES, LR_SCHEDULES, MONITORS, check_choice
+from ._options import (ACTIVATIONS, DEFAULT_ACTIVATION, LOSSES, LR_SCHEDULES, MONITORS,
+                       check_choice)
 from ._sklearn import BASES, HAVE_SKLEARN, SkNotFittedError
 from ._threads import threads
 from ._training import TRAIN_ACCURACY_SAMPLES, StopTraining
@@ -35,6 +36,18 @@ class NotFittedError(SkNotFittedError):
     A ``ValueError`` and an ``AttributeError``; a subclass of scikit-learn's
     ``NotFittedError`` when scikit-learn is installed.
     """
+
+
+def _new_network(sizes, max_batch, momentum, activation):
+    """The compiled network of widths ``sizes``, for batches of up to ``max_batch`` rows.
+
+    ``activation`` reaches the binding only when it is not the default: ReLU is what a
+    ``Network`` built without the keyword computes, so the default builds on every binding.
+    """
+    options = {"momentum": momentum}
+    if activation != DEFAULT_ACTIVATION:
+        options["activation"] = activation
+    return _core.Network(sizes, max_batch, **options)
 
 
 def _softmax(logits):
@@ -54,7 +67,7 @@ class MLPClassifier(*BASES):
     Parameters
     ----------
     hidden_layer_sizes : tuple of int
-        Widths of the hidden layers (ReLU).
+        Widths of the hidden layers (each followed by ``activation``).
     learning_rate : float
         SGD step size (of the first epoch, see ``lr_schedule``).
     batch_size : int
@@ -114,6 +127,9 @@ class MLPClassifier(*BASES):
     warm_start : bool
         When True, ``fit`` on a fitted model continues from its weights instead of starting
         afresh.
+    activation : {"relu", "tanh"}
+        The activation of the hidden layers (the output layer is linear): ``max(z, 0)`` or
+        ``tanh(z)``, fused into the C kernels.
 
     Attributes
     ----------
@@ -149,7 +165,7 @@ class MLPClassifier(*BASES):
                  loss="mse", momentum=0.0, nesterov=False, alpha=0.0, lr_schedule="constant",
                  lr_decay=0.1, lr_step_epochs=10, validation_data=None, validation_split=0.0,
                  early_stopping=False, patience=5, monitor="val_loss", min_delta=0.0,
-                 callbacks=None, warm_start=False):
+                 callbacks=None, warm_start=False, activation=DEFAULT_ACTIVATION):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -173,6 +189,7 @@ class MLPClassifier(*BASES):
         self.min_delta = min_delta
         self.callbacks = callbacks
         self.warm_start = warm_start
+        self.activation = activation
 
     if HAVE_SKLEARN:
         def __sklearn_tags__(self):
@@ -205,6 +222,7 @@ class MLPClassifier(*BASES):
         if self.n_threads is not None:
             _positive_int(self.n_threads, "n_threads")
         check_choice(self.loss, "loss", LOSSES)
+        check_choice(self.activation, "activation", ACTIVATIONS)
         _real(self.momentum, "momentum", 0, 1, high_open=True)
         _real(self.alpha, "alpha", 0)
         check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
@@ -319,9 +337,10 @@ class MLPClassifier(*BASES):
             self._rng = _rng(self.random_state)
             sizes = (X.shape[1],) + hidden + (known.shape[0],)
             _safety.check_network_memory(sizes, min(self.batch_size, X.shape[0]), self.momentum > 0)
-            network = _core.Network(sizes, self.batch_size, momentum=self.momentum > 0)
+            network = _new_network(sizes, self.batch_size, self.momentum > 0, self.activation)
             network.set_weights(self._initial_weights(sizes))
             self._network = network
+            self._activation = self.activation
             self.loss_curve_ = []
             self.history_ = {}
             self.n_iter_ = 0
@@ -330,6 +349,9 @@ class MLPClassifier(*BASES):
             if self._network.sizes[1:-1] != hidden:
                 raise ValueError(f"hidden_layer_sizes is {hidden}, but the fitted network has "
                                  f"{self._network.sizes[1:-1]}; refit with warm_start=False")
+            if self.activation != self._activation:
+                raise ValueError(f"activation is {self.activation!r}, but the fitted network "
+                                 f"uses {self._activation!r}; refit with warm_start=False")
             if self._network.max_batch < self.batch_size or (
                     self.momentum > 0 and not self._network.has_velocity):
                 self._rebuild_network()
@@ -358,8 +380,8 @@ class MLPClassifier(*BASES):
 
     def _rebuild_network(self):
         old = self._network
-        self._network = _core.Network(old.sizes, max(self.batch_size, old.max_batch),
-                                      momentum=self.momentum > 0 or old.has_velocity)
+        self._network = _new_network(old.sizes, max(self.batch_size, old.max_batch),
+                                     self.momentum > 0 or old.has_velocity, self._activation)
         self._network.set_weights(old.get_weights())
         if old.has_velocity and self._network.has_velocity:
             self._network.set_velocity(old.get_velocity())
@@ -541,7 +563,8 @@ class MLPClassifier(*BASES):
         -------
         dict
             ``params`` : dict
-                The constructor's parameters (``get_params(deep=False)``).
+                The constructor's parameters (``get_params(deep=False)``), ``activation``
+                being the one the network computes.
             ``layer_sizes`` : list of int
                 Widths from the input to the output, ``[n_features_in_, *hidden, n_classes]``.
             ``weights`` : list of ndarray
@@ -567,8 +590,10 @@ class MLPClassifier(*BASES):
         self._check_fitted()
         network = self._network
         names = getattr(self, "feature_names_in_", None)
+        params = self.get_params(deep=False)
+        params["activation"] = self._activation
         return {
-            "params": self.get_params(deep=False),
+            "params": params,
             "layer_sizes": [int(s) for s in network.sizes],
             "weights": network.get_weights(),
             "velocity": network.get_velocity(),
@@ -617,7 +642,7 @@ class MLPClassifier(*BASES):
                 model._rng.bit_generator.state = state["rng"]
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"invalid random generator state ({exc})") from None
-        network = _core.Network(sizes, model.batch_size, momentum=model.momentum > 0)
+        network = _new_network(sizes, model.batch_size, model.momentum > 0, model.activation)
         network.set_weights(state["weights"])    # zeroes the velocities: set them after
         velocity = state.get("velocity")
         if velocity:
@@ -625,6 +650,7 @@ class MLPClassifier(*BASES):
                 raise ValueError("momentum velocities do not match the model")
             network.set_velocity(velocity)
         model._network = network
+        model._activation = model.activation
         model.loss_curve_ = list(state["loss_curve"])
         model.history_ = {key: list(values) for key, values in state["history"].items()}
         model.n_iter_ = int(state["n_iter"])
@@ -638,16 +664,21 @@ class MLPClassifier(*BASES):
         if network is not None:
             state["_network_state"] = {
                 "sizes": network.sizes, "max_batch": network.max_batch,
-                "momentum": network.has_velocity, "weights": network.get_weights(),
+                "momentum": network.has_velocity, "activation": self._activation,
+                "weights": network.get_weights(),
                 "velocity": network.get_velocity()}
         return state
 
     def __setstate__(self, state):
         state = dict(state)
         saved = state.pop("_network_state", None)
+        state.setdefault("activation", DEFAULT_ACTIVATION)   # a pickle without it is ReLU
         self.__dict__.update(state)
         if saved is not None:
-            network = _core.Network(saved["sizes"], saved["max_batch"], momentum=saved["momentum"])
+            # A pickle without an activation holds a ReLU network.
+            self._activation = saved.get("activation", DEFAULT_ACTIVATION)
+            network = _new_network(saved["sizes"], saved["max_batch"], saved["momentum"],
+                                   self._activation)
             network.set_weights(saved["weights"])
             if saved["momentum"] and saved["velocity"]:
                 network.set_velocity(saved["velocity"])
