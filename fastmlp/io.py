@@ -309,10 +309,8 @@ def read_state(path):
 
     Raises
     ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If the file is not a valid fastmlp model file of a supported version.
+    FileNotFoundError, ValueError
+        As :func:`load` does.
     """
     path = os.fspath(path)
     with open(path, "rb") as f:

@@ -444,19 +444,8 @@ def nesterov_update(W, v, dW, lr, momentum):
     The velocity is updated as in :func:`momentum_update`; the parameter then
     moves by the velocity's next value had the gradient stayed the same,
     ``W = W + momentum * v_new - lr * dW`` (the look-ahead form of Sutskever
-    et al., 2013, also used by scikit-learn and Keras).
-
-    Parameters
-    ----------
-    W, v, dW : ndarray, same shape
-        The parameter, its velocity and its gradient.
-    lr : float
-    momentum : float
-        In [0, 1); 0 is plain SGD.
-
-    Returns
-    -------
-    W_new, v_new : ndarray, shape of ``W``
+    et al., 2013, also used by scikit-learn and Keras). Parameters and return
+    values are those of :func:`momentum_update`.
     """
     v_new = momentum * v - lr * dW                  # the same velocity as momentum_update
     return W + (momentum * v_new - lr * dW), v_new  # look one step ahead along it
