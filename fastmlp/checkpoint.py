@@ -21,6 +21,7 @@ import numpy as np
 
 from . import io as _io
 from ._files import atomic_write
+from .mlp import MLP
 
 __all__ = ["CHECKPOINT_NAME", "Checkpointer", "fit", "load_checkpoint", "save_checkpoint"]
 
@@ -30,7 +31,7 @@ FORMAT_VERSION = 1
 # Parameters that must match between a checkpoint and the run that resumes it.
 _TRAINING_PARAMS = ("hidden_layer_sizes", "learning_rate", "batch_size", "shuffle",
                     "random_state", "loss", "momentum", "nesterov", "alpha", "lr_schedule",
-                    "lr_decay", "lr_step_epochs", "validation_split")
+                    "lr_decay", "lr_step_epochs", "validation_split", "activation")
 
 
 def _fail(path, message):
@@ -44,11 +45,12 @@ def save_checkpoint(model, path):
         _io.save(model, model_file)
         with open(model_file, "rb") as f:
             model_bytes = f.read()
+    training = model.get_state()
     state = {"format": FORMAT, "format_version": FORMAT_VERSION,
-             "epochs_done": len(model.loss_curve_), "rng": model._rng.bit_generator.state}
+             "epochs_done": len(training["loss_curve"]), "rng": training["rng"]}
     arrays = {"model": np.frombuffer(model_bytes, np.uint8),
               "state": np.frombuffer(json.dumps(state).encode("utf-8"), np.uint8)}
-    velocity = model._network.get_velocity()
+    velocity = training["velocity"]
     for l in range(len(velocity) // 2):
         arrays[f"vW{l + 1}"] = velocity[2 * l]
         arrays[f"vb{l + 1}"] = velocity[2 * l + 1]
@@ -93,32 +95,28 @@ def load_checkpoint(path):
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(members["model"].tobytes())
-        model = _io.load(model_file)
+        saved = _io.read_state(model_file)
     finally:
         os.unlink(model_file)
-    if state.get("epochs_done") != len(model.loss_curve_):
+    if state.get("epochs_done") != len(saved["loss_curve"]):
         _fail(path, "epochs_done differs from the model's loss curve")
-    rng = np.random.default_rng()
-    try:
-        rng.bit_generator.state = state["rng"]
-    except (KeyError, TypeError, ValueError) as exc:
-        _fail(path, f"invalid random generator state ({exc})")
-    model._rng = rng
-    n_layers = model._network.n_layers
+    saved["rng"] = state.get("rng")
+    n_layers = len(saved["layer_sizes"]) - 1
     names = [f"{k}{l}" for l in range(1, n_layers + 1) for k in ("vW", "vb")]
     present = [name for name in names if name in members]
     if present:
-        if len(present) != len(names) or not model._network.has_velocity:
+        if len(present) != len(names):
             _fail(path, "momentum velocities do not match the model")
         velocity = [members[name] for name in names]
         for name, v in zip(names, velocity):
             if v.dtype != np.float32 or not np.isfinite(v).all():
                 _fail(path, f"{name} must be finite float32")
-        try:
-            model._network.set_velocity(velocity)
-        except ValueError as exc:
-            _fail(path, str(exc))
-    elif model._network.has_velocity:
+        saved["velocity"] = velocity
+    try:
+        model = MLP.from_state(saved)
+    except ValueError as exc:
+        _fail(path, str(exc))
+    if not present and model.momentum > 0:
         _fail(path, "the model uses momentum but the checkpoint has no velocities")
     return model
 

@@ -16,6 +16,9 @@ import sys
 
 import numpy as np
 
+from ._options import (ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_LOSS, DEFAULT_LR_SCHEDULE, LOSSES,
+                       LR_SCHEDULES)
+
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 EXIT_USAGE = 2
@@ -66,12 +69,15 @@ def _build_parser():
                        help="SGD step size (default 0.001)")
     train.add_argument("--hidden", type=int, nargs="+", default=[512, 256], metavar="N",
                        help="hidden layer widths (default 512 256)")
-    train.add_argument("--loss", choices=["mse", "cross_entropy"], default="mse",
+    train.add_argument("--activation", choices=ACTIVATIONS, default=DEFAULT_ACTIVATION,
+                       help=f"activation of the hidden layers (default {DEFAULT_ACTIVATION}, "
+                            f"the tutorial's)")
+    train.add_argument("--loss", choices=LOSSES, default=DEFAULT_LOSS,
                        help="training loss (default mse, the tutorial's)")
     train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum in [0, 1) (default 0)")
     train.add_argument("--nesterov", action="store_true", help="use Nesterov momentum")
     train.add_argument("--alpha", type=float, default=0.0, help="L2 penalty on the weights (default 0)")
-    train.add_argument("--lr-schedule", choices=["constant", "step"], default="constant",
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULT_LR_SCHEDULE,
                        help="learning-rate schedule (default constant); 'step' multiplies the rate "
                             "by --lr-decay every --lr-step-epochs epochs")
     train.add_argument("--lr-decay", type=float, default=0.1, help="factor of the step schedule (default 0.1)")
@@ -187,7 +193,7 @@ def _train(args):
                 random_state=args.seed, n_threads=args.threads, loss=args.loss,
                 momentum=args.momentum, nesterov=args.nesterov, alpha=args.alpha,
                 lr_schedule=args.lr_schedule, lr_decay=args.lr_decay,
-                lr_step_epochs=args.lr_step_epochs,
+                lr_step_epochs=args.lr_step_epochs, activation=args.activation,
                 callbacks=None if args.quiet else [_TutorialPrinter(args.epochs)])
     model._check_params()   # a wrong option fails at once, not after reading (or fetching) MNIST
     x_train, y_train, x_test, y_test = _load_mnist(args.data_dir)

@@ -7,12 +7,15 @@ An uncompressed NumPy ``.npz`` archive (a zip of ``.npy`` files) holding exactly
 - ``header``: a 1-D ``uint8`` array, the UTF-8 bytes of a JSON object (strict JSON: no NaN)::
 
       {"format": "fastmlp.mlp", "format_version": 1, "fastmlp_version": "0.1.0",
-       "layer_sizes": [784, 512, 256, 10], "loss": "cross_entropy",
+       "layer_sizes": [784, 512, 256, 10], "loss": "cross_entropy", "activation": "relu",
        "params": {...the estimator's JSON-representable parameters...},
        "classes": {"dtype": "int64", "values": [0, 1, ...]},
        "n_features_in": 784, "feature_names_in": null or ["a", ...],
        "n_iter": 20, "loss_curve": [...], "history": {"loss": [...], ...},
        "best_epoch": null or int}
+
+  ``activation`` names the hidden layers' activation (``fastmlp._options.ACTIVATIONS``); a
+  header without it is of a ReLU network, and reads as ``"relu"``.
 
 - ``W1``, ``b1``, ..., ``WL``, ``bL``: float32 arrays, ``Wl`` of shape
   ``(layer_sizes[l-1], layer_sizes[l])`` and ``bl`` of shape ``(layer_sizes[l],)``.
@@ -44,8 +47,10 @@ from zlib import error as zlibError
 import numpy as np
 
 from ._files import atomic_write
+from ._options import ACTIVATIONS, DEFAULT_ACTIVATION, LOSSES
+from .mlp import MLP
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "load", "read_state", "save"]
 
 FORMAT = "fastmlp.mlp"
 FORMAT_VERSION = 1
@@ -55,14 +60,17 @@ MAX_HEADER_BYTES = 64 << 20
 MAX_LAYER_WIDTH = 1 << 24
 MAX_PARAMETERS = 1 << 31
 _NUMBER_KINDS = "iufb"
-_HEADER_KEYS = {"format", "format_version", "fastmlp_version", "layer_sizes", "loss", "params",
-                "classes", "n_features_in", "feature_names_in", "n_iter", "loss_curve",
-                "history", "best_epoch"}
+_HEADER_KEYS = {"format", "format_version", "fastmlp_version", "layer_sizes", "loss",
+                "activation", "params", "classes", "n_features_in", "feature_names_in", "n_iter",
+                "loss_curve", "history", "best_epoch"}
+# Keys a version-1 header may leave out, and what their absence means.
+_HEADER_DEFAULTS = {"activation": DEFAULT_ACTIVATION}
 # Parameters stored in the header (the others, like callbacks and validation data, are not).
 _SAVED_PARAMS = ("hidden_layer_sizes", "learning_rate", "batch_size", "epochs", "shuffle",
                  "random_state", "n_threads", "verbose", "loss", "momentum", "nesterov", "alpha",
                  "lr_schedule", "lr_decay", "lr_step_epochs", "validation_split",
-                 "early_stopping", "patience", "monitor", "min_delta", "warm_start")
+                 "early_stopping", "patience", "monitor", "min_delta", "warm_start",
+                 "activation")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,28 +117,26 @@ def _param_to_json(name, value):
     raise TypeError(f"parameter {name}={value!r} cannot be saved")
 
 
-def _header(model):
-    model._check_fitted()
-    params = model.get_params()
-    sizes = [int(s) for s in model._network.sizes]
-    history = {key: [_json_number(v) for v in values]
-               for key, values in getattr(model, "history_", {}).items()}
-    names = getattr(model, "feature_names_in_", None)
+def _header(state):
+    params = state["params"]
+    names = state["feature_names_in"]
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "fastmlp_version": _version(),
-        "layer_sizes": sizes,
-        "loss": model.loss,
+        "layer_sizes": state["layer_sizes"],
+        "loss": params["loss"],
+        "activation": params["activation"],
         "params": {name: _param_to_json(name, params[name]) for name in _SAVED_PARAMS
                    if name in params},
-        "classes": _classes_to_json(model.classes_),
-        "n_features_in": int(model.n_features_in_),
+        "classes": _classes_to_json(state["classes"]),
+        "n_features_in": state["layer_sizes"][0],
         "feature_names_in": None if names is None else [str(n) for n in names],
-        "n_iter": int(getattr(model, "n_iter_", len(model.loss_curve_))),
-        "loss_curve": [_json_number(v) for v in model.loss_curve_],
-        "history": history,
-        "best_epoch": getattr(model, "best_epoch_", None),
+        "n_iter": state["n_iter"],
+        "loss_curve": [_json_number(v) for v in state["loss_curve"]],
+        "history": {key: [_json_number(v) for v in values]
+                    for key, values in state["history"].items()},
+        "best_epoch": state["best_epoch"],
     }
 
 
@@ -158,11 +164,13 @@ def save(model, path):
     OSError
         If the file cannot be written; ``path`` is then left as it was.
     """
-    header = json.dumps(_header(model), allow_nan=False, separators=(",", ":")).encode("utf-8")
+    state = model.get_state()
+    header = json.dumps(_header(state), allow_nan=False, separators=(",", ":")).encode("utf-8")
     arrays = {"header": np.frombuffer(header, dtype=np.uint8)}
-    for l, (W, b) in enumerate(zip(model.coefs_, model.intercepts_), start=1):
-        arrays[f"W{l}"] = np.ascontiguousarray(W, dtype=np.float32)
-        arrays[f"b{l}"] = np.ascontiguousarray(b, dtype=np.float32)
+    weights = state["weights"]
+    for l in range(1, len(weights) // 2 + 1):
+        arrays[f"W{l}"] = np.ascontiguousarray(weights[2 * l - 2], dtype=np.float32)
+        arrays[f"b{l}"] = np.ascontiguousarray(weights[2 * l - 1], dtype=np.float32)
     atomic_write(os.fspath(path), lambda f: np.savez(f, **arrays))
 
 
@@ -277,6 +285,33 @@ def load(path):
     ValueError
         If the file is not a valid fastmlp model file of a supported version.
     """
+    state = read_state(path)
+    try:
+        return MLP.from_state(state)
+    except ValueError as exc:
+        _fail(os.fspath(path), f"invalid parameters: {exc}")
+
+
+def read_state(path):
+    """The model in a model file, as the state dict of :meth:`MLP.get_state`.
+
+    Checks everything :func:`load` checks but the parameters' values, which
+    :meth:`MLP.from_state` checks when it builds the model. The state has no ``velocity``
+    and no ``rng``: a model file does not store them.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`load` does.
+    """
     path = os.fspath(path)
     with open(path, "rb") as f:
         try:
@@ -285,7 +320,7 @@ def load(path):
             _fail(path, f"not an .npz archive ({exc})")
         try:
             with archive:
-                return _load_archive(path, archive)
+                return _read_archive(path, archive)
         except ValueError:
             raise
         except (zipfile.BadZipFile, OSError, EOFError, KeyError, IndexError, TypeError,
@@ -293,7 +328,7 @@ def load(path):
             _fail(path, f"{type(exc).__name__}: {exc}")
 
 
-def _load_archive(path, archive):
+def _read_archive(path, archive):
     names = set(archive.namelist())
     raw = _read_member(path, archive, "header", MAX_HEADER_BYTES + 256)
     if raw.dtype != np.uint8 or raw.ndim != 1:
@@ -311,6 +346,7 @@ def _load_archive(path, archive):
                     f"({header.get('fastmlp_version')!r}); this one reads up to {FORMAT_VERSION}")
     if version < 1:
         _fail(path, f"unknown format version {version}")
+    header = {**_HEADER_DEFAULTS, **header}
     if set(header) != _HEADER_KEYS:
         _fail(path, f"header keys differ from the format's: missing "
                     f"{sorted(_HEADER_KEYS - set(header))}, unexpected {sorted(set(header) - _HEADER_KEYS)}")
@@ -325,10 +361,12 @@ def _load_archive(path, archive):
     if names != expected:
         _fail(path, f"archive members differ from the format's: missing "
                     f"{sorted(expected - names)}, unexpected {sorted(names - expected)}")
-    from .mlp import LOSSES, MLP
     loss = _expect_type(path, header["loss"], (str,), "loss")
     if loss not in LOSSES:
         _fail(path, f"unknown loss {loss!r}")
+    activation = _expect_type(path, header["activation"], (str,), "activation")
+    if activation not in ACTIVATIONS:
+        _fail(path, f"unknown activation {activation!r}; this fastmlp knows {ACTIVATIONS}")
     n_features = _expect_type(path, header["n_features_in"], (int,), "n_features_in")
     if n_features != sizes[0]:
         _fail(path, f"n_features_in {n_features} differs from layer_sizes[0] {sizes[0]}")
@@ -349,8 +387,7 @@ def _load_archive(path, archive):
         _expect_type(path, best_epoch, (int,), "best_epoch")
 
     params = _expect_type(path, header["params"], (dict,), "params")
-    from .mlp import MLPClassifier
-    known = set(MLPClassifier._get_param_names())
+    known = set(MLP().get_params(deep=False))
     unknown = set(params) - known
     if unknown:
         _fail(path, f"unknown parameters {sorted(unknown)}")
@@ -364,16 +401,12 @@ def _load_archive(path, archive):
             _fail(path, "params.hidden_layer_sizes differs from layer_sizes")
     if params.get("loss", loss) != loss:
         _fail(path, "params.loss differs from loss")
+    if params.setdefault("activation", activation) != activation:
+        _fail(path, "params.activation differs from activation")
     for name, value in params.items():
         if isinstance(value, list):
             if name != "hidden_layer_sizes":
                 _fail(path, f"parameter {name} has the wrong type")
-    model = MLP(**params)
-    try:
-        model._check_params()
-    except ValueError as exc:
-        _fail(path, f"invalid parameters: {exc}")
-
     weights = []
     for l in range(1, n_layers + 1):
         n_in, n_out = sizes[l - 1], sizes[l]
@@ -387,5 +420,6 @@ def _load_archive(path, archive):
             if not np.isfinite(array).all():
                 _fail(path, f"{name} contains NaN or infinity")
             weights.append(array)
-    model._restore(sizes, weights, classes, feature_names, loss_curve, history, n_iter, best_epoch)
-    return model
+    return {"params": params, "layer_sizes": sizes, "weights": weights, "classes": classes,
+            "feature_names_in": feature_names, "loss_curve": loss_curve, "history": history,
+            "n_iter": n_iter, "best_epoch": best_epoch}

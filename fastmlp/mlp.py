@@ -1,52 +1,36 @@
-"""The MLP estimator: a thin Python driver over the compiled training step.
+"""The MLP estimator: its parameters and its public API.
 
-Python only validates, slices batches and loops over epochs; each batch is one call into C
-(`fastmlp._core.Network.train_step`) that runs the forward pass, the loss, the backward pass
-and the in-place update of every layer with the GIL released.
+``MLPClassifier`` (alias ``MLP``) stores its parameters, checks them against the options table
+(:mod:`fastmlp._options`), builds the compiled network (:mod:`fastmlp._core`) and answers
+``predict``; the epochs run in :mod:`fastmlp._training`, the input checks in
+:mod:`fastmlp._validation`. ``get_state`` and ``from_state`` give the fitted model as a plain
+dict and back, which is what the model files (:mod:`fastmlp.io`) and checkpoints
+(:mod:`fastmlp.checkpoint`) store.
 
 When scikit-learn is installed the estimator is a real scikit-learn classifier (it inherits
-``ClassifierMixin`` and ``BaseEstimator``); without it, it is a plain class with the same API.
+``ClassifierMixin`` and ``BaseEstimator``); without it, it is a plain class with the same API
+(:mod:`fastmlp._sklearn`).
 """
-import inspect
-import math
 import numbers
-import time
 import warnings
 
 import numpy as np
 
-from . import _core, _safety
-from .progress import reporters_for
-from .reference import glorot_uniform, softmax
+from . import _core, _safety, _training
+from ._init import glorot_uniform
+from ._options import (ACTIVATIONS, DEFAULT_ACTIVATION, LOSSES, LR_SCHEDULES, MONITORS,
+                       check_choice)
+from ._sklearn import BASES, HAVE_SKLEARN, SkNotFittedError
+from ._threads import threads
+from ._training import TRAIN_ACCURACY_SAMPLES, StopTraining
+from ._validation import (_check_targets, _column_names, _not_finite, _positive_int, _real, _rng,
+                          check_array)
 
-try:  # scikit-learn is optional: inherit its base classes only when it is installed.
-    from sklearn.base import BaseEstimator as _SkBaseEstimator
-    from sklearn.base import ClassifierMixin as _SkClassifierMixin
-    from sklearn.exceptions import DataConversionWarning
-    from sklearn.exceptions import NotFittedError as _SkNotFittedError
-    HAVE_SKLEARN = True
-except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
-    HAVE_SKLEARN = False
-
-    class DataConversionWarning(UserWarning):
-        """Input data was converted (for example a column-vector ``y`` was flattened)."""
-
-    class _SkNotFittedError(ValueError, AttributeError):
-        pass
-
-LOSSES = ("mse", "cross_entropy")
-LR_SCHEDULES = ("constant", "step")
-MONITORS = {"loss": min, "val_loss": min, "accuracy": max, "val_accuracy": max}
-
-#: Training accuracy in ``history_`` is measured after each epoch on at most this many
-#: training samples (evenly spaced, the same ones every epoch), to keep its cost small.
-TRAIN_ACCURACY_SAMPLES = 5000
+__all__ = ["MLP", "MLPClassifier", "NotFittedError", "StopTraining", "TRAIN_ACCURACY_SAMPLES",
+           "check_array"]
 
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-class NotFittedError(_SkNotFittedError):
+class NotFittedError(SkNotFittedError):
     """Raised when a model is used before it has been fitted.
 
     A ``ValueError`` and an ``AttributeError``; a subclass of scikit-learn's
@@ -54,222 +38,25 @@ class NotFittedError(_SkNotFittedError):
     """
 
 
-class StopTraining(Exception):
-    """Raise from a callback to stop training after the current epoch."""
+def _new_network(sizes, max_batch, momentum, activation):
+    """The compiled network of widths ``sizes``, for batches of up to ``max_batch`` rows.
 
-
-# ---------------------------------------------------------------------------------------------
-# Input validation
-# ---------------------------------------------------------------------------------------------
-
-_FLOAT32 = np.dtype(np.float32)
-
-
-def _is_sparse(X):
-    return hasattr(X, "toarray") and (hasattr(X, "tocsr") or hasattr(X, "nnz"))
-
-
-def check_array(X, n_features=None, name="X", estimator="the model", finite=True):
-    """X as a C-contiguous float32 matrix (n_samples, n_features), validated.
-
-    Parameters
-    ----------
-    X : array-like, shape (n_samples, n_features) or (n_samples, height, width)
-        Lists, arrays of any real dtype (object arrays of numbers too), read-only or
-        non-contiguous arrays and memmaps. Images are flattened to (n, height * width).
-    n_features : int, optional
-        The number of features the model expects.
-    finite : bool
-        Whether to check here that no value is NaN or infinite. A prediction leaves it to
-        ``Network.forward(X, check_finite=True)``, which checks X block by block as it goes.
-
-    Returns
-    -------
-    ndarray, shape (n_samples, n_features), float32, C-contiguous
-        ``X`` itself when it already is float32 and C-contiguous (never copied then);
-        otherwise one converted copy.
+    ``activation`` reaches the binding only when it is not the default: ReLU is what a
+    ``Network`` built without the keyword computes, so the default builds on every binding.
     """
-    # Already what the kernels read: none of the conversions applies (one row: 0.59 us here
-    # against 1.27 us through them).
-    if not _kernel_ready(X, n_features):
-        X = _as_float32_matrix(X, n_features, name, estimator)
-    if finite and not _core.all_finite(X):
-        raise _not_finite(name)
-    return X
+    options = {"momentum": momentum}
+    if activation != DEFAULT_ACTIVATION:
+        options["activation"] = activation
+    return _core.Network(sizes, max_batch, **options)
 
 
-def _kernel_ready(X, n_features):
-    """Whether X is a plain native float32 matrix, C-contiguous and aligned, with rows and
-    columns (n_features of them, if given)."""
-    return (type(X) is np.ndarray and X.dtype is _FLOAT32 and X.ndim == 2 and X.shape[0] > 0
-            and X.shape[1] > 0 and (n_features is None or X.shape[1] == n_features)
-            and X.flags.c_contiguous and X.flags.aligned)
+def _softmax(logits):
+    """Row-wise softmax of ``logits`` (M, N), stable: each row's maximum is subtracted first."""
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
-def _as_float32_matrix(X, n_features, name, estimator):
-    """X converted and checked as check_array promises, all but for NaN and infinity."""
-    if _is_sparse(X):
-        raise TypeError(f"sparse input is not supported: convert {name} to a dense array "
-                        f"first (for example {name}.toarray())")
-    try:
-        X = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} could not be read as a numeric array: {exc}") from None
-    kind = X.dtype.kind
-    if kind == "c":
-        raise ValueError(f"Complex data not supported: {name} has dtype {X.dtype}")
-    if kind in "SUVMm":
-        raise TypeError(f"{name} has dtype {X.dtype}; expected real numbers")
-    if kind == "O":
-        X = X.astype(np.float32)  # raises TypeError / ValueError on non-numbers
-    if X.ndim == 3:
-        X = X.reshape(X.shape[0], -1)
-    if X.ndim != 2:
-        raise ValueError(f"Expected a 2-D array (n_samples, n_features) or 3-D images "
-                         f"(n_samples, height, width) for {name}; got shape {X.shape}. "
-                         f"Reshape your data: a single sample with "
-                         f"{name}.reshape(1, -1).")
-    if X.shape[0] == 0:
-        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
-                         f"of 1 is required.")
-    if X.shape[1] == 0:
-        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
-                         f"of 1 is required.")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{name} has {X.shape[1]} features, but {estimator} is expecting "
-                         f"{n_features} features as input.")
-    # Aligned too: C reads floats through float pointers (an unaligned buffer is a copy here).
-    if not (X.dtype == np.float32 and X.flags.c_contiguous and X.flags.aligned):
-        X = np.require(X, dtype=np.float32, requirements=["C_CONTIGUOUS", "ALIGNED"])
-    return X
-
-
-def _not_finite(name):
-    return ValueError(f"Input {name} contains NaN or infinity (after conversion to float32)")
-
-
-def _column_names(X):
-    """The string column names of a data frame, or None (pandas is never imported)."""
-    columns = getattr(X, "columns", None)
-    if columns is None or _is_sparse(X) or isinstance(X, np.ndarray):
-        return None
-    names = list(columns)
-    strings = [isinstance(c, str) for c in names]
-    if names and all(strings):
-        return np.asarray(names, dtype=object)
-    if any(strings):
-        raise TypeError("Feature names are only supported if all input features have string "
-                        "names, but your input has a mix of string and non-string names.")
-    return None
-
-
-def _check_targets(y, n_samples):
-    """y as a 1-D array of class labels, one per sample."""
-    if y is None:
-        raise ValueError("This classifier requires y to be passed, but the target y is None")
-    if _is_sparse(y):
-        raise TypeError("sparse y is not supported; pass a 1-D array of labels")
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn("A column-vector y was passed when a 1d array was expected. Please change "
-                      "the shape of y to (n_samples, ), for example using ravel().",
-                      DataConversionWarning, stacklevel=3)
-        y = y.ravel()
-    if y.ndim != 1:
-        raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead.")
-    if y.shape[0] != n_samples:
-        raise ValueError(f"X has {n_samples} samples but y has {y.shape[0]} labels")
-    if y.dtype.kind == "c":
-        raise ValueError("Complex data not supported in y")
-    if y.dtype.kind == "f":
-        if not np.isfinite(y).all():
-            raise ValueError("Input y contains NaN or infinity")
-        if np.any(y != np.round(y)):
-            raise ValueError("Unknown label type: continuous. A classifier needs discrete "
-                             "labels, not a regression target.")
-    if y.dtype.kind == "O":
-        kinds = {type(v) for v in y.tolist()}
-        if any(issubclass(k, float) for k in kinds) and any(
-                isinstance(v, float) and (not math.isfinite(v) or v != round(v))
-                for v in y.tolist()):
-            raise ValueError("Unknown label type: continuous (or NaN) labels in y")
-        if len(kinds) > 1 and not all(issubclass(k, numbers.Number) for k in kinds):
-            raise ValueError(f"Unknown label type: y mixes label types {sorted(k.__name__ for k in kinds)}")
-    return y
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if value > 2 ** 62:  # beyond any memory, and beyond the C sizes (ptrdiff_t)
-        raise ValueError(f"{name} must be at most 2**62, got {value!r}")
-    return int(value)
-
-
-def _real(value, name, low, high=math.inf, low_open=False, high_open=False):
-    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
-          and math.isfinite(value) and (value > low if low_open else value >= low)
-          and (value < high if high_open else value <= high))
-    if not ok:
-        lo, hi = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
-        raise ValueError(f"{name} must be a finite number in {lo}{low}, {high}{hi}, got {value!r}")
-    return float(value)
-
-
-def _rng(random_state):
-    if isinstance(random_state, np.random.RandomState):
-        random_state = random_state.randint(2 ** 31)
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.random.Generator)):
-        return np.random.default_rng(random_state)
-    raise ValueError(f"random_state must be None, an int or a numpy.random.Generator, "
-                     f"got {random_state!r}")
-
-
-def _loss_value(out, y, loss):
-    """The training loss of raw outputs ``out`` (M, N) against label indices ``y`` (M,),
-    computed in float64 exactly as the C kernels define it."""
-    out = out.astype(np.float64)
-    rows = np.arange(out.shape[0])
-    if loss == "mse":
-        out[rows, y] -= 1.0
-        return float(np.einsum("ij,ij->", out, out) / out.shape[0])
-    m = out.max(axis=1)
-    lse = m + np.log(np.exp(out - m[:, None]).sum(axis=1))
-    return float(np.mean(lse - out[rows, y]))
-
-
-class _ParamsBase:
-    """``get_params`` / ``set_params`` for when scikit-learn is not installed."""
-
-    @classmethod
-    def _get_param_names(cls):
-        signature = inspect.signature(cls.__init__)
-        return sorted(p for p in signature.parameters if p != "self")
-
-    def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        valid = self._get_param_names()
-        for key, value in params.items():
-            if key not in valid:
-                raise ValueError(f"Invalid parameter {key!r} for estimator {type(self).__name__}. "
-                                 f"Valid parameters are: {valid}.")
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self):
-        defaults = inspect.signature(type(self).__init__).parameters
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items()
-                   if not (defaults[k].default is v or
-                           (type(defaults[k].default) is type(v) and defaults[k].default == v))]
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-
-_BASES = (_SkClassifierMixin, _SkBaseEstimator) if HAVE_SKLEARN else (_ParamsBase,)
-
-
-class MLPClassifier(*_BASES):
+class MLPClassifier(*BASES):
     """A multilayer perceptron classifier trained by minibatch SGD, on C kernels.
 
     The defaults reproduce the classic MNIST tutorial: 784 -> 512 -> 256 -> 10 with ReLU after
@@ -280,7 +67,7 @@ class MLPClassifier(*_BASES):
     Parameters
     ----------
     hidden_layer_sizes : tuple of int
-        Widths of the hidden layers (ReLU).
+        Widths of the hidden layers (each followed by ``activation``).
     learning_rate : float
         SGD step size (of the first epoch, see ``lr_schedule``).
     batch_size : int
@@ -340,6 +127,9 @@ class MLPClassifier(*_BASES):
     warm_start : bool
         When True, ``fit`` on a fitted model continues from its weights instead of starting
         afresh.
+    activation : {"relu", "tanh"}
+        The activation of the hidden layers (the output layer is linear): ``max(z, 0)`` or
+        ``tanh(z)``, fused into the C kernels.
 
     Attributes
     ----------
@@ -375,7 +165,7 @@ class MLPClassifier(*_BASES):
                  loss="mse", momentum=0.0, nesterov=False, alpha=0.0, lr_schedule="constant",
                  lr_decay=0.1, lr_step_epochs=10, validation_data=None, validation_split=0.0,
                  early_stopping=False, patience=5, monitor="val_loss", min_delta=0.0,
-                 callbacks=None, warm_start=False):
+                 callbacks=None, warm_start=False, activation=DEFAULT_ACTIVATION):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -399,6 +189,7 @@ class MLPClassifier(*_BASES):
         self.min_delta = min_delta
         self.callbacks = callbacks
         self.warm_start = warm_start
+        self.activation = activation
 
     if HAVE_SKLEARN:
         def __sklearn_tags__(self):
@@ -430,18 +221,16 @@ class MLPClassifier(*_BASES):
         _positive_int(self.epochs, "epochs")
         if self.n_threads is not None:
             _positive_int(self.n_threads, "n_threads")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        check_choice(self.loss, "loss", LOSSES)
+        check_choice(self.activation, "activation", ACTIVATIONS)
         _real(self.momentum, "momentum", 0, 1, high_open=True)
         _real(self.alpha, "alpha", 0)
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
         _real(self.lr_decay, "lr_decay", 0, 1, low_open=True)
         _positive_int(self.lr_step_epochs, "lr_step_epochs")
         _real(self.validation_split, "validation_split", 0, 1, high_open=True)
         _positive_int(self.patience, "patience")
-        if self.monitor not in MONITORS:
-            raise ValueError(f"monitor must be one of {sorted(MONITORS)}, got {self.monitor!r}")
+        check_choice(self.monitor, "monitor", MONITORS)
         _real(self.min_delta, "min_delta", 0)
         if not isinstance(self.verbose, numbers.Integral) or self.verbose < 0:
             raise ValueError(f"verbose must be 0, 1 or 2, got {self.verbose!r}")
@@ -490,7 +279,8 @@ class MLPClassifier(*_BASES):
             split = 0.1
         if validation is None and split:
             X, y_encoded, validation = self._split(X, y_encoded, split)
-        self._fit_epochs(X, y_encoded, self.epochs, validation, early_stopping=self.early_stopping)
+        _training.fit_epochs(self, X, y_encoded, self.epochs, validation,
+                             early_stopping=self.early_stopping)
         return self
 
     @_safety.exclusive_fit
@@ -516,7 +306,7 @@ class MLPClassifier(*_BASES):
         """
         first = not self.__sklearn_is_fitted__()
         X, y_encoded = self._prepare_fit(X, y, reset=first, classes=classes)
-        self._fit_epochs(X, y_encoded, 1, self._validation_set(), early_stopping=False)
+        _training.fit_epochs(self, X, y_encoded, 1, self._validation_set(), early_stopping=False)
         return self
 
     def _prepare_fit(self, X, y, reset, classes=None):
@@ -547,9 +337,10 @@ class MLPClassifier(*_BASES):
             self._rng = _rng(self.random_state)
             sizes = (X.shape[1],) + hidden + (known.shape[0],)
             _safety.check_network_memory(sizes, min(self.batch_size, X.shape[0]), self.momentum > 0)
-            network = _core.Network(sizes, self.batch_size, momentum=self.momentum > 0)
+            network = _new_network(sizes, self.batch_size, self.momentum > 0, self.activation)
             network.set_weights(self._initial_weights(sizes))
             self._network = network
+            self._activation = self.activation
             self.loss_curve_ = []
             self.history_ = {}
             self.n_iter_ = 0
@@ -558,6 +349,9 @@ class MLPClassifier(*_BASES):
             if self._network.sizes[1:-1] != hidden:
                 raise ValueError(f"hidden_layer_sizes is {hidden}, but the fitted network has "
                                  f"{self._network.sizes[1:-1]}; refit with warm_start=False")
+            if self.activation != self._activation:
+                raise ValueError(f"activation is {self.activation!r}, but the fitted network "
+                                 f"uses {self._activation!r}; refit with warm_start=False")
             if self._network.max_batch < self.batch_size or (
                     self.momentum > 0 and not self._network.has_velocity):
                 self._rebuild_network()
@@ -586,8 +380,8 @@ class MLPClassifier(*_BASES):
 
     def _rebuild_network(self):
         old = self._network
-        self._network = _core.Network(old.sizes, max(self.batch_size, old.max_batch),
-                                      momentum=self.momentum > 0 or old.has_velocity)
+        self._network = _new_network(old.sizes, max(self.batch_size, old.max_batch),
+                                     self.momentum > 0 or old.has_velocity, self._activation)
         self._network.set_weights(old.get_weights())
         if old.has_velocity and self._network.has_velocity:
             self._network.set_velocity(old.get_velocity())
@@ -612,111 +406,6 @@ class MLPClassifier(*_BASES):
         train_idx = np.sort(order[n_val:])
         return X[train_idx], y[train_idx], (X[val_idx], y[val_idx])
 
-    def _fit_epochs(self, X, y, n_epochs, validation=None, early_stopping=False):
-        """The epoch loop shared by ``fit`` and ``partial_fit``.
-
-        Runs up to ``n_epochs`` epochs after those already in ``history_``; after each one
-        ``_end_epoch`` records the logs and runs the printers, the callbacks and early stopping,
-        and returns True to stop.
-        """
-        hooks = reporters_for(self.verbose) + list(self.callbacks or ())
-        begin = [h for h in hooks if hasattr(h, "on_epoch_begin")]
-        step_hooks = [h.on_batch_end for h in hooks if hasattr(h, "on_batch_end")]
-        n = X.shape[0]
-        if n > TRAIN_ACCURACY_SAMPLES:
-            acc_idx = np.linspace(0, n - 1, TRAIN_ACCURACY_SAMPLES).astype(np.intp)
-            acc_set = (X[acc_idx], y[acc_idx])
-        else:
-            acc_set = (X, y)
-        stopper = _EarlyStopping(self.monitor, self.patience, self.min_delta) if early_stopping else None
-        first = len(self.loss_curve_)
-        info = {"epochs": first + n_epochs, "steps": -(-n // self.batch_size), "samples": n}
-        self._interrupted = False
-        interrupt = _safety.InterruptFlag()   # Ctrl-C stops between two steps (fastmlp/_safety.py)
-        try:
-            with interrupt:
-                for epoch in range(first, first + n_epochs):
-                    for h in begin:
-                        h.on_epoch_begin(epoch, info)
-                    logs = self._run_epoch(X, y, epoch, step_hooks, interrupt)
-                    # "loss" stays the running mean of the epoch's batch losses (loss_curve_);
-                    # the accuracy is measured on (a sample of) the training set afterwards.
-                    logs["accuracy"] = self._evaluate(*acc_set, prefix="")["accuracy"]
-                    if validation is not None:
-                        logs.update(self._evaluate(*validation, prefix="val_"))
-                    if self._end_epoch(epoch, logs, hooks, stopper) or interrupt.requested:
-                        if interrupt.requested:
-                            raise KeyboardInterrupt
-                        break
-        except KeyboardInterrupt:
-            self._interrupted = True
-            warnings.warn(f"Training interrupted by the user (KeyboardInterrupt): the model keeps "
-                          f"the weights of the last finished step; loss_curve_ and history_ hold "
-                          f"the {len(self.loss_curve_)} finished epochs.", UserWarning, stacklevel=3)
-            return self
-        if stopper is not None:
-            stopper.restore(self)
-        return self
-
-    def _run_epoch(self, X, y, epoch, step_hooks=(), interrupt=None):
-        """One pass over the data, one C call per batch; returns the epoch's training logs."""
-        n = X.shape[0]
-        bs = self.batch_size
-        lr = self._lr_at(epoch)
-        # int64 whatever the platform's default integer: train_step_rows takes int64 rows.
-        order = self._rng.permutation(n).astype(np.int64, copy=False) if self.shuffle else None
-        total = 0.0
-        start_time = time.perf_counter()
-        network = self._network
-        with _threads(self.n_threads):
-            for step, start in enumerate(range(0, n, bs)):
-                rows = min(bs, n - start)
-                if order is None:
-                    loss = network.train_step(X[start:start + bs], y[start:start + bs], lr,
-                                              self.loss, self.alpha, self.momentum, self.nesterov)
-                else:   # the step's threads gather the shuffled rows: no copy made here
-                    loss = network.train_step_rows(X, y, order[start:start + bs], lr, self.loss,
-                                                   self.alpha, self.momentum, self.nesterov)
-                if not abs(loss) <= _FLOAT32_MAX:   # NaN, inf, or beyond float32 (see fm_train_step)
-                    raise ValueError(
-                        f"training diverged: the loss became {loss} at epoch {epoch}, step {step}; "
-                        f"the weights of the last finite step are kept. Try a lower learning_rate "
-                        f"(now {lr}).")
-                total += loss * rows
-                for hook in step_hooks:
-                    hook(epoch, step, loss)
-                if interrupt is not None and interrupt.requested:
-                    raise KeyboardInterrupt
-        seconds = time.perf_counter() - start_time
-        return {"loss": total / n, "seconds": seconds,
-                "samples_per_second": n / seconds if seconds > 0 else float("inf"), "lr": lr}
-
-    def _evaluate(self, X, y, prefix):
-        with _threads(self.n_threads):
-            out = self._network.forward(X)
-        return {prefix + "loss": _loss_value(out, y, self.loss),
-                prefix + "accuracy": float(np.mean(np.argmax(out, axis=1) == y))}
-
-    def _end_epoch(self, epoch, logs, hooks, stopper):
-        """Record the epoch, run printers and callbacks, early stopping; True stops training."""
-        self.loss_curve_.append(logs["loss"])
-        done = len(self.loss_curve_) - 1
-        for key in list(self.history_) + [k for k in logs if k not in self.history_]:
-            column = self.history_.setdefault(key, [math.nan] * done)
-            column.append(logs.get(key, math.nan))
-        self.n_iter_ = len(self.loss_curve_)
-        stop = False
-        for hook in hooks:
-            try:
-                if hook(epoch, dict(logs)):
-                    stop = True
-            except StopTraining:
-                stop = True
-        if stopper is not None and stopper.update(self, epoch, logs):
-            stop = True
-        return stop
-
-    # ---- prediction ----
 
     def _check_fitted(self):
         if not self.__sklearn_is_fitted__():
@@ -743,7 +432,7 @@ class MLPClassifier(*_BASES):
         try:
             if self.n_threads is None:   # no context to enter: ~0.3 us of a one-sample call
                 return self._network.forward(X, check_finite=True)
-            with _threads(self.n_threads):
+            with threads(self.n_threads):
                 return self._network.forward(X, check_finite=True)
         except _core.NonFiniteInput:
             raise _not_finite("X") from None
@@ -780,7 +469,7 @@ class MLPClassifier(*_BASES):
             outputs estimate one-hot targets, not probabilities; their softmax is only a
             normalised score.
         """
-        return softmax(self._outputs(X).astype(np.float64))
+        return _softmax(self._outputs(X).astype(np.float64))
 
     def predict(self, X):
         """The predicted label of each sample.
@@ -864,23 +553,110 @@ class MLPClassifier(*_BASES):
         from .io import save
         save(self, path)
 
-    def _restore(self, sizes, weights, classes, feature_names, loss_curve, history, n_iter,
-                 best_epoch):
-        """Make this model the fitted model described by a saved file (see fastmlp.io)."""
-        self.classes_ = classes
-        self.n_features_in_ = int(sizes[0])
-        if feature_names is not None:
-            self.feature_names_in_ = np.asarray(feature_names, dtype=object)
-        self._rng = _rng(self.random_state)
-        network = _core.Network(sizes, self.batch_size, momentum=self.momentum > 0)
-        network.set_weights(weights)
-        self._network = network
-        self.loss_curve_ = list(loss_curve)
-        self.history_ = {key: list(values) for key, values in history.items()}
-        self.n_iter_ = n_iter
-        if best_epoch is not None:
-            self.best_epoch_ = best_epoch
-        return self
+    def get_state(self):
+        """The fitted model as a plain dict: what a model file or a checkpoint stores.
+
+        :meth:`from_state` makes the same model from it; :mod:`fastmlp.io` and
+        :mod:`fastmlp.checkpoint` write and read it.
+
+        Returns
+        -------
+        dict
+            ``params`` : dict
+                The constructor's parameters (``get_params(deep=False)``), ``activation``
+                being the one the network computes.
+            ``layer_sizes`` : list of int
+                Widths from the input to the output, ``[n_features_in_, *hidden, n_classes]``.
+            ``weights`` : list of ndarray
+                ``[W1, b1, ..., WL, bL]``, float32 copies; ``Wl`` of shape
+                ``(layer_sizes[l-1], layer_sizes[l])``, ``bl`` of shape ``(layer_sizes[l],)``.
+            ``velocity`` : list of ndarray
+                The momentum buffers, shaped like ``weights``; empty without momentum.
+            ``classes`` : ndarray, shape (n_classes,)
+            ``feature_names_in`` : ndarray of str or None
+            ``loss_curve`` : list of float
+            ``history`` : dict of str to list of float
+            ``n_iter`` : int
+            ``best_epoch`` : int or None
+            ``rng`` : dict
+                The state of the random generator that shuffles the next epochs
+                (``numpy.random.Generator.bit_generator.state``).
+
+        Raises
+        ------
+        NotFittedError
+            If the model is not fitted.
+        """
+        self._check_fitted()
+        network = self._network
+        names = getattr(self, "feature_names_in_", None)
+        params = self.get_params(deep=False)
+        params["activation"] = self._activation
+        return {
+            "params": params,
+            "layer_sizes": [int(s) for s in network.sizes],
+            "weights": network.get_weights(),
+            "velocity": network.get_velocity(),
+            "classes": self.classes_,
+            "feature_names_in": None if names is None else np.asarray(names, dtype=object),
+            "loss_curve": list(self.loss_curve_),
+            "history": {key: list(values) for key, values in getattr(self, "history_", {}).items()},
+            "n_iter": int(getattr(self, "n_iter_", len(self.loss_curve_))),
+            "best_epoch": getattr(self, "best_epoch_", None),
+            "rng": self._rng.bit_generator.state,
+        }
+
+    @classmethod
+    def from_state(cls, state):
+        """The fitted model that a :meth:`get_state` dict describes.
+
+        Parameters
+        ----------
+        state : dict
+            As returned by :meth:`get_state`. These keys may be left out: ``velocity``
+            (zero velocities), ``rng`` (a generator seeded from ``random_state``),
+            ``feature_names_in`` and ``best_epoch`` (None); ``params`` may hold only some
+            parameters (the others take their defaults).
+
+        Returns
+        -------
+        MLPClassifier
+            Ready to ``predict``, or to train further with ``partial_fit`` or ``warm_start``.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is invalid, the weights or velocities do not match
+            ``layer_sizes``, or ``rng`` is not a generator state.
+        """
+        model = cls(**state["params"])
+        model._check_params()
+        sizes = [int(s) for s in state["layer_sizes"]]
+        model.classes_ = state["classes"]
+        model.n_features_in_ = sizes[0]
+        if state.get("feature_names_in") is not None:
+            model.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
+        model._rng = _rng(model.random_state)
+        if "rng" in state:
+            try:
+                model._rng.bit_generator.state = state["rng"]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"invalid random generator state ({exc})") from None
+        network = _new_network(sizes, model.batch_size, model.momentum > 0, model.activation)
+        network.set_weights(state["weights"])    # zeroes the velocities: set them after
+        velocity = state.get("velocity")
+        if velocity:
+            if len(velocity) != 2 * network.n_layers or not network.has_velocity:
+                raise ValueError("momentum velocities do not match the model")
+            network.set_velocity(velocity)
+        model._network = network
+        model._activation = model.activation
+        model.loss_curve_ = list(state["loss_curve"])
+        model.history_ = {key: list(values) for key, values in state["history"].items()}
+        model.n_iter_ = int(state["n_iter"])
+        if state.get("best_epoch") is not None:
+            model.best_epoch_ = state["best_epoch"]
+        return model
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -888,16 +664,21 @@ class MLPClassifier(*_BASES):
         if network is not None:
             state["_network_state"] = {
                 "sizes": network.sizes, "max_batch": network.max_batch,
-                "momentum": network.has_velocity, "weights": network.get_weights(),
+                "momentum": network.has_velocity, "activation": self._activation,
+                "weights": network.get_weights(),
                 "velocity": network.get_velocity()}
         return state
 
     def __setstate__(self, state):
         state = dict(state)
         saved = state.pop("_network_state", None)
+        state.setdefault("activation", DEFAULT_ACTIVATION)   # a pickle without it is ReLU
         self.__dict__.update(state)
         if saved is not None:
-            network = _core.Network(saved["sizes"], saved["max_batch"], momentum=saved["momentum"])
+            # A pickle without an activation holds a ReLU network.
+            self._activation = saved.get("activation", DEFAULT_ACTIVATION)
+            network = _new_network(saved["sizes"], saved["max_batch"], saved["momentum"],
+                                   self._activation)
             network.set_weights(saved["weights"])
             if saved["momentum"] and saved["velocity"]:
                 network.set_velocity(saved["velocity"])
@@ -907,51 +688,3 @@ class MLPClassifier(*_BASES):
 class MLP(MLPClassifier):
     __doc__ = MLPClassifier.__doc__
 
-
-class _EarlyStopping:
-    """Tracks the best value of a monitored metric and the weights that gave it."""
-
-    def __init__(self, monitor, patience, min_delta):
-        self.monitor = monitor
-        self.patience = patience
-        self.min_delta = min_delta
-        self.better = MONITORS[monitor]
-        self.best = None
-        self.best_epoch = None
-        self.best_weights = None
-        self.wait = 0
-
-    def update(self, model, epoch, logs):
-        value = logs.get(self.monitor)
-        if value is None or not math.isfinite(value):
-            raise ValueError(f"early stopping monitors {self.monitor!r}, which this epoch did "
-                             f"not produce (logs: {sorted(logs)})")
-        improved = self.best is None or (
-            value < self.best - self.min_delta if self.better is min else value > self.best + self.min_delta)
-        if improved:
-            self.best, self.best_epoch, self.wait = value, epoch, 0
-            self.best_weights = model._network.get_weights()
-            return False
-        self.wait += 1
-        return self.wait >= self.patience
-
-    def restore(self, model):
-        if self.best_weights is not None:
-            model._network.set_weights(self.best_weights)
-            model.best_epoch_ = self.best_epoch
-
-
-class _threads:
-    """Sets the kernels' thread count for the duration of a block."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __enter__(self):
-        if self.n is not None:
-            self.saved = _core.get_num_threads()
-            _core.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        if self.n is not None:
-            _core.set_num_threads(self.saved)

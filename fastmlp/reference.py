@@ -10,8 +10,11 @@ Conventions
 - ``M`` is the batch size, ``K`` a layer's input width, ``N`` its output width.
 - A dense layer computes ``Z = X @ W + b`` with ``W`` of shape ``(K, N)``
   (row-major, one row per input feature) and ``b`` of shape ``(N,)``.
-- Hidden layers apply ReLU; the last layer is linear (its outputs are the
-  "logits" ``out``).
+- Hidden layers apply an activation from :data:`ACTIVATIONS` (ReLU unless
+  an ``activation`` argument names another); the last layer is linear (its
+  outputs are the "logits" ``out``).
+- Every update rule the C step applies (plain SGD, momentum, Nesterov, the
+  L2 penalty) is written out in "Updates".
 - Labels are integer class indices of shape ``(M,)``.
 - Functions are dtype-generic: they compute in the dtype of their inputs
   (float64 for checking, float32 to match the C code). Only the
@@ -24,9 +27,21 @@ plain SGD with ``lr=0.001`` and batches of 200.
 
 import numpy as np
 
+# Initialisation is shared with the estimator (fastmlp/_init.py), so both start from the same
+# weights; it is re-exported here as part of the spec.
+from ._init import glorot_uniform, init_params
+
 __all__ = [
     "glorot_uniform",
     "init_params",
+    "ACTIVATIONS",
+    "DERIVATIVES",
+    "relu",
+    "tanh",
+    "identity",
+    "relu_derivative",
+    "tanh_derivative",
+    "identity_derivative",
     "dense_forward",
     "forward",
     "onehot",
@@ -38,7 +53,12 @@ __all__ = [
     "relu_backward",
     "dense_backward",
     "backward",
+    "l2_gradient",
     "sgd_update",
+    "momentum_update",
+    "nesterov_update",
+    "UPDATES",
+    "parameter_update",
     "loss_and_grads",
     "train_step",
     "predict",
@@ -48,58 +68,61 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------
-# Initialisation
+# Activations: each is a function and its derivative, the derivative written
+# in terms of the activation's output A (what the backward pass keeps).
 # --------------------------------------------------------------------------
 
-def glorot_uniform(fan_in, fan_out, rng):
-    """Glorot (Xavier) uniform initialisation of one weight matrix.
-
-    Draws from ``U(-limit, limit)`` with ``limit = sqrt(6 / (fan_in + fan_out))``,
-    so the variance is ``limit**2 / 3 = 2 / (fan_in + fan_out)``.
-
-    Parameters
-    ----------
-    fan_in, fan_out : int
-        Input and output width of the layer (``K`` and ``N``).
-    rng : numpy.random.Generator
-        Source of randomness; one call to ``rng.uniform`` is made.
-
-    Returns
-    -------
-    W : ndarray, shape (fan_in, fan_out), float32
-    """
-    limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32)
+def identity(Z):
+    """The linear output layer's activation: ``A = Z``."""
+    return Z
 
 
-def init_params(layer_sizes, rng):
-    """Initial weights (Glorot uniform) and biases (zeros) of an MLP.
+def relu(Z):
+    """``A = max(Z, 0)``, as ``np.where(Z > 0, Z, 0)`` (exact, and 0 for ``Z = -0``)."""
+    return np.where(Z > 0, Z, 0)
 
-    Parameters
-    ----------
-    layer_sizes : sequence of int, length L + 1
-        Widths from input to output, e.g. ``[784, 512, 256, 10]`` (L = 3 layers).
-    rng : numpy.random.Generator
-        Weights are drawn from it in layer order, first layer first.
 
-    Returns
-    -------
-    weights : list of L ndarrays, shapes (layer_sizes[l], layer_sizes[l+1]), float32
-    biases : list of L ndarrays, shapes (layer_sizes[l+1],), float32, all zero
-    """
-    weights, biases = [], []
-    for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
-        weights.append(glorot_uniform(fan_in, fan_out, rng))
-        biases.append(np.zeros(fan_out, dtype=np.float32))
-    return weights, biases
+def tanh(Z):
+    """``A = tanh(Z)``."""
+    return np.tanh(Z)
+
+
+def identity_derivative(A):
+    """``dA/dZ = 1``."""
+    return np.ones_like(A)
+
+
+def relu_derivative(A):
+    """``dA/dZ = 1`` where ``A > 0`` (exactly where ``Z > 0``), else 0 (the kink counts as 0)."""
+    return A > 0
+
+
+def tanh_derivative(A):
+    """``dA/dZ = 1 - tanh(Z)**2 = 1 - A**2``."""
+    return 1 - A * A
+
+
+#: Activation functions by name: ``A = ACTIVATIONS[name](Z)``.
+ACTIVATIONS = {"identity": identity, "relu": relu, "tanh": tanh}
+#: Their derivatives, from the output: ``dA/dZ = DERIVATIVES[name](A)``.
+DERIVATIVES = {"identity": identity_derivative, "relu": relu_derivative,
+               "tanh": tanh_derivative}
+
+
+def _activation_functions(activation):
+    try:
+        return ACTIVATIONS[activation], DERIVATIVES[activation]
+    except KeyError:
+        raise ValueError(f"unknown activation {activation!r}; expected one of "
+                         f"{sorted(ACTIVATIONS)}") from None
 
 
 # --------------------------------------------------------------------------
 # Forward pass
 # --------------------------------------------------------------------------
 
-def dense_forward(X, W, b, relu):
-    """One dense layer: ``A = relu(X @ W + b)`` (or without the ReLU).
+def dense_forward(X, W, b, relu=False, activation=None):
+    """One dense layer: ``A = f(X @ W + b)``.
 
     Parameters
     ----------
@@ -107,19 +130,22 @@ def dense_forward(X, W, b, relu):
     W : ndarray, shape (K, N)
     b : ndarray, shape (N,)
     relu : bool
-        Apply ``max(z, 0)`` (as ``np.where(z > 0, z, 0)``) to the result.
+        Apply ReLU (the C kernel's flag): the same as ``activation="relu"``,
+        and ``False`` the same as ``activation="identity"``.
+    activation : str, optional
+        A name in :data:`ACTIVATIONS`; when given, ``relu`` is ignored.
 
     Returns
     -------
     A : ndarray, shape (M, N)
     """
-    Z = X @ W + b
-    if relu:
-        return np.where(Z > 0, Z, 0)
-    return Z
+    if activation is None:
+        activation = "relu" if relu else "identity"
+    f, _ = _activation_functions(activation)
+    return f(X @ W + b)
 
 
-def forward(weights, biases, X):
+def forward(weights, biases, X, activation="relu"):
     """Forward pass through all layers, keeping every activation.
 
     Parameters
@@ -127,19 +153,22 @@ def forward(weights, biases, X):
     weights : list of L ndarrays, shapes (n_l, n_{l+1})
     biases : list of L ndarrays, shapes (n_{l+1},)
     X : ndarray, shape (M, n_0)
+    activation : str
+        The hidden layers' activation, a name in :data:`ACTIVATIONS`.
 
     Returns
     -------
     activations : list of L + 1 ndarrays
-        ``[X, A_1, ..., A_{L-1}, out]``; ``A_l`` has shape (M, n_l), hidden
-        layers are ReLU, ``out`` (shape (M, n_L)) is linear. The backward
-        pass needs them all.
+        ``[X, A_1, ..., A_{L-1}, out]``; ``A_l`` has shape (M, n_l), the
+        hidden layers apply ``activation``, ``out`` (shape (M, n_L)) is
+        linear. The backward pass needs them all.
     """
     activations = [X]
     n_layers = len(weights)
     for l, (W, b) in enumerate(zip(weights, biases)):
         is_hidden = l < n_layers - 1
-        activations.append(dense_forward(activations[-1], W, b, relu=is_hidden))
+        activations.append(dense_forward(activations[-1], W, b,
+                                         activation=activation if is_hidden else "identity"))
     return activations
 
 
@@ -290,7 +319,7 @@ def relu_backward(dA, A):
     dZ : ndarray, shape (M, N)
         Gradient with respect to the pre-activation.
     """
-    return dA * (A > 0)
+    return dA * relu_derivative(A)
 
 
 def dense_backward(dZ, A_prev, W):
@@ -319,7 +348,7 @@ def dense_backward(dZ, A_prev, W):
     return dA_prev, dW, db
 
 
-def backward(weights, activations, dOut):
+def backward(weights, activations, dOut, activation="relu"):
     """Backward pass: gradients of the loss w.r.t. every weight and bias.
 
     Parameters
@@ -329,27 +358,48 @@ def backward(weights, activations, dOut):
         As returned by :func:`forward`: ``[X, A_1, ..., out]``.
     dOut : ndarray, shape (M, n_L)
         Gradient of the loss w.r.t. the (linear) output.
+    activation : str
+        The hidden layers' activation, as given to :func:`forward`.
 
     Returns
     -------
     dWs : list of L ndarrays, shapes like ``weights``
     dbs : list of L ndarrays, shapes (n_{l+1},)
     """
+    _, derivative = _activation_functions(activation)
     n_layers = len(weights)
     dWs, dbs = [None] * n_layers, [None] * n_layers
     dZ = dOut  # the output layer is linear: dZ_L = dOut
     for l in reversed(range(n_layers)):
         dA_prev, dWs[l], dbs[l] = dense_backward(dZ, activations[l], weights[l])
         if l > 0:
-            # activations[l] is the ReLU output of layer l - 1.
-            dZ = relu_backward(dA_prev, activations[l])
+            # activations[l] is the output A of layer l - 1: dZ = dA * f'(Z), from A.
+            dZ = dA_prev * derivative(activations[l])
         # For l == 0, dA_prev (the gradient w.r.t. X) is not needed.
     return dWs, dbs
 
 
 # --------------------------------------------------------------------------
-# Training
+# Updates: how one parameter and its velocity move after a step. The C step
+# applies parameter_update to every weight matrix and bias (alpha = 0 for a
+# bias: the L2 penalty is on the weights only).
 # --------------------------------------------------------------------------
+
+def l2_gradient(dW, W, alpha):
+    """Gradient of ``loss + alpha / 2 * sum(W**2)``: ``dW + alpha * W``.
+
+    Parameters
+    ----------
+    dW, W : ndarray, same shape
+    alpha : float
+        The L2 penalty (weight decay); 0 leaves the gradient as it is.
+
+    Returns
+    -------
+    g : ndarray, shape of ``W``
+    """
+    return dW + alpha * W
+
 
 def sgd_update(W, dW, lr):
     """Plain SGD step ``W - lr * dW``; returns a new array, ``W`` is untouched.
@@ -366,7 +416,83 @@ def sgd_update(W, dW, lr):
     return W - lr * dW
 
 
-def loss_and_grads(weights, biases, X, labels, loss="mse"):
+def momentum_update(W, v, dW, lr, momentum):
+    """SGD with (heavy-ball) momentum; new arrays, the inputs are untouched.
+
+    The velocity keeps a decaying sum of past steps, ``v = momentum * v - lr * dW``,
+    and the parameter moves by it, ``W = W + v``.
+
+    Parameters
+    ----------
+    W, v, dW : ndarray, same shape
+        The parameter, its velocity and its gradient.
+    lr : float
+    momentum : float
+        In [0, 1); 0 is plain SGD.
+
+    Returns
+    -------
+    W_new, v_new : ndarray, shape of ``W``
+    """
+    v_new = momentum * v - lr * dW          # decay the velocity, add this step
+    return W + v_new, v_new                 # move by the velocity
+
+
+def nesterov_update(W, v, dW, lr, momentum):
+    """SGD with Nesterov's momentum; new arrays, the inputs are untouched.
+
+    The velocity is updated as in :func:`momentum_update`; the parameter then
+    moves by the velocity's next value had the gradient stayed the same,
+    ``W = W + momentum * v_new - lr * dW`` (the look-ahead form of Sutskever
+    et al., 2013, also used by scikit-learn and Keras). Parameters and return
+    values are those of :func:`momentum_update`.
+    """
+    v_new = momentum * v - lr * dW                  # the same velocity as momentum_update
+    return W + (momentum * v_new - lr * dW), v_new  # look one step ahead along it
+
+
+#: The update rules by name (the names of ``fastmlp._options.MOMENTUM_RULES``).
+UPDATES = {"sgd": sgd_update, "momentum": momentum_update, "nesterov": nesterov_update}
+
+
+def parameter_update(W, dW, lr, v=None, alpha=0.0, momentum=0.0, nesterov=False):
+    """The update the C training step applies to one parameter.
+
+    First the L2 penalty joins the gradient (:func:`l2_gradient`), then the
+    rule that ``momentum`` and ``nesterov`` select moves the parameter:
+    :func:`sgd_update` when ``momentum`` is 0, else :func:`nesterov_update`
+    or :func:`momentum_update`.
+
+    Parameters
+    ----------
+    W, dW : ndarray, same shape
+        The parameter and the gradient of the loss.
+    lr : float
+    v : ndarray, shape of ``W``, optional
+        The velocity; needed when ``momentum > 0``.
+    alpha : float
+        The L2 penalty; pass 0 for a bias.
+    momentum : float
+    nesterov : bool
+
+    Returns
+    -------
+    W_new : ndarray, shape of ``W``
+    v_new : ndarray or None
+        The new velocity, or ``v`` unchanged without momentum.
+    """
+    g = l2_gradient(dW, W, alpha)
+    if momentum == 0:
+        return UPDATES["sgd"](W, g, lr), v
+    rule = UPDATES["nesterov" if nesterov else "momentum"]
+    return rule(W, v, g, lr, momentum)
+
+
+# --------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------
+
+def loss_and_grads(weights, biases, X, labels, loss="mse", activation="relu"):
     """Loss of one batch and its gradients w.r.t. all parameters.
 
     Parameters
@@ -376,6 +502,8 @@ def loss_and_grads(weights, biases, X, labels, loss="mse"):
     X : ndarray, shape (M, n_0)
     labels : array of int, shape (M,)
     loss : {"mse", "cross_entropy"}
+    activation : str
+        The hidden layers' activation, a name in :data:`ACTIVATIONS`.
 
     Returns
     -------
@@ -384,13 +512,13 @@ def loss_and_grads(weights, biases, X, labels, loss="mse"):
     dbs : list of L ndarrays, shapes like ``biases``
     """
     loss_fn, grad_fn = _loss_functions(loss)
-    activations = forward(weights, biases, X)
+    activations = forward(weights, biases, X, activation)
     out = activations[-1]
-    dWs, dbs = backward(weights, activations, grad_fn(out, labels))
+    dWs, dbs = backward(weights, activations, grad_fn(out, labels), activation)
     return loss_fn(out, labels), dWs, dbs
 
 
-def train_step(weights, biases, X, labels, lr, loss="mse"):
+def train_step(weights, biases, X, labels, lr, loss="mse", activation="relu"):
     """One SGD step on one batch.
 
     Parameters
@@ -401,6 +529,8 @@ def train_step(weights, biases, X, labels, lr, loss="mse"):
     labels : array of int, shape (M,)
     lr : float
     loss : {"mse", "cross_entropy"}
+    activation : str
+        The hidden layers' activation, a name in :data:`ACTIVATIONS`.
 
     Returns
     -------
@@ -408,28 +538,31 @@ def train_step(weights, biases, X, labels, lr, loss="mse"):
     loss : float
         The batch loss of the forward pass *before* the update.
     """
-    value, dWs, dbs = loss_and_grads(weights, biases, X, labels, loss)
+    value, dWs, dbs = loss_and_grads(weights, biases, X, labels, loss, activation)
     new_weights = [sgd_update(W, dW, lr) for W, dW in zip(weights, dWs)]
     new_biases = [sgd_update(b, db, lr) for b, db in zip(biases, dbs)]
     return new_weights, new_biases, value
 
 
-def predict(weights, biases, X):
+def predict(weights, biases, X, activation="relu"):
     """Predicted class of each sample: the argmax of the network output.
 
     Parameters
     ----------
     weights, biases : lists of L ndarrays
     X : ndarray, shape (M, n_0)
+    activation : str
+        The hidden layers' activation, a name in :data:`ACTIVATIONS`.
 
     Returns
     -------
     classes : ndarray of int, shape (M,)
     """
-    return np.argmax(forward(weights, biases, X)[-1], axis=1)
+    return np.argmax(forward(weights, biases, X, activation)[-1], axis=1)
 
 
-def fit(X, labels, layer_sizes, lr=0.001, batch_size=200, epochs=1, rng=None, loss="mse"):
+def fit(X, labels, layer_sizes, lr=0.001, batch_size=200, epochs=1, rng=None, loss="mse",
+        activation="relu"):
     """Train an MLP with plain mini-batch SGD.
 
     Batches are taken in dataset order (no shuffling): samples
@@ -450,6 +583,8 @@ def fit(X, labels, layer_sizes, lr=0.001, batch_size=200, epochs=1, rng=None, lo
     rng : numpy.random.Generator, int or None
         Passed to ``numpy.random.default_rng`` for :func:`init_params`.
     loss : {"mse", "cross_entropy"}
+    activation : str
+        The hidden layers' activation, a name in :data:`ACTIVATIONS`.
 
     Returns
     -------
@@ -458,7 +593,8 @@ def fit(X, labels, layer_sizes, lr=0.001, batch_size=200, epochs=1, rng=None, lo
         Mean training loss of each epoch: the batch losses (taken before
         each update) averaged with weights equal to the batch sizes.
     """
-    _loss_functions(loss)  # fail early on an unknown loss name
+    _loss_functions(loss)  # fail early on an unknown loss or activation name
+    _activation_functions(activation)
     X = np.asarray(X)
     if not np.issubdtype(X.dtype, np.floating):
         X = X.astype(np.float32)
@@ -474,7 +610,7 @@ def fit(X, labels, layer_sizes, lr=0.001, batch_size=200, epochs=1, rng=None, lo
         for start in range(0, n_samples, batch_size):
             stop = min(start + batch_size, n_samples)
             weights, biases, batch_loss = train_step(
-                weights, biases, X[start:stop], labels[start:stop], lr, loss)
+                weights, biases, X[start:stop], labels[start:stop], lr, loss, activation)
             total += batch_loss * (stop - start)
         loss_curve.append(total / n_samples)
     return weights, biases, loss_curve

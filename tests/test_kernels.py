@@ -104,12 +104,11 @@ def test_dense_update_momentum_and_l2(nesterov):
     vW, vb = rand(rng, k, n), rand(rng, n)
     lr, mu, alpha = 0.1, 0.9, 0.01
     W64, b64, vW64, vb64 = (a.astype(np.float64) for a in (W, b, vW, vb))
-    gW = A.T.astype(np.float64) @ dZ + alpha * W64
+    dW = A.T.astype(np.float64) @ dZ
     gb = dZ.sum(axis=0, dtype=np.float64)
-    vW64 = mu * vW64 - lr * gW
-    vb64 = mu * vb64 - lr * gb
-    W64 = W64 + (mu * vW64 - lr * gW if nesterov else vW64)
-    b64 = b64 + (mu * vb64 - lr * gb if nesterov else vb64)
+    W64, vW64 = ref.parameter_update(W64, dW, lr, vW64, alpha=alpha, momentum=mu,
+                                     nesterov=nesterov)
+    b64, vb64 = ref.parameter_update(b64, gb, lr, vb64, momentum=mu, nesterov=nesterov)
     _core.dense_update(W, b, A, dZ, lr, alpha=alpha, momentum=mu, nesterov=nesterov, vW=vW, vb=vb)
     tol = 1e-5 * (1 + np.abs(W64))
     assert_within(vW, vW64, tol)
@@ -266,9 +265,10 @@ def test_network_momentum_step_matches_reference(nesterov):
                                      X.astype(np.float64), labels)
     got_w, got_v = net.get_weights(), net.get_velocity()
     for l in range(len(weights)):
-        for i, (p, g) in enumerate(((weights[l], dWs[l] + alpha * w64[l]), (biases[l], dbs[l]))):
-            v = mu * velocities[2 * l + i].astype(np.float64) - lr * g
-            new = p + (mu * v - lr * g if nesterov else v)
+        for i, (p, g) in enumerate(((w64[l], ref.l2_gradient(dWs[l], w64[l], alpha)),
+                                    (biases[l].astype(np.float64), dbs[l]))):
+            new, v = ref.parameter_update(p, g, lr, velocities[2 * l + i].astype(np.float64),
+                                          momentum=mu, nesterov=nesterov)
             tol = 1e-4 * (np.abs(g).max() * lr + 1e-3)
             np.testing.assert_allclose(got_v[2 * l + i], v, rtol=0, atol=tol)
             np.testing.assert_allclose(got_w[2 * l + i], new, rtol=0, atol=tol + 4 * EPS32)

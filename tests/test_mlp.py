@@ -165,3 +165,46 @@ def test_more_hidden_layers_and_no_hidden_layer():
 def test_not_fitted():
     with pytest.raises(fastmlp.mlp.NotFittedError):
         fastmlp.MLP().predict(np.zeros((1, 3)))
+
+
+def test_state_round_trip_continues_bit_identical():
+    """from_state(get_state()) is the same model: same outputs, and training on from it (the
+    velocities and the shuffling generator included) gives the same bits as the original."""
+    X, y = blobs()
+    kw = dict(momentum=0.9, nesterov=True, shuffle=True, warm_start=True, epochs=2)
+    model = small_model(**kw).fit(X, y)
+    state = model.get_state()
+    assert sorted(state) == ["best_epoch", "classes", "feature_names_in", "history", "layer_sizes",
+                             "loss_curve", "n_iter", "params", "rng", "velocity", "weights"]
+    assert state["layer_sizes"] == [6, 16, 8, 3] and state["params"]["activation"] == "relu"
+    copy = fastmlp.MLP.from_state(state)
+    assert copy.get_params() == model.get_params()
+    np.testing.assert_array_equal(copy.decision_function(X), model.decision_function(X))
+    model.fit(X, y)
+    copy.fit(X, y)
+    for a, b in zip(model.get_weights() + model.get_state()["velocity"],
+                    copy.get_weights() + copy.get_state()["velocity"]):
+        assert a.tobytes() == b.tobytes()
+    assert copy.loss_curve_ == model.loss_curve_ and copy.n_iter_ == 4
+
+
+def test_state_needs_a_fitted_model_and_valid_parameters():
+    with pytest.raises(fastmlp.NotFittedError):
+        fastmlp.MLP().get_state()
+    state = small_model(epochs=1).fit(*blobs()).get_state()
+    state["params"]["learning_rate"] = -1.0
+    with pytest.raises(ValueError, match="learning_rate"):
+        fastmlp.MLP.from_state(state)
+
+
+def test_production_code_does_not_import_the_reference():
+    """Only the tests read the NumPy reference; the package runs without it."""
+    import os
+    import subprocess
+    import sys
+    code = ("import sys, fastmlp, fastmlp.io, fastmlp.checkpoint, fastmlp.cli, fastmlp.progress\n"
+            "assert fastmlp.__file__.startswith(sys.argv[1]), fastmlp.__file__\n"
+            "assert 'fastmlp.reference' not in sys.modules, 'fastmlp.reference was imported'\n")
+    root = os.path.dirname(os.path.dirname(fastmlp.__file__))
+    subprocess.run([sys.executable, "-c", code, root], check=True,
+                   env=dict(os.environ, PYTHONPATH=root))

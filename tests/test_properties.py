@@ -123,15 +123,15 @@ def test_dense_update_matches_reference(m, k, n, seed, lr, alpha, momentum, nest
     use_velocity = momentum > 0
     vW, vb = (array(seed + 4, (k, n), 0.1), array(seed + 5, n, 0.1)) if use_velocity else (None, None)
     W64, b64 = f64(W), f64(b)
-    gW = f64(A).T @ f64(dZ) + alpha * W64
+    gW = ref.l2_gradient(f64(A).T @ f64(dZ), W64, alpha)
     gb = f64(dZ).sum(axis=0)
     abs_gW = np.abs(f64(A)).T @ np.abs(f64(dZ)) + alpha * np.abs(W64)
     abs_gb = np.abs(f64(dZ)).sum(axis=0)
     if use_velocity:
-        vW64 = momentum * f64(vW) - lr * gW
-        vb64 = momentum * f64(vb) - lr * gb
-        W_exp = W64 + (momentum * vW64 - lr * gW if nesterov else vW64)
-        b_exp = b64 + (momentum * vb64 - lr * gb if nesterov else vb64)
+        W_exp, vW64 = ref.parameter_update(W64, gW, lr, f64(vW), momentum=momentum,
+                                           nesterov=nesterov)
+        b_exp, vb64 = ref.parameter_update(b64, gb, lr, f64(vb), momentum=momentum,
+                                           nesterov=nesterov)
         scale_W = np.abs(W64) + 2 * (np.abs(f64(vW)) + lr * abs_gW)
         scale_b = np.abs(b64) + 2 * (np.abs(f64(vb)) + lr * abs_gb)
     else:

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
+from fastmlp import _options
 from fastmlp import reference as ref
 
 LOSSES = ["mse", "cross_entropy"]
+ACTIVATIONS = ["relu", "tanh"]
 
 
 # --------------------------------------------------------------------------
@@ -50,6 +52,7 @@ def _numeric_grad(f, param):
     return grad
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("layer_sizes, batch", [
     ([5, 3], 4),              # a single (linear) layer
@@ -57,12 +60,13 @@ def _numeric_grad(f, param):
     ([4, 6, 5, 4, 3], 3),     # three hidden layers
     ([3, 2, 2], 1),           # batch of one
 ])
-def test_gradients_match_finite_differences(layer_sizes, batch, loss):
+def test_gradients_match_finite_differences(layer_sizes, batch, loss, activation):
+    # Drawn away from ReLU's kinks; tanh is smooth everywhere, the same draw serves it.
     weights, biases, X, labels = _problem_away_from_kinks(layer_sizes, batch, seed=sum(layer_sizes))
-    value, dWs, dbs = ref.loss_and_grads(weights, biases, X, labels, loss)
+    value, dWs, dbs = ref.loss_and_grads(weights, biases, X, labels, loss, activation)
 
     def f():
-        return ref.loss_and_grads(weights, biases, X, labels, loss)[0]
+        return ref.loss_and_grads(weights, biases, X, labels, loss, activation)[0]
 
     assert value == pytest.approx(f())
     for l in range(len(weights)):
@@ -94,6 +98,97 @@ def test_finite_difference_check_detects_a_wrong_gradient():
 
     with pytest.raises(AssertionError):
         np.testing.assert_allclose(dWs[0] * 1.001, _numeric_grad(f, weights[0]), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["identity", "relu", "tanh"])
+def test_activation_derivatives_match_finite_differences(name):
+    """DERIVATIVES[name](A), from the output, against central differences of the function in Z."""
+    rng = np.random.default_rng(3)
+    Z = rng.normal(0, 2, (6, 7))
+    Z[np.abs(Z) < KINK_MARGIN] = 2 * KINK_MARGIN      # away from ReLU's kink at 0
+    f, derivative = ref.ACTIVATIONS[name], ref.DERIVATIVES[name]
+    numeric = (f(Z + FD_STEP) - f(Z - FD_STEP)) / (2 * FD_STEP)
+    np.testing.assert_allclose(derivative(f(Z)), numeric, rtol=1e-7, atol=1e-9)
+
+
+def test_every_option_has_a_reference():
+    """The options table's activations and update rules are all written out in the reference."""
+    assert set(_options.ACTIVATIONS) <= set(ref.ACTIVATIONS) == set(ref.DERIVATIVES)
+    assert set(_options.MOMENTUM_RULES) == set(ref.UPDATES)
+
+
+def test_tanh_layer_and_network_forward():
+    X = np.array([[1.0, -2.0]])
+    W = np.array([[1.0, 2.0, -1.0], [1.0, 1.0, 0.0]])
+    b = np.array([0.0, 0.0, 0.5])
+    np.testing.assert_array_equal(ref.dense_forward(X, W, b, activation="tanh"),
+                                  np.tanh([[-1.0, 0.0, -0.5]]))
+    # Hidden layers apply tanh; the output layer stays linear.
+    activations = ref.forward([W, np.eye(3)], [b, np.zeros(3)], X, activation="tanh")
+    np.testing.assert_array_equal(activations[1], np.tanh([[-1.0, 0.0, -0.5]]))
+    np.testing.assert_array_equal(activations[2], activations[1])
+
+
+def test_unknown_activation_raises():
+    weights, biases = ref.init_params([2, 3, 2], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="unknown activation"):
+        ref.forward(weights, biases, np.ones((1, 2)), activation="sigmoid")
+    with pytest.raises(ValueError, match="unknown activation"):
+        ref.fit(np.ones((1, 2)), np.array([0]), [2, 3, 2], activation="sigmoid")
+
+
+# --------------------------------------------------------------------------
+# Update rules worked by hand
+# --------------------------------------------------------------------------
+
+def test_l2_gradient_adds_alpha_times_the_weights():
+    # d/dW (alpha / 2 * W**2) = alpha * W: 0.5 + 0.01 * 2 = 0.52.
+    np.testing.assert_allclose(ref.l2_gradient(np.array([0.5]), np.array([2.0]), 0.01), [0.52],
+                               rtol=1e-15)
+
+
+def test_hand_worked_momentum_and_nesterov_steps():
+    # W = 1, v = 0.2, dW = 0.5, lr = 0.1, momentum = 0.9:
+    #   v_new = 0.9 * 0.2 - 0.1 * 0.5 = 0.13
+    #   momentum: W = 1 + 0.13 = 1.13
+    #   Nesterov: W = 1 + 0.9 * 0.13 - 0.1 * 0.5 = 1.067
+    W, v, dW = np.array([1.0]), np.array([0.2]), np.array([0.5])
+    W_m, v_m = ref.momentum_update(W, v, dW, 0.1, 0.9)
+    W_n, v_n = ref.nesterov_update(W, v, dW, 0.1, 0.9)
+    np.testing.assert_allclose(v_m, [0.13], rtol=1e-14)
+    np.testing.assert_allclose(v_n, [0.13], rtol=1e-14)
+    np.testing.assert_allclose(W_m, [1.13], rtol=1e-14)
+    np.testing.assert_allclose(W_n, [1.067], rtol=1e-14)
+    np.testing.assert_array_equal(W, [1.0])             # the inputs are not modified
+    np.testing.assert_array_equal(v, [0.2])
+
+
+@pytest.mark.parametrize("rule", ["momentum", "nesterov"])
+def test_momentum_under_a_constant_gradient_reaches_the_step_lr_over_one_minus_momentum(rule):
+    # With dW fixed, v_t = -lr * dW * (1 - mu**t) / (1 - mu): the geometric series.
+    lr, mu, dW = 0.1, 0.9, np.array([0.5, -2.0])
+    W, v = np.zeros(2), np.zeros(2)
+    for t in range(1, 201):
+        W, v = ref.UPDATES[rule](W, v, dW, lr, mu)
+        np.testing.assert_allclose(v, -lr * dW * (1 - mu ** t) / (1 - mu), rtol=1e-12)
+    # Both rules then move W by the same step, -lr * dW / (1 - mu) (up to mu**200 ~ 7e-10).
+    W_after, _ = ref.UPDATES[rule](W, v, dW, lr, mu)
+    np.testing.assert_allclose(W_after - W, -lr * dW / (1 - mu), rtol=1e-8)
+
+
+def test_parameter_update_picks_the_rule_and_applies_l2_first():
+    rng = np.random.default_rng(4)
+    W, v, dW = rng.normal(size=(3, 2)), rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    lr, mu, alpha = 0.05, 0.8, 0.01
+    g = dW + alpha * W
+    W_new, v_new = ref.parameter_update(W, dW, lr, v, alpha=alpha)
+    np.testing.assert_array_equal(W_new, W - lr * g)
+    assert v_new is v                                    # no momentum: the velocity stays
+    for nesterov, rule in ((False, ref.momentum_update), (True, ref.nesterov_update)):
+        got = ref.parameter_update(W, dW, lr, v, alpha=alpha, momentum=mu, nesterov=nesterov)
+        want = rule(W, v, g, lr, mu)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
 
 
 # --------------------------------------------------------------------------

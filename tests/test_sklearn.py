@@ -240,8 +240,8 @@ def test_works_without_sklearn():
         sys.modules["sklearn"] = None  # makes `import sklearn` fail
         import numpy as np, fastmlp
         from fastmlp import MLP, NotFittedError
-        assert not fastmlp.mlp.HAVE_SKLEARN
-        assert MLP.__mro__[1:] == (fastmlp.MLPClassifier, fastmlp.mlp._ParamsBase, object)
+        assert not fastmlp._sklearn.HAVE_SKLEARN
+        assert MLP.__mro__[1:] == (fastmlp.MLPClassifier, fastmlp._sklearn.ParamsBase, object)
         try:
             MLP().predict(np.zeros((2, 3)))
         except NotFittedError as exc:

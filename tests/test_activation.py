@@ -1,0 +1,224 @@
+"""The hidden layers' activation: MLP(activation=...), its files, checkpoints and CLI option.
+
+The tests marked ``needs_activation`` train a tanh network, which needs a binding whose
+``Network`` takes the ``activation`` keyword; they are skipped on a binding without it. The
+others hold on every binding.
+"""
+import io
+import json
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import MLP, _core, checkpoint
+from fastmlp import reference as ref
+from fastmlp.cli import _build_parser, main
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def _core_supports_activation():
+    """Whether this binding's ``Network`` builds a tanh network."""
+    try:
+        _core.Network((3, 4, 2), 1, activation="tanh")
+    except TypeError:       # a binding without the keyword
+        return False
+    return True
+
+
+needs_activation = pytest.mark.skipif(
+    not _core_supports_activation(),
+    reason="this build's _core.Network takes no activation keyword (ReLU only)")
+
+
+def data(n=200, n_features=6, n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    X = rng.normal(size=(n, n_features)) + 2 * np.eye(n_classes, n_features)[y]
+    return X.astype(np.float32), y
+
+
+def small(**params):
+    kw = dict(hidden_layer_sizes=(16, 8), epochs=20, learning_rate=0.05, batch_size=20,
+              loss="cross_entropy", momentum=0.9, random_state=0)
+    kw.update(params)
+    return MLP(**kw)
+
+
+def rewrite_header(path, edit):
+    """Rewrite the header of the model file ``path`` with ``edit(header)``."""
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(arrays["header"].tobytes())
+    edit(header)
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(path, **arrays)
+
+
+# ---------------------------------------------------------------------------------------------
+# On every binding
+# ---------------------------------------------------------------------------------------------
+
+def test_default_is_relu_and_is_a_parameter():
+    model = MLP()
+    assert model.activation == "relu" and model.get_params()["activation"] == "relu"
+    assert model.set_params(activation="tanh").activation == "tanh"
+
+
+def test_clone_keeps_the_activation():
+    base = pytest.importorskip("sklearn.base")
+    assert base.clone(MLP(activation="tanh")).activation == "tanh"
+
+
+@pytest.mark.parametrize("bad", ["gelu", "ReLU", None, 1])
+def test_unknown_activation_names_the_choices(bad):
+    X, y = data()
+    with pytest.raises(ValueError, match=r"activation must be one of \('relu', 'tanh'\)"):
+        small(activation=bad).fit(X, y)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_the_binding_gets_the_activation_only_when_it_is_not_relu(monkeypatch, activation):
+    calls = []
+    build = _core.Network
+
+    def recording(*args, **kwargs):
+        calls.append(dict(kwargs))
+        kwargs.pop("activation", None)      # any binding builds the rest
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(_core, "Network", recording)
+    X, y = data()
+    small(activation=activation, epochs=1).fit(X, y)
+    assert calls and calls[-1].get("activation") == (None if activation == "relu" else "tanh")
+
+
+def test_warm_start_with_another_activation_asks_for_a_refit():
+    X, y = data()
+    model = small(epochs=1).fit(X, y)
+    model.set_params(activation="tanh", warm_start=True)
+    with pytest.raises(ValueError, match="activation is 'tanh'.*'relu'.*warm_start=False"):
+        model.fit(X, y)
+
+
+def test_a_model_file_without_activation_loads_as_relu(tmp_path):
+    X, y = data()
+    model = small(epochs=2).fit(X, y)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        header = json.loads(np.load(io.BytesIO(archive.read("header.npy"))).tobytes())
+    assert header["activation"] == "relu" and header["params"]["activation"] == "relu"
+
+    def drop(h):
+        del h["activation"], h["params"]["activation"]
+    rewrite_header(path, drop)
+    loaded = fastmlp.load(path)
+    assert loaded.activation == "relu"
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda h: h.update(activation="gelu"), "unknown activation 'gelu'"),
+    (lambda h: h["params"].update(activation="gelu"), "activation"),
+    (lambda h: h.update(activation="tanh"), "params.activation differs"),
+    (lambda h: h.update(activation=1), "activation has the wrong type"),
+])
+def test_a_model_file_with_a_bad_activation_is_refused_naming_the_file(tmp_path, edit, match):
+    X, y = data()
+    path = tmp_path / "model.npz"
+    small(epochs=1).fit(X, y).save(path)
+    rewrite_header(path, edit)
+    with pytest.raises(ValueError, match=match) as info:
+        fastmlp.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_resuming_with_another_activation_is_refused(tmp_path):
+    X, y = data()
+    checkpoint.fit(small(epochs=1), X, y, tmp_path)
+    with pytest.raises(ValueError, match="activation='relu'"):
+        checkpoint.fit(small(epochs=2, activation="tanh"), X, y, tmp_path, resume=True)
+
+
+def test_cli_offers_the_table_s_activations(capsys):
+    assert _build_parser().parse_args(["train", "--activation", "tanh"]).activation == "tanh"
+    assert _build_parser().parse_args(["train"]).activation == "relu"
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--activation", "gelu"])
+    assert info.value.code == 2
+    assert "'relu', 'tanh'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# A tanh network (needs the binding's activation keyword)
+# ---------------------------------------------------------------------------------------------
+
+def tanh_forward_bound(weights, biases, X):
+    """An error bound of the float32 forward pass against the float64 reference.
+
+    Each K-term float32 dot product (plus the bias) is within ``(K + 2) * eps`` of its
+    float64 value, relative to the sum of the absolute terms; float32 tanh adds at most
+    ``4 * eps`` (|tanh| <= 1); tanh and the linear output are 1-Lipschitz, so an error
+    already in a layer's input reaches its output through ``|W|``.
+    """
+    A, err = np.abs(X.astype(np.float64)), np.zeros((X.shape[0], X.shape[1]))
+    for l, (W, b) in enumerate(zip(weights, biases)):
+        W64, b64 = np.abs(W.astype(np.float64)), np.abs(b.astype(np.float64))
+        err = err @ W64 + (W.shape[0] + 2) * EPS32 * (A @ W64 + b64)
+        A = A @ W64 + b64
+        if l < len(weights) - 1:
+            err, A = err + 4 * EPS32, np.minimum(A, 1.0)
+    return err
+
+
+@needs_activation
+def test_tanh_mlp_fits():
+    X, y = data()
+    model = small(activation="tanh").fit(X, y)
+    assert model.score(X, y) > 0.9
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+
+
+@needs_activation
+def test_tanh_mlp_forward_matches_the_float64_reference():
+    X, y = data()
+    model = small(activation="tanh", epochs=3).fit(X, y)
+    weights = model.get_weights()
+    Ws, bs = weights[0::2], weights[1::2]
+    expected = ref.forward([W.astype(np.float64) for W in Ws], [b.astype(np.float64) for b in bs],
+                           X.astype(np.float64), activation="tanh")[-1]
+    got = model.decision_function(X)
+    assert np.all(np.abs(got - expected) <= tanh_forward_bound(Ws, bs, X))
+    # ReLU on the same weights gives other outputs: the network does apply tanh.
+    relu = ref.forward([W.astype(np.float64) for W in Ws], [b.astype(np.float64) for b in bs],
+                       X.astype(np.float64), activation="relu")[-1]
+    assert not np.allclose(got, relu)
+
+
+@needs_activation
+def test_tanh_mlp_saves_loads_and_pickles_with_its_activation(tmp_path):
+    X, y = data()
+    model = small(activation="tanh", epochs=3).fit(X, y)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    for copy in (fastmlp.load(path), pickle.loads(pickle.dumps(model))):
+        assert copy.activation == "tanh"
+        np.testing.assert_array_equal(copy.decision_function(X), model.decision_function(X))
+
+
+@needs_activation
+def test_tanh_checkpoint_resumes_bit_identical(tmp_path):
+    X, y = data()
+    straight = small(activation="tanh", epochs=4, shuffle=True).fit(X, y)
+    checkpoint.fit(small(activation="tanh", epochs=2, shuffle=True), X, y, tmp_path)
+    saved = checkpoint.load_checkpoint(tmp_path / checkpoint.CHECKPOINT_NAME)
+    assert saved.activation == "tanh"
+    resumed = checkpoint.fit(small(activation="tanh", epochs=4, shuffle=True), X, y, tmp_path,
+                             resume=True)
+    assert resumed.activation == "tanh"
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        assert a.tobytes() == b.tobytes()
