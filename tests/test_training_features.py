@@ -237,7 +237,7 @@ def test_printers_are_usable_as_callbacks():
 # ---- cross-entropy reaches the documented accuracy on MNIST ----
 
 @pytest.mark.slow
-def test_cross_entropy_mnist_accuracy():
+def test_cross_entropy_mnist_accuracy(mnist_files):
     """The README's configuration: >= 98.2% test accuracy within 20 epochs."""
     from fastmlp.datasets import load_mnist
     (x_train, y_train), (x_test, y_test) = load_mnist()
