@@ -14,6 +14,9 @@ An uncompressed NumPy ``.npz`` archive (a zip of ``.npy`` files) holding exactly
        "n_iter": 20, "loss_curve": [...], "history": {"loss": [...], ...},
        "best_epoch": null or int}
 
+  ``best_epoch`` is the 0-based index into ``loss_curve`` of the epoch early stopping kept;
+  the model's ``best_epoch_`` numbers that epoch from 1 (``best_epoch + 1``).
+
 - ``W1``, ``b1``, ..., ``WL``, ``bL``: float32 arrays, ``Wl`` of shape
   ``(layer_sizes[l-1], layer_sizes[l])`` and ``bl`` of shape ``(layer_sizes[l],)``.
 
@@ -109,6 +112,11 @@ def _param_to_json(name, value):
     raise TypeError(f"parameter {name}={value!r} cannot be saved")
 
 
+def _best_epoch_index(model):
+    best = getattr(model, "best_epoch_", None)
+    return None if best is None else best - 1
+
+
 def _header(model):
     model._check_fitted()
     params = model.get_params()
@@ -130,7 +138,7 @@ def _header(model):
         "n_iter": int(getattr(model, "n_iter_", len(model.loss_curve_))),
         "loss_curve": [_json_number(v) for v in model.loss_curve_],
         "history": history,
-        "best_epoch": getattr(model, "best_epoch_", None),
+        "best_epoch": _best_epoch_index(model),
     }
 
 
@@ -387,5 +395,6 @@ def _load_archive(path, archive):
             if not np.isfinite(array).all():
                 _fail(path, f"{name} contains NaN or infinity")
             weights.append(array)
-    model._restore(sizes, weights, classes, feature_names, loss_curve, history, n_iter, best_epoch)
+    model._restore(sizes, weights, classes, feature_names, loss_curve, history, n_iter,
+                   None if best_epoch is None else best_epoch + 1)
     return model
