@@ -300,8 +300,11 @@ def cli(args, timeout=120):
 
 def interrupt_after_first_checkpoint(args, ckpt_dir, timeout=120):
     """Start ``fastmlp train ARGS``, send SIGINT once the first checkpoint exists."""
+    # The child takes SIGINT's default disposition whatever this run inherited (a job started
+    # in the background ignores SIGINT, and so would its children).
     proc = subprocess.Popen([sys.executable] + TRAIN + args, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=python_env())
+                            stderr=subprocess.PIPE, text=True, env=python_env(),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     target = os.path.join(ckpt_dir, checkpoint.CHECKPOINT_NAME)
     deadline = time.monotonic() + timeout
     while not os.path.exists(target) and proc.poll() is None and time.monotonic() < deadline:
