@@ -66,7 +66,7 @@ def _build_parser():
                     "loss: value' lines every 100 steps (epochs from 0, as the tutorial counts) "
                     "and one line per epoch (epochs from 1: time, mean loss, test accuracy). "
                     "Then it prints the final test accuracy.",
-        epilog="Example (98.6%% test accuracy in 20 epochs): fastmlp train --loss cross_entropy "
+        epilog="Example (98.6% test accuracy in 20 epochs): fastmlp train --loss cross_entropy "
                "--lr 0.05 --momentum 0.9 --batch-size 100 --shuffle --epochs 20 "
                "--save model.npz --plot curves.png")
     train.add_argument("--epochs", type=int, default=30, help="passes over the training set (default 30)")
