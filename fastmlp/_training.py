@@ -181,4 +181,4 @@ class EarlyStopping:
     def restore(self, model):
         if self.best_weights is not None:
             model._network.set_weights(self.best_weights)
-            model.best_epoch_ = self.best_epoch
+            model.best_epoch_ = self.best_epoch + 1   # the 0-based index -> the epoch's number

@@ -8,10 +8,16 @@
 - ``fastmlp info``: the version, the kernels' instruction set, OpenMP, threads and compiler, and
   with ``--peak`` this machine's measured FMA peak (what a bug report about speed needs).
 
-Errors print one line, ``fastmlp: error: ...``, and exit with a non-zero status.
+Errors print ``fastmlp: error: ...`` (one line, or for missing MNIST data the lines that say
+where to put it) and exit with a non-zero status. Output cut short by a closed pipe
+(``fastmlp evaluate m.npz | head -1``) ends the command quietly, as it ends ``cat``.
+
+Epochs are numbered from 1 in every line printed, except the tutorial's ``epoch step loss:
+value`` lines, which count from 0 as the tutorial prints them.
 """
 import argparse
 import os
+import signal
 import sys
 
 import numpy as np
@@ -22,6 +28,7 @@ from ._options import (ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_LOSS, DEFAULT_LR
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for `cat` whose reader left
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,10 +64,12 @@ def _build_parser():
         "train", help="train on MNIST (defaults: the classic tutorial) and report test accuracy",
         description="Train an MLP on MNIST. The defaults reproduce the classic tutorial: "
                     "784-512-256-10, ReLU, squared error on one-hot targets, SGD at 0.001, "
-                    "batches of 200 in dataset order, 30 epochs. Prints 'epoch step loss: value' "
-                    "every 100 steps, one line per epoch (time, mean loss, test accuracy) and "
-                    "the final test accuracy.",
-        epilog="Example (98.6%% test accuracy in 20 epochs): fastmlp train --loss cross_entropy "
+                    "batches of 200 in dataset order, 30 epochs. On a terminal it shows a "
+                    "progress bar; piped or redirected, it prints the tutorial's 'epoch step "
+                    "loss: value' lines every 100 steps (epochs from 0, as the tutorial counts) "
+                    "and one line per epoch (epochs from 1: time, mean loss, test accuracy). "
+                    "Then it prints the final test accuracy.",
+        epilog="Example (98.6% test accuracy in 20 epochs): fastmlp train --loss cross_entropy "
                "--lr 0.05 --momentum 0.9 --batch-size 100 --shuffle --epochs 20 "
                "--save model.npz --plot curves.png")
     train.add_argument("--epochs", type=int, default=30, help="passes over the training set (default 30)")
@@ -100,7 +109,11 @@ def _build_parser():
     train.add_argument("--plot", default=None, metavar="PATH",
                        help="save loss and accuracy per epoch (train and test) and the test "
                             "confusion matrix as an image (.png, .pdf, .svg; needs matplotlib)")
-    train.add_argument("--quiet", "-q", action="store_true", help="print only the final accuracy")
+    train.add_argument("--verbose", "-v", type=int, choices=[0, 1, 2], default=None,
+                       help="as MLP(verbose=...): 0 only the final accuracy; 1 a progress bar on "
+                            "a terminal, else the tutorial's step lines and one line per epoch; "
+                            "2 one line per epoch (default 1)")
+    train.add_argument("--quiet", "-q", action="store_true", help="the same as --verbose 0")
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser(
@@ -118,12 +131,13 @@ def _build_parser():
         description="Predict the digit in each image (a photo or scan of one handwritten digit, "
                     "dark on light or light on dark): the image is turned into an MNIST-like "
                     "28x28 input (grayscale, inverted if needed, cropped to the digit, scaled to "
-                    "20x20, centred by centre of mass) and the digit and the top probabilities "
-                    "are printed. Needs Pillow.",
+                    "20x20, centred by centre of mass) and the digit and the top scores are "
+                    "printed: probabilities for a cross-entropy model, the raw outputs (which "
+                    "estimate one-hot targets) for a squared-error model. Needs Pillow.",
         epilog="Example: fastmlp predict model.npz digit.png another.jpg")
     predict.add_argument("model", help="a model file written by 'fastmlp train --save' or MLP.save")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
-    predict.add_argument("--top", type=int, default=3, help="how many probabilities to print (default 3)")
+    predict.add_argument("--top", type=int, default=3, help="how many scores to print (default 3)")
     predict.add_argument("--threshold", type=float, default=0.1,
                          help="ink threshold in [0, 1) for cropping the digit, after contrast "
                               "stretching (default 0.1; raise it for noisy photos)")
@@ -146,8 +160,11 @@ def _build_parser():
 
 
 def _load_mnist(data_dir, train=True):
-    from .datasets import load_mnist
-    (x_train, y_train), (x_test, y_test) = load_mnist(data_dir)
+    from .datasets import MNISTNotFoundError, load_mnist
+    try:
+        (x_train, y_train), (x_test, y_test) = load_mnist(data_dir)
+    except MNISTNotFoundError as exc:
+        raise _CliError(_mnist_not_found(exc)) from None
     x_test = x_test.reshape(len(x_test), -1).astype(np.float32) / np.float32(255)
     if not train:
         return None, None, x_test, y_test
@@ -155,19 +172,20 @@ def _load_mnist(data_dir, train=True):
     return x_train, y_train, x_test, y_test
 
 
-class _TutorialPrinter:
-    """The tutorial's output: ``epoch step loss: value`` every 100 steps, then an epoch line."""
+def _mnist_not_found(exc):
+    """The loader's whole message (files, directory, mirrors tried), with the CLI's option in
+    place of the Python argument."""
+    message = str(exc)
+    python_hint = "pass data_dir=... to load_mnist()"
+    if python_hint in message:
+        return message.replace(python_hint, "pass --data-dir DIR")
+    return message + "\nOr pass --data-dir DIR."
 
-    def __init__(self, n_epochs):
-        self.n_epochs = n_epochs
 
-    def on_batch_end(self, epoch, step, loss):
-        if step % 100 == 0:
-            print(f"{epoch} {step} loss: {loss:.6f}", flush=True)
-
-    def __call__(self, epoch, logs):
-        print(f"epoch {epoch + 1}/{self.n_epochs}: {logs['seconds']:.2f} s, "
-              f"mean loss {logs['loss']:.6f}, test accuracy {logs['val_accuracy']:.4f}", flush=True)
+def _epoch_line(epoch, n_epochs, logs):
+    """The CLI's line after each epoch: the validation set is the MNIST test set."""
+    return (f"epoch {epoch + 1}/{n_epochs}: {logs['seconds']:.2f} s, "
+            f"mean loss {logs['loss']:.6f}, test accuracy {logs['val_accuracy']:.4f}")
 
 
 def _check_output_path(path, what):
@@ -180,9 +198,11 @@ def _check_output_path(path, what):
 
 def _train(args):
     from .mlp import MLP
+    from .progress import reporters_for
+    verbose = 0 if args.quiet else (1 if args.verbose is None else args.verbose)
     if args.plot:  # fail before training, not after
-        from .plot import _require_matplotlib
-        _require_matplotlib()
+        from .plot import check_plot_path
+        check_plot_path(args.plot)
         _check_output_path(args.plot, "plot")
     if args.save:
         _check_output_path(args.save, "model")
@@ -194,12 +214,12 @@ def _train(args):
                 momentum=args.momentum, nesterov=args.nesterov, alpha=args.alpha,
                 lr_schedule=args.lr_schedule, lr_decay=args.lr_decay,
                 lr_step_epochs=args.lr_step_epochs, activation=args.activation,
-                callbacks=None if args.quiet else [_TutorialPrinter(args.epochs)])
+                callbacks=reporters_for(verbose, summary=_epoch_line) or None)
     model._check_params()   # a wrong option fails at once, not after reading (or fetching) MNIST
     x_train, y_train, x_test, y_test = _load_mnist(args.data_dir)
     if args.train_samples is not None:
         x_train, y_train = x_train[:args.train_samples], y_train[:args.train_samples]
-    if not args.quiet or args.plot:
+    if verbose or args.plot:
         model.validation_data = (x_test, y_test)
     from .checkpoint import fit as fit_with_checkpoints
     model = fit_with_checkpoints(model, x_train, y_train, args.checkpoint, args.resume)
@@ -216,7 +236,7 @@ def _train(args):
         model.validation_data = None  # the test set is not a parameter worth keeping
         model.callbacks = None
         model.save(args.save)
-        if not args.quiet:
+        if verbose:
             print(f"model saved to {args.save}")
     if args.plot:
         from .metrics import confusion_matrix
@@ -224,8 +244,9 @@ def _train(args):
         confusion = confusion_matrix(y_test, predicted, model.classes_)
         plot_training(model.history_, args.plot, confusion, model.classes_,
                       title=f"fastmlp {model.loss}, hidden {tuple(args.hidden)}: "
-                            f"test accuracy {np.mean(predicted == y_test):.4f}")
-        if not args.quiet:
+                            f"test accuracy {np.mean(predicted == y_test):.4f}",
+                      validation_name="test")
+        if verbose:
             print(f"plot saved to {args.plot}")
     return 0
 
@@ -268,10 +289,13 @@ def _predict(args):
             print(f"fastmlp: error: {_message(exc)}", file=sys.stderr)
             status = EXIT_ERROR
             continue
-        proba = model.predict_proba(x)[0]
-        order = np.argsort(-proba, kind="stable")[:args.top]
-        top = ", ".join(f"{model.classes_[i]}: {proba[i]:.3f}" for i in order)
-        print(f"{path}: {model.classes_[order[0]]}  ({top})", flush=True)
+        if model.loss == "cross_entropy":
+            name, scores = "probabilities", model.predict_proba(x)[0]
+        else:  # squared error: the outputs estimate one-hot targets; their softmax is no probability
+            name, scores = "outputs", model._outputs(x)[0]
+        order = np.argsort(-scores, kind="stable")[:args.top]
+        top = ", ".join(f"{model.classes_[i]}: {scores[i]:.3f}" for i in order)
+        print(f"{path}: {model.classes_[order[0]]}  ({name} {top})", flush=True)
     return status
 
 
@@ -326,10 +350,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:
+        # The reader left (`| head -1`): say nothing more, and point stdout at /dev/null so that
+        # the interpreter's last flush does not fail again (Python's documented recipe).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("fastmlp: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (_CliError, ValueError, TypeError, OSError, MemoryError, ImportError) as exc:
+    except _CliError as exc:
+        print(f"fastmlp: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except (ValueError, TypeError, OSError, MemoryError, ImportError) as exc:
         print(f"fastmlp: error: {_message(exc)}", file=sys.stderr)
         return EXIT_ERROR
 

@@ -16,6 +16,8 @@ An uncompressed NumPy ``.npz`` archive (a zip of ``.npy`` files) holding exactly
 
   ``activation`` names the hidden layers' activation (``fastmlp._options.ACTIVATIONS``); a
   header without it is of a ReLU network, and reads as ``"relu"``.
+  ``best_epoch`` is the 0-based index into ``loss_curve`` of the epoch early stopping kept;
+  the model's ``best_epoch_`` numbers that epoch from 1 (``best_epoch + 1``).
 
 - ``W1``, ``b1``, ..., ``WL``, ``bL``: float32 arrays, ``Wl`` of shape
   ``(layer_sizes[l-1], layer_sizes[l])`` and ``bl`` of shape ``(layer_sizes[l],)``.

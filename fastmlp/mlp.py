@@ -59,10 +59,16 @@ def _softmax(logits):
 class MLPClassifier(*BASES):
     """A multilayer perceptron classifier trained by minibatch SGD, on C kernels.
 
-    The defaults reproduce the classic MNIST tutorial: 784 -> 512 -> 256 -> 10 with ReLU after
-    the hidden layers, a linear output, the squared-error loss summed over outputs and averaged
-    over the batch, plain SGD at 0.001, batches of 200 in dataset order, 30 epochs,
-    Glorot-uniform weights and zero biases.
+    The defaults are the classic MNIST tutorial's, and they are what this class promises:
+    784 -> 512 -> 256 -> 10 with ReLU after the hidden layers, a linear output, the
+    squared-error loss summed over outputs and averaged over the batch, plain SGD at 0.001,
+    batches of 200 in dataset order, 30 epochs, Glorot-uniform weights and zero biases. They
+    reproduce the tutorial (about 92% on MNIST) and underfit most other data. For general use
+    take the README's recipe: ``loss="cross_entropy"``, ``momentum=0.9``, a larger
+    ``learning_rate`` (0.05) and ``shuffle=True`` (98.6% on MNIST in 20 epochs).
+
+    Epochs are numbered from 1 in everything printed and in ``best_epoch_``; ``history_``'s
+    lists hold epoch ``e`` at index ``e - 1``.
 
     Parameters
     ----------
@@ -99,7 +105,7 @@ class MLPClassifier(*BASES):
         L2 penalty on the weights (weight decay).
     lr_schedule : {"constant", "step"}
         "step" multiplies the learning rate by ``lr_decay`` every ``lr_step_epochs`` epochs:
-        epoch ``e`` (from 0) uses ``learning_rate * lr_decay ** (e // lr_step_epochs)``.
+        epoch ``e`` (from 1) uses ``learning_rate * lr_decay ** ((e - 1) // lr_step_epochs)``.
     lr_decay : float
         Factor of the step schedule, in (0, 1].
     lr_step_epochs : int
@@ -151,7 +157,8 @@ class MLPClassifier(*BASES):
     n_iter_ : int
         Epochs trained in total.
     best_epoch_ : int
-        With early stopping: the epoch whose weights were restored.
+        With early stopping: the epoch (from 1) whose weights were restored; its values are
+        ``history_[key][best_epoch_ - 1]``.
 
     Notes
     -----
@@ -529,16 +536,48 @@ class MLPClassifier(*BASES):
         self._check_fitted()
         return self._network.get_weights()
 
-    def set_weights(self, weights):
-        """Load ``[W1, b1, ..., WL, bL]``; shapes must match the fitted model (resets momentum).
+    def set_weights(self, weights, classes=None):
+        """Load ``[W1, b1, ..., WL, bL]`` (resets momentum).
+
+        On a fitted model the shapes must match it. Before ``fit``, the weights build the
+        network, as in Keras: the layer sizes are read from their shapes, which must agree with
+        ``hidden_layer_sizes``, and the classes are ``classes`` or ``0, 1, ..., n_out - 1``.
 
         Parameters
         ----------
         weights : list of array-like
             ``W`` of shape (n_in, n_out), ``b`` of shape (n_out,).
+        classes : array-like, shape (n_out,), optional
+            Only before ``fit``: the label of each output, sorted and distinct.
         """
-        self._check_fitted()
-        self._network.set_weights(weights)
+        if self.__sklearn_is_fitted__():
+            if classes is not None:
+                raise ValueError("classes= builds a model; this one is fitted already")
+            self._network.set_weights(weights)
+            return
+        weights = [np.asarray(w) for w in weights]
+        if len(weights) < 2 or len(weights) % 2:
+            raise ValueError(f"weights must be [W1, b1, ..., WL, bL], got {len(weights)} arrays")
+        sizes = [weights[0].shape[0] if weights[0].ndim == 2 else None]
+        for layer, (W, b) in enumerate(zip(weights[0::2], weights[1::2]), start=1):
+            if W.ndim != 2 or W.shape[0] != sizes[-1] or b.shape != W.shape[1:]:
+                raise ValueError(f"W{layer} has shape {W.shape} and b{layer} {b.shape}: expected "
+                                 f"({sizes[-1]}, n_out) and (n_out,)")
+            sizes.append(W.shape[1])
+        hidden = self._check_params()
+        if tuple(sizes[1:-1]) != hidden:
+            raise ValueError(f"the weights have hidden layers {tuple(sizes[1:-1])}, but "
+                             f"hidden_layer_sizes is {hidden}")
+        classes = np.arange(sizes[-1]) if classes is None else np.asarray(classes)
+        if classes.shape != (sizes[-1],) or not np.array_equal(np.unique(classes), classes):
+            raise ValueError(f"classes must be {sizes[-1]} distinct labels in sorted order, one "
+                             f"per output, got {classes!r}")
+        if sizes[-1] < 2:
+            raise ValueError("a classifier needs at least 2 outputs")
+        built = type(self).from_state({
+            "params": self.get_params(deep=False), "layer_sizes": sizes, "weights": weights,
+            "classes": classes, "loss_curve": [], "history": {}, "n_iter": 0})
+        self.__dict__.update(built.__dict__)
 
     def save(self, path):
         """Save the fitted model to ``path`` in fastmlp's ``.npz`` format (no pickle).
@@ -578,6 +617,8 @@ class MLPClassifier(*BASES):
             ``history`` : dict of str to list of float
             ``n_iter`` : int
             ``best_epoch`` : int or None
+                The 0-based index into ``loss_curve`` of the epoch early stopping kept
+                (``best_epoch_ - 1``).
             ``rng`` : dict
                 The state of the random generator that shuffles the next epochs
                 (``numpy.random.Generator.bit_generator.state``).
@@ -602,7 +643,8 @@ class MLPClassifier(*BASES):
             "loss_curve": list(self.loss_curve_),
             "history": {key: list(values) for key, values in getattr(self, "history_", {}).items()},
             "n_iter": int(getattr(self, "n_iter_", len(self.loss_curve_))),
-            "best_epoch": getattr(self, "best_epoch_", None),
+            "best_epoch": None if getattr(self, "best_epoch_", None) is None
+                          else self.best_epoch_ - 1,
             "rng": self._rng.bit_generator.state,
         }
 
@@ -655,7 +697,7 @@ class MLPClassifier(*BASES):
         model.history_ = {key: list(values) for key, values in state["history"].items()}
         model.n_iter_ = int(state["n_iter"])
         if state.get("best_epoch") is not None:
-            model.best_epoch_ = state["best_epoch"]
+            model.best_epoch_ = state["best_epoch"] + 1
         return model
 
     def __getstate__(self):

@@ -1,7 +1,10 @@
 """Training feedback: the objects behind ``MLP(verbose=...)``, usable as callbacks too.
 
-A callback is any callable ``callback(epoch, logs)`` run after each epoch (``epoch`` counts from
-0, ``logs`` is the epoch's entry of ``history_``); it may also have
+Epochs are numbered from 1 in everything printed here, except the MNIST tutorial's own
+``epoch step loss: value`` lines, which count from 0 as the tutorial prints them. A callback is
+any callable ``callback(epoch, logs)`` run after each epoch; its ``epoch`` argument is the
+0-based index into ``history_``'s lists (Keras's convention), and ``logs`` is the epoch's entry of
+``history_``. It may also have
 
 - ``on_epoch_begin(epoch, info)``, ``info`` a dict with ``epochs`` (the index of the last
   planned epoch + 1), ``steps`` (steps in this epoch) and ``samples``;
@@ -83,23 +86,37 @@ class StepLines(_Printer):
 
 
 class EpochLines(_Printer):
-    """Print one summary line per epoch (see :func:`format_epoch`)."""
+    """Print one summary line per epoch.
+
+    Parameters
+    ----------
+    stream : file-like, optional
+        Where to write; ``sys.stdout`` by default.
+    summary : callable, optional
+        ``summary(epoch, n_epochs, logs)`` returns the line; :func:`format_epoch` by default.
+    """
+
+    def __init__(self, stream=None, summary=format_epoch):
+        super().__init__(stream)
+        self.summary = summary
 
     def __call__(self, epoch, logs):
-        print(format_epoch(epoch, self.n_epochs, logs), file=self._out(), flush=True)
+        print(self.summary(epoch, self.n_epochs, logs), file=self._out(), flush=True)
 
 
 class ProgressBar(_Printer):
     """A live progress bar for terminals: steps done, ETA and the running mean loss.
 
     The bar is redrawn in place (carriage return) at most every ``interval`` seconds and
-    replaced by the epoch's summary line when the epoch ends.
+    replaced by the epoch's summary line (``summary(epoch, n_epochs, logs)``, by default
+    :func:`format_epoch`) when the epoch ends.
     """
 
-    def __init__(self, stream=None, width=30, interval=0.1):
+    def __init__(self, stream=None, width=30, interval=0.1, summary=format_epoch):
         super().__init__(stream)
         self.width = width
         self.interval = interval
+        self.summary = summary
 
     def on_epoch_begin(self, epoch, info):
         super().on_epoch_begin(epoch, info)
@@ -129,23 +146,24 @@ class ProgressBar(_Printer):
 
     def __call__(self, epoch, logs):
         out = self._out()
-        out.write("\r\033[K" + format_epoch(epoch, self.n_epochs, logs) + "\n")
+        out.write("\r\033[K" + self.summary(epoch, self.n_epochs, logs) + "\n")
         out.flush()
 
 
-def reporters_for(verbose, stream=None):
-    """The printers behind ``MLP(verbose=...)``.
+def reporters_for(verbose, stream=None, summary=format_epoch):
+    """The printers behind ``MLP(verbose=...)`` and ``fastmlp train --verbose``.
 
     0: none; 1: a :class:`ProgressBar` when ``stream`` (default ``sys.stdout``) is a terminal,
     else :class:`StepLines` and :class:`EpochLines` (plain lines for logs and pipes); 2 (or
-    more): :class:`EpochLines` only.
+    more): :class:`EpochLines` only. ``summary(epoch, n_epochs, logs)`` writes the epoch's
+    line (:func:`format_epoch` by default).
     """
     if not verbose:
         return []
     if verbose >= 2:
-        return [EpochLines(stream)]
+        return [EpochLines(stream, summary)]
     out = stream if stream is not None else sys.stdout
     isatty = getattr(out, "isatty", None)
     if isatty is not None and isatty():
-        return [ProgressBar(stream)]
-    return [StepLines(stream=stream), EpochLines(stream)]
+        return [ProgressBar(stream, summary=summary)]
+    return [StepLines(stream=stream), EpochLines(stream, summary)]

@@ -5,6 +5,8 @@ import os
 import pytest
 from hypothesis import settings
 
+from mnist_data import DATA, SKIP_REASON
+
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=60)
 settings.register_profile("dev", deadline=None, max_examples=40)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
@@ -44,7 +46,8 @@ def use_isa(restore_isa_and_threads):
 
 @pytest.fixture(scope="session")
 def mnist_files():
-    """Skips a test that reads MNIST when FASTMLP_DATA is not set (as the README says). With it
-    set, a test that finds no files there fails: a misconfigured CI must not pass by skipping."""
-    if not os.environ.get("FASTMLP_DATA"):
-        pytest.skip("MNIST not available: set FASTMLP_DATA to the directory of the four IDX files")
+    """The directory holding the four MNIST files; skips the test when there is none (see
+    mnist_data.py)."""
+    if DATA is None:
+        pytest.skip(SKIP_REASON)
+    return DATA

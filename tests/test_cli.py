@@ -93,7 +93,7 @@ def test_predict_reads_drawn_digits(trained, capsys, tmp_path):
     assert len(out) == 10
     predicted = []
     for path, line in zip(paths, out):
-        m = re.fullmatch(re.escape(path) + r": (\d)  \((\d): (\d\.\d{3}), (\d): \d\.\d{3}, (\d): \d\.\d{3}\)", line)
+        m = re.fullmatch(re.escape(path) + r": (\d)  \(probabilities (\d): (\d\.\d{3}), (\d): \d\.\d{3}, (\d): \d\.\d{3}\)", line)
         assert m, line
         assert m.group(1) == m.group(2)
         predicted.append(int(m.group(1)))

@@ -123,16 +123,8 @@ def assert_no_leftovers(directory, allowed=()):
 # Real data
 
 
-def test_real_mnist():
-    env = os.environ.get("FASTMLP_DATA")
-    if not env:
-        pytest.skip("FASTMLP_DATA not set")
-    if not all(
-        os.path.isfile(os.path.join(env, n)) or os.path.isfile(os.path.join(env, n + ".gz"))
-        for n in NAMES
-    ):
-        pytest.skip(f"FASTMLP_DATA={env} does not hold the four MNIST files")
-    assert mnist_dir() == os.path.abspath(env)
+def test_real_mnist(mnist_files):
+    assert mnist_dir() == mnist_files
     (x_train, y_train), (x_test, y_test) = load_mnist(download=False)
     assert x_train.shape == (60000, 28, 28) and y_train.shape == (60000,)
     assert x_test.shape == (10000, 28, 28) and y_test.shape == (10000,)

@@ -1,20 +1,15 @@
 """The whole tutorial, end to end: `fastmlp train` with the defaults for 30 epochs on MNIST.
 
 The original Keras script reaches 91.97% test accuracy; fastmlp must reach at least 91.5%.
-Needs the MNIST files in $FASTMLP_DATA (CI sets it); skipped otherwise.
+Needs the MNIST files (see mnist_data.py); skipped otherwise.
 """
-import os
 import re
 import subprocess
 import sys
 
 import pytest
 
-DATA = os.environ.get("FASTMLP_DATA")
-needs_mnist = pytest.mark.skipif(
-    not DATA or not os.path.exists(os.path.join(DATA, "t10k-labels-idx1-ubyte.gz"))
-    and not os.path.exists(os.path.join(DATA or "", "t10k-labels-idx1-ubyte")),
-    reason="MNIST not available: set FASTMLP_DATA to the directory of the four IDX files")
+from mnist_data import DATA, needs_mnist
 
 
 @pytest.mark.slow

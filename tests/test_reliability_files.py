@@ -24,6 +24,7 @@ import pytest
 import fastmlp
 from fastmlp import MLP, checkpoint
 from fastmlp import io as fio
+from mnist_data import needs_mnist
 from reliability_util import python_env
 
 
@@ -287,10 +288,6 @@ def test_malformed_checkpoints_raise_value_error(tmp_path):
 # The CLI: SIGINT, checkpoints, resume
 # ---------------------------------------------------------------------------------------------
 
-DATA = os.environ.get("FASTMLP_DATA")
-needs_mnist = pytest.mark.skipif(
-    not DATA or not os.path.exists(os.path.join(DATA, "train-images-idx3-ubyte.gz")),
-    reason="needs the MNIST files in $FASTMLP_DATA")
 
 TRAIN = ["-m", "fastmlp", "train", "--hidden", "24", "--train-samples", "1000", "--shuffle",
          "--momentum", "0.9", "--seed", "5", "--lr", "0.01", "-q"]
@@ -303,8 +300,11 @@ def cli(args, timeout=120):
 
 def interrupt_after_first_checkpoint(args, ckpt_dir, timeout=120):
     """Start ``fastmlp train ARGS``, send SIGINT once the first checkpoint exists."""
+    # The child takes SIGINT's default disposition whatever this run inherited (a job started
+    # in the background ignores SIGINT, and so would its children).
     proc = subprocess.Popen([sys.executable] + TRAIN + args, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=python_env())
+                            stderr=subprocess.PIPE, text=True, env=python_env(),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     target = os.path.join(ckpt_dir, checkpoint.CHECKPOINT_NAME)
     deadline = time.monotonic() + timeout
     while not os.path.exists(target) and proc.poll() is None and time.monotonic() < deadline:

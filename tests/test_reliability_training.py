@@ -127,8 +127,17 @@ def test_keyboard_interrupt_from_an_epoch_callback_keeps_that_epoch():
     _check_consistent_history(model)
 
 
+@pytest.fixture
+def sigint_raises_keyboard_interrupt():
+    """Python's own SIGINT handler for the test, whatever the test run inherited (a job started
+    in the background runs with SIGINT ignored); the run's handler is put back after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals")
-def test_real_sigint_during_fit_stops_within_a_step():
+def test_real_sigint_during_fit_stops_within_a_step(sigint_raises_keyboard_interrupt):
     """A SIGINT from a timer thread while fit runs on MNIST-sized batches."""
     rng = np.random.default_rng(1)
     X = rng.random((6000, 784), dtype=np.float32)

@@ -120,7 +120,7 @@ def test_early_stopping_restores_the_best_weights():
     model.fit(X, y)
     h = model.history_["val_loss"]
     best = int(np.argmin(h))
-    assert model.best_epoch_ == best
+    assert model.best_epoch_ == best + 1        # epochs are numbered from 1
     assert model.n_iter_ < 60 and model.n_iter_ == best + 4  # patience 3 after the best
     for got, want in zip(model.get_weights(), weights[best]):
         np.testing.assert_array_equal(got, want)
@@ -237,7 +237,7 @@ def test_printers_are_usable_as_callbacks():
 # ---- cross-entropy reaches the documented accuracy on MNIST ----
 
 @pytest.mark.slow
-def test_cross_entropy_mnist_accuracy():
+def test_cross_entropy_mnist_accuracy(mnist_files):
     """The README's configuration: >= 98.2% test accuracy within 20 epochs."""
     from fastmlp.datasets import load_mnist
     (x_train, y_train), (x_test, y_test) = load_mnist()
@@ -247,3 +247,18 @@ def test_cross_entropy_mnist_accuracy():
                 momentum=0.9, batch_size=100, shuffle=True, epochs=20, random_state=0)
     model.fit(x_train, y_train)
     assert model.score(x_test, y_test) >= 0.982
+
+
+def test_best_epoch_counts_from_one_and_the_file_keeps_its_index(tmp_path):
+    import json
+    X, y = blobs(n=300)
+    model = small(epochs=40, learning_rate=0.2, momentum=0.9, validation_data=(X[200:], y[200:]),
+                  early_stopping=True, patience=2).fit(X[:200], y[:200])
+    best = model.best_epoch_
+    assert 1 <= best <= model.n_iter_
+    assert model.history_["val_loss"][best - 1] == min(model.history_["val_loss"])
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as archive:   # format version 1 stores the 0-based index
+        assert json.loads(archive["header"].tobytes())["best_epoch"] == best - 1
+    from fastmlp import load
+    assert load(tmp_path / "m.npz").best_epoch_ == best

@@ -11,7 +11,6 @@ an all-zero batch and, where FASTMLP_DATA has it, real MNIST digits. Inside a ba
 columns, each tile of rows also keeps to the columns it has a nonzero in (gemm.h, tile_steps):
 rows inked in windows of their own test that.
 """
-import os
 
 import numpy as np
 import pytest
@@ -302,14 +301,9 @@ def test_tiles_keep_to_their_own_ink_with_l2_or_momentum(optimizer, threads):
 
 
 @pytest.fixture
-def mnist_train():
-    if not os.environ.get("FASTMLP_DATA"):
-        pytest.skip("FASTMLP_DATA not set")
-    from fastmlp.datasets import MNISTNotFoundError, load_mnist
-    try:
-        return load_mnist(download=False)[0]
-    except MNISTNotFoundError:
-        pytest.skip("FASTMLP_DATA does not hold the MNIST files")
+def mnist_train(mnist_files):
+    from fastmlp.datasets import load_mnist
+    return load_mnist(download=False)[0]
 
 
 def test_mnist_digits_train_and_predict_to_the_bits_of_all_columns(mnist_train):
