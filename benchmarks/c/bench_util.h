@@ -64,7 +64,8 @@ static void bench_mnist_make(bench_mnist *m, ptrdiff_t samples)
         m->act[l] = bench_pattern((size_t)(BENCH_BATCH * sizes[l + 1]), 1.0f);
         m->grad[l] = bench_pattern((size_t)(BENCH_BATCH * sizes[l + 1]), 1.0f);
     }
-    m->net = (fm_net){ 3, m->sizes, m->W, m->b, NULL, NULL, m->act, m->grad };
+    m->net = (fm_net){ .n_layers = 3, .sizes = m->sizes, .W = m->W, .b = m->b, .act = m->act,
+                       .grad = m->grad, .activation = FM_ACT_RELU };
     m->X = bench_pattern((size_t)samples * 784, 1.0f);
     m->labels = malloc(sizeof(int32_t) * (size_t)samples);
     if (m->labels == NULL) {

@@ -47,7 +47,7 @@ static void run(const product *p)
 static double best_pack_time(const fm_kernel_set *ks, float *dst, const float *A, ptrdiff_t rows,
                              ptrdiff_t k, int reps)
 {
-    const ptrdiff_t mr = ks->mr_columns, n_tiles = (rows + mr - 1) / mr;
+    const ptrdiff_t mr = ks->columns.mr, n_tiles = (rows + mr - 1) / mr;
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         double t0 = bench_now();
@@ -93,24 +93,24 @@ int main(int argc, char **argv)
     float *b1 = buffer(D1), *b2 = buffer(D2), *b3 = buffer(D3);
     float *A1 = buffer(Mbig * D1), *A2 = buffer(Mbig * D2), *Z3 = buffer(Mbig * D3);
     float *dZ3 = buffer(Mb * D3), *dA2 = buffer(Mb * D2), *dA1 = buffer(Mb * D1);
-    const fm_optimizer opt = { 1e-6f, 0.0f, 0.0f, 0 };
+    const fm_optimizer opt = { .lr = 1e-6f };
 
     /* The training step in order (dZ3 stands in for the loss gradient, dA2 and dA1 for dZ2 and
      * dZ1); then one sample and 10,000 samples through layer 1. */
     product ps[] = {
-        { "fwd1  200x512x784 +b relu", fm_forward_product(A1, X, W1, b1, Mb, D0, D1, 1, 1) },
-        { "fwd2  200x256x512 +b relu", fm_forward_product(A2, A1, W2, b2, Mb, D1, D2, 1, 1) },
-        { "fwd3  200x10x256  +b     ", fm_forward_product(Z3, A2, W3, b3, Mb, D2, D3, 0, 1) },
-        { "dA2   200x256x10  W3^T m ", fm_input_grad_product(dA2, dZ3, W3, A2, Mb, D2, D3, 1) },
+        { "fwd1  200x512x784 +b relu", fm_forward_product(A1, X, W1, b1, Mb, D0, D1, FM_ACT_RELU, 1) },
+        { "fwd2  200x256x512 +b relu", fm_forward_product(A2, A1, W2, b2, Mb, D1, D2, FM_ACT_RELU, 1) },
+        { "fwd3  200x10x256  +b     ", fm_forward_product(Z3, A2, W3, b3, Mb, D2, D3, FM_ACT_NONE, 1) },
+        { "dA2   200x256x10  W3^T m ", fm_input_grad_product(dA2, dZ3, W3, A2, FM_ACT_RELU, Mb, D2, D3, 1) },
         { "dW3   256x10x200  sgd    ",
-          fm_weight_update_product(W3, NULL, A2, dZ3, Mb, D2, D3, &opt, 1) },
-        { "dA1   200x512x256 W2^T m ", fm_input_grad_product(dA1, dA2, W2, A1, Mb, D1, D2, 1) },
+          fm_weight_update_product(W3, NULL, A2, dZ3, Mb, D2, D3, &opt, NULL, 1) },
+        { "dA1   200x512x256 W2^T m ", fm_input_grad_product(dA1, dA2, W2, A1, FM_ACT_RELU, Mb, D1, D2, 1) },
         { "dW2   512x256x200 sgd    ",
-          fm_weight_update_product(W2, NULL, A1, dA2, Mb, D1, D2, &opt, 1) },
+          fm_weight_update_product(W2, NULL, A1, dA2, Mb, D1, D2, &opt, NULL, 1) },
         { "dW1   784x512x200 sgd    ",
-          fm_weight_update_product(W1, NULL, X, dA1, Mb, D0, D1, &opt, 1) },
-        { "pred1 1x512x784   +b relu", fm_forward_product(A1, X, W1, b1, 1, D0, D1, 1, 1) },
-        { "pred  10000x512x784 relu ", fm_forward_product(A1, X, W1, b1, Mbig, D0, D1, 1, 1) },
+          fm_weight_update_product(W1, NULL, X, dA1, Mb, D0, D1, &opt, NULL, 1) },
+        { "pred1 1x512x784   +b relu", fm_forward_product(A1, X, W1, b1, 1, D0, D1, FM_ACT_RELU, 1) },
+        { "pred  10000x512x784 relu ", fm_forward_product(A1, X, W1, b1, Mbig, D0, D1, FM_ACT_RELU, 1) },
     };
     const int n_step = 8, n_ps = (int)(sizeof ps / sizeof ps[0]);
     double step_flops = 0;
@@ -126,7 +126,7 @@ int main(int argc, char **argv)
     double t[16][3][MAXR];
     double tstep[3][MAXR], tpack[MAXR];
     const fm_kernel_set *ks = fm_kernels();
-    float *apack = buffer((size_t)(Mb + ks->mr_columns) * D0);
+    float *apack = buffer((size_t)(Mb + ks->columns.mr) * D0);
     for (int r = 0; r < rounds; r++) {
         if (ks->pack_a != NULL)
             tpack[r] = best_pack_time(ks, apack, X, Mb, D0, 20);
@@ -165,7 +165,7 @@ int main(int argc, char **argv)
         double bytes = (double)(Mb * D0) * sizeof(float);
         printf("%-28s %9.1f %6.1f GB/s (1 thread: fwd1's A into %d-row panels)\n",
                "pack A 200x784", tpack[rounds / 2] * 1e6, bytes / tpack[rounds / 2] * 1e-9,
-               ks->mr_columns);
+               ks->columns.mr);
     }
     return 0;
 }

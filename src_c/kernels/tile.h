@@ -172,8 +172,10 @@ FM_INLINE void tile(const int MR, const int NV, const int LISTED, int n, ptrdiff
                 store_part(cv, mk[v], acc[i][v], full[v]);
         }
     }
+    /* The caller's tile, not the local copies: their address must not escape, or every store
+     * to C could change them and each field would be read again after it. */
     if (t->last && !inline_epilogue)
-        epilogue_tile(&fields, MR, n, c, ldc);
+        epilogue_tile(t, MR, n, c, ldc);
 }
 
 /* A tile whose rows of A may be 1 apart (rsa == 1: A stored by columns, or packed): the

@@ -13,6 +13,8 @@ typedef __m256 fm_vec;
 typedef __m256i fm_lanes;
 typedef __m256 fm_cmp;
 #define FM_VL 8
+/* vmaskmov is slow (its store microcode on AMD): plain loads and stores for whole vectors */
+#define FM_MASKED_IS_CHEAP 0
 
 FM_INLINE fm_lanes v_lanes(int n)
 {

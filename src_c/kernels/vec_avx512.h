@@ -12,6 +12,8 @@ typedef __m512 fm_vec;
 typedef __mmask16 fm_lanes;   /* which lanes of a vector an edge tile keeps */
 typedef __mmask16 fm_cmp;     /* a lane-wise comparison's result */
 #define FM_VL 16
+/* masked loads and stores cost what plain ones do: edge or not, one form */
+#define FM_MASKED_IS_CHEAP 1
 
 FM_INLINE fm_lanes v_lanes(int n)
 {

@@ -15,6 +15,8 @@ typedef float fm_vec;
 typedef int fm_lanes;   /* 1: the one lane is kept */
 typedef int fm_cmp;
 #define FM_VL 1
+/* one lane: nothing to mask */
+#define FM_MASKED_IS_CHEAP 0
 
 FM_INLINE fm_lanes v_lanes(int n) { return n > 0; }
 FM_INLINE fm_vec v_load(const float *p) { return *p; }

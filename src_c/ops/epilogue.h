@@ -17,13 +17,13 @@
 /* The lanes mk of the vector at p (all of them when full), the others zero. */
 FM_INLINE fm_vec load_part(const float *p, fm_lanes mk, int full)
 {
-    return full ? v_load(p) : v_load_lanes(p, mk);
+    return full && !FM_MASKED_IS_CHEAP ? v_load(p) : v_load_lanes(p, mk);
 }
 
 /* Stores the lanes mk of v at p (all of them when full). */
 FM_INLINE void store_part(float *p, fm_lanes mk, fm_vec v, int full)
 {
-    if (full)
+    if (full && !FM_MASKED_IS_CHEAP)
         v_store(p, v);
     else
         v_store_lanes(p, mk, v);
