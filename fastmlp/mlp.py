@@ -15,7 +15,8 @@ import warnings
 
 import numpy as np
 
-from . import _core, _safety
+from . import _core, _limits, _safety
+from ._threading import threads as _threads
 from .progress import reporters_for
 from .reference import glorot_uniform, softmax
 
@@ -426,14 +427,16 @@ class MLPClassifier(*_BASES):
         for h in hidden:
             _positive_int(h, "every hidden layer size")
         _real(self.learning_rate, "learning_rate", 0, low_open=True)
+        _limits.check_float32(self.learning_rate, "learning_rate")   # the kernels read float32
         _positive_int(self.batch_size, "batch_size")
         _positive_int(self.epochs, "epochs")
         if self.n_threads is not None:
-            _positive_int(self.n_threads, "n_threads")
+            _limits.check_n_threads(self.n_threads)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         _real(self.momentum, "momentum", 0, 1, high_open=True)
         _real(self.alpha, "alpha", 0)
+        _limits.check_float32(self.alpha, "alpha")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         _real(self.lr_decay, "lr_decay", 0, 1, low_open=True)
@@ -939,19 +942,3 @@ class _EarlyStopping:
         if self.best_weights is not None:
             model._network.set_weights(self.best_weights)
             model.best_epoch_ = self.best_epoch
-
-
-class _threads:
-    """Sets the kernels' thread count for the duration of a block."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __enter__(self):
-        if self.n is not None:
-            self.saved = _core.get_num_threads()
-            _core.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        if self.n is not None:
-            _core.set_num_threads(self.saved)
