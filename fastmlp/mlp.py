@@ -549,8 +549,9 @@ class MLPClassifier(*_BASES):
                     delattr(self, attr)
             self._rng = _rng(self.random_state)
             sizes = (X.shape[1],) + hidden + (known.shape[0],)
-            _safety.check_network_memory(sizes, min(self.batch_size, X.shape[0]), self.momentum > 0)
-            network = _core.Network(sizes, self.batch_size, momentum=self.momentum > 0)
+            max_batch = min(self.batch_size, X.shape[0])   # no batch is larger than the data
+            _safety.check_network_memory(sizes, max_batch, self.momentum > 0)
+            network = _core.Network(sizes, max_batch, momentum=self.momentum > 0)
             network.set_weights(self._initial_weights(sizes))
             self._network = network
             self.loss_curve_ = []
@@ -561,9 +562,10 @@ class MLPClassifier(*_BASES):
             if self._network.sizes[1:-1] != hidden:
                 raise ValueError(f"hidden_layer_sizes is {hidden}, but the fitted network has "
                                  f"{self._network.sizes[1:-1]}; refit with warm_start=False")
-            if self._network.max_batch < self.batch_size or (
+            max_batch = min(self.batch_size, X.shape[0])
+            if self._network.max_batch < max_batch or (
                     self.momentum > 0 and not self._network.has_velocity):
-                self._rebuild_network()
+                self._rebuild_network(max_batch)
         return X, self._encode(y, "y")
 
     def _encode(self, y, name):
@@ -587,9 +589,10 @@ class MLPClassifier(*_BASES):
             weights += [glorot_uniform(fan_in, fan_out, self._rng), np.zeros(fan_out, np.float32)]
         return weights
 
-    def _rebuild_network(self):
+    def _rebuild_network(self, max_batch):
         old = self._network
-        self._network = _core.Network(old.sizes, max(self.batch_size, old.max_batch),
+        _safety.check_network_memory(old.sizes, max_batch, self.momentum > 0 or old.has_velocity)
+        self._network = _core.Network(old.sizes, max(max_batch, old.max_batch),
                                       momentum=self.momentum > 0 or old.has_velocity)
         self._network.set_weights(old.get_weights())
         if old.has_velocity and self._network.has_velocity:
@@ -875,7 +878,9 @@ class MLPClassifier(*_BASES):
         if feature_names is not None:
             self.feature_names_in_ = np.asarray(feature_names, dtype=object)
         self._rng = _rng(self.random_state)
-        network = _core.Network(sizes, self.batch_size, momentum=self.momentum > 0)
+        # Buffers for one row: training grows them to its batches (_prepare_fit), so a
+        # batch_size read from a file allocates nothing.
+        network = _core.Network(sizes, 1, momentum=self.momentum > 0)
         network.set_weights(weights)
         self._network = network
         self.loss_curve_ = list(loss_curve)
