@@ -45,6 +45,7 @@ TRAIN_ACCURACY_SAMPLES = 5000
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_HUGE = 1e300   # beyond any float32, and its difference with -_HUGE is finite in float64
 
 
 class NotFittedError(_SkNotFittedError):
@@ -674,25 +675,31 @@ class MLPClassifier(*_BASES):
         total = 0.0
         start_time = time.perf_counter()
         network = self._network
+        kept = _safety.FiniteWeights(network)   # restored if this epoch makes a weight non-finite
         with _threads(self.n_threads):
             for step, start in enumerate(range(0, n, bs)):
                 rows = min(bs, n - start)
-                if order is None:
-                    loss = network.train_step(X[start:start + bs], y[start:start + bs], lr,
-                                              self.loss, self.alpha, self.momentum, self.nesterov)
-                else:   # the step's threads gather the shuffled rows: no copy made here
-                    loss = network.train_step_rows(X, y, order[start:start + bs], lr, self.loss,
-                                                   self.alpha, self.momentum, self.nesterov)
+                try:
+                    if order is None:
+                        loss = network.train_step(X[start:start + bs], y[start:start + bs], lr,
+                                                  self.loss, self.alpha, self.momentum,
+                                                  self.nesterov)
+                    else:   # the step's threads gather the shuffled rows: no copy made here
+                        loss = network.train_step_rows(X, y, order[start:start + bs], lr,
+                                                       self.loss, self.alpha, self.momentum,
+                                                       self.nesterov)
+                except FloatingPointError:   # the step made a weight non-finite
+                    loss = math.nan
                 if not abs(loss) <= _FLOAT32_MAX:   # NaN, inf, or beyond float32 (see fm_train_step)
-                    raise ValueError(
-                        f"training diverged: the loss became {loss} at epoch {epoch}, step {step}; "
-                        f"the weights of the last finite step are kept. Try a lower learning_rate "
-                        f"(now {lr}).")
+                    raise kept.diverged(f"the loss became {loss} at epoch {epoch}, step {step}",
+                                        epoch, lr)
                 total += loss * rows
                 for hook in step_hooks:
                     hook(epoch, step, loss)
                 if interrupt is not None and interrupt.requested:
                     raise KeyboardInterrupt
+        if not _safety.weights_finite(network):
+            raise kept.diverged(f"a weight became non-finite during epoch {epoch}", epoch, lr)
         seconds = time.perf_counter() - start_time
         return {"loss": total / n, "seconds": seconds,
                 "samples_per_second": n / seconds if seconds > 0 else float("inf"), "lr": lr}
@@ -704,13 +711,17 @@ class MLPClassifier(*_BASES):
                 prefix + "accuracy": float(np.mean(np.argmax(out, axis=1) == y))}
 
     def _end_epoch(self, epoch, logs, hooks, stopper):
-        """Record the epoch, run printers and callbacks, early stopping; True stops training."""
-        self.loss_curve_.append(logs["loss"])
-        done = len(self.loss_curve_) - 1
-        for key in list(self.history_) + [k for k in logs if k not in self.history_]:
-            column = self.history_.setdefault(key, [math.nan] * done)
-            column.append(logs.get(key, math.nan))
-        self.n_iter_ = len(self.loss_curve_)
+        """Record the epoch, run printers and callbacks, early stopping; True stops training.
+
+        The records are built aside, then committed by one ``dict.update`` that no Ctrl-C can
+        interrupt halfway: ``loss_curve_``, ``history_`` and ``n_iter_`` gain the epoch together
+        or not at all, so the model stays savable.
+        """
+        done = len(self.loss_curve_)
+        curve = self.loss_curve_ + [logs["loss"]]
+        history = {key: self.history_.get(key, [math.nan] * done) + [logs.get(key, math.nan)]
+                   for key in list(self.history_) + [k for k in logs if k not in self.history_]}
+        self.__dict__.update(loss_curve_=curve, history_=history, n_iter_=len(curve))
         stop = False
         for hook in hooks:
             try:
@@ -748,11 +759,17 @@ class MLPClassifier(*_BASES):
         X = check_array(X, self.n_features_in_, estimator=type(self).__name__, finite=False)
         try:
             if self.n_threads is None:   # no context to enter: ~0.3 us of a one-sample call
-                return self._network.forward(X, check_finite=True)
-            with _threads(self.n_threads):
-                return self._network.forward(X, check_finite=True)
+                out = self._network.forward(X, check_finite=True)
+            else:
+                with _threads(self.n_threads):
+                    out = self._network.forward(X, check_finite=True)
         except _core.NonFiniteInput:
             raise _not_finite("X") from None
+        if not _core.all_finite(out) and np.isnan(out).any():   # inf - inf inside the network
+            raise ValueError(f"the network's outputs are undefined (NaN) for this X: its values "
+                             f"(up to {float(np.abs(X).max()):.3g}) overflow float32 inside the "
+                             f"network; scale X like the training data")
+        return out
 
     def decision_function(self, X):
         """Raw network outputs (the logits with cross-entropy).
@@ -786,7 +803,9 @@ class MLPClassifier(*_BASES):
             outputs estimate one-hot targets, not probabilities; their softmax is only a
             normalised score.
         """
-        return softmax(self._outputs(X).astype(np.float64))
+        # An output that overflowed float32 is +-inf: clipped to +-1e300 in float64, a row's
+        # infinite maxima share its probability and the others get 0, never NaN.
+        return softmax(np.clip(self._outputs(X), -_HUGE, _HUGE, dtype=np.float64))
 
     def predict(self, X):
         """The predicted label of each sample.
