@@ -221,7 +221,7 @@ def _read_file(path, name, max_bytes):
         raise ValueError(f"{name}: {message}")
 
     with open_regular(path, max_bytes, fail) as f:
-        raw = f.read(max_bytes + 1)
+        raw = f.read(min(max_bytes, os.fstat(f.fileno()).st_size) + 1)   # read(n) allocates n
     if len(raw) > max_bytes:
         fail(f"more than {max_bytes} bytes")
     return _maybe_gunzip(raw, name, force=os.fspath(path).endswith(".gz"), max_bytes=max_bytes)
