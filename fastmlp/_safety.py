@@ -148,10 +148,15 @@ class FiniteWeights:
         self.weights = network.get_weights()
         self.velocity = network.get_velocity()
 
-    def diverged(self, what, epoch, lr):
+    def still_finite(self, X):
+        """Whether the network's weights, and its outputs for the rows ``X``, are finite."""
+        return weights_finite(self.network) and _core.all_finite(self.network.forward(X))
+
+    def diverged(self, what, epoch, lr, restore=False):
         """The ``ValueError`` of a diverged step, after making the network's weights finite:
-        those of the last step when they are, else this copy (from the start of ``epoch``)."""
-        if weights_finite(self.network):
+        those of the last step when they are (and not ``restore``), else this copy, from the
+        start of ``epoch``."""
+        if not restore and weights_finite(self.network):
             kept = "the weights of the last finite step are kept"
         else:
             self.network.set_weights(self.weights)   # resets the velocities

@@ -698,8 +698,9 @@ class MLPClassifier(*_BASES):
                     hook(epoch, step, loss)
                 if interrupt is not None and interrupt.requested:
                     raise KeyboardInterrupt
-        if not _safety.weights_finite(network):
-            raise kept.diverged(f"a weight became non-finite during epoch {epoch}", epoch, lr)
+        if not kept.still_finite(X[:bs]):
+            raise kept.diverged(f"the weights or outputs became non-finite during epoch {epoch}",
+                                epoch, lr, restore=True)
         seconds = time.perf_counter() - start_time
         return {"loss": total / n, "seconds": seconds,
                 "samples_per_second": n / seconds if seconds > 0 else float("inf"), "lr": lr}
