@@ -141,7 +141,7 @@ def _npy_header(f, name, fail):
             header = np.lib.format.read_array_header_2_0(f)
         else:
             header = None
-    except (ValueError,) + READ_ERRORS as exc:
+    except Exception as exc:   # numpy parses the header with tokenize and ast: any error
         fail(f"array {name!r} has no valid .npy header ({type(exc).__name__}: {exc})")
     if header is None:
         fail(f"array {name!r} has .npy version {version}")
