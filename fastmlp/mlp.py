@@ -483,8 +483,9 @@ class MLPClassifier(*_BASES):
         Raises
         ------
         ValueError
-            On invalid input or parameters, or when the loss becomes non-finite (the weights
-            of the last finite step are kept).
+            On invalid input or parameters, or when training diverges: the model then keeps
+            the weights of the last step that finished if they are finite, else those of the
+            start of the epoch (the message says which).
         """
         reset = not (self.warm_start and self.__sklearn_is_fitted__())
         X, y_encoded = self._prepare_fit(X, y, reset=reset)
