@@ -18,7 +18,10 @@ with atheris.instrument_imports(include=["fastmlp", "zipfile", "json"]):
 
 # Fuzzed files are small: a budget of 64 MiB keeps every input's allocations small too.
 BUDGET = 64 << 20
-_FILE = os.path.join(tempfile.mkdtemp(prefix="fastmlp-fuzz-"), "input.npz")
+# The loaders read files: each input is written to this one (in FASTMLP_FUZZ_SCRATCH, which
+# the test sets to its temporary directory, or the system's).
+_FILE = os.path.join(os.environ.get("FASTMLP_FUZZ_SCRATCH", tempfile.gettempdir()),
+                     f"fastmlp-fuzz-{os.getpid()}.npz")
 
 
 def _as_file(data):

@@ -26,6 +26,7 @@ def test_fuzz_target_raises_only_value_error(target, tmp_path):
                "-max_len=65536", "-timeout=10", f"-artifact_prefix={tmp_path}/",
                str(found), os.path.join(HERE, "corpus", target)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=SECONDS + 120,
-                            env=python_env(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1"))
+                            env=python_env(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+                                           FASTMLP_FUZZ_SCRATCH=str(tmp_path)))
     assert result.returncode == 0, (f"the fuzzer found a failing input (kept in {tmp_path}):\n"
                                     f"{result.stderr[-4000:]}")
