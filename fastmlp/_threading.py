@@ -1,0 +1,38 @@
+"""The thread count handed to the C kernels: every path to OpenMP goes through
+:func:`fastmlp._limits.usable_threads` (one bound, one clamp)."""
+from . import _core
+from ._limits import usable_threads
+
+__all__ = ["call_threads", "peak_gflops", "set_num_threads"]
+
+
+def set_num_threads(n):
+    """Set the number of threads of every kernel, at most; ``n <= 0`` restores the default
+    (``OMP_NUM_THREADS`` or the number of cores).
+
+    Raises ``ValueError`` above ``fastmlp._limits.MAX_THREADS``, and clamps a count above
+    ``THREADS_PER_CPU`` threads per usable CPU with a ``UserWarning``.
+    """
+    if isinstance(n, int) and not isinstance(n, bool) and n <= 0:
+        _core.set_num_threads(0)
+    else:
+        _core.set_num_threads(usable_threads(n))
+
+
+def peak_gflops(n_threads=None, seconds=0.2):
+    """Measured FMA throughput in GFLOP/s of ``n_threads`` threads (default: the kernels'
+    thread count) running for about ``seconds``; the thread count is bounded and clamped as
+    by :func:`set_num_threads`."""
+    if n_threads is not None:
+        n_threads = usable_threads(n_threads)
+    return _core.peak_gflops(n_threads, seconds)
+
+
+def call_threads(n):
+    """The ``n_threads=`` argument of one binding call for a model's ``n_threads``: 0 (the
+    process's count) for None, else ``n`` bounded and clamped as by :func:`set_num_threads`.
+
+    The count goes with the call, so concurrent calls with different counts never change the
+    process-wide count (``set_num_threads``) under each other.
+    """
+    return 0 if n is None else usable_threads(n)
