@@ -1,4 +1,4 @@
-"""Runs each fuzz target of targets.py for a bounded time (FASTMLP_FUZZ_SECONDS, default 20)
+"""Runs each fuzz target of targets.py for a bounded time (FASTMLP_FUZZ_SECONDS, default 15)
 on the seed corpus kept in tests/fuzz/corpus/, under an RSS limit: it passes when the fuzzer
 finds no input that raises anything but ValueError, crashes, or exceeds the memory limit."""
 import os
@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from reliability_util import python_env  # noqa: E402
 
-SECONDS = int(os.environ.get("FASTMLP_FUZZ_SECONDS", "20"))
+SECONDS = int(os.environ.get("FASTMLP_FUZZ_SECONDS", "15"))
 RSS_LIMIT_MB = 1024
 
 
