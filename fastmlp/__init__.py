@@ -1,6 +1,7 @@
 """fastmlp: fast multilayer perceptrons on the CPU."""
 from . import datasets
-from ._core import build_info, get_num_threads, have_openmp, peak_gflops, set_num_threads
+from ._core import build_info, get_num_threads, have_openmp
+from ._threading import peak_gflops, set_num_threads
 from .io import load
 from .mlp import MLP, MLPClassifier, NotFittedError, StopTraining
 

@@ -4,6 +4,8 @@
   checks after every step, so training stops between two steps (never inside the C step, which
   is atomic anyway) and the model's weights and history stay consistent. A second Ctrl-C raises
   ``KeyboardInterrupt`` at once.
+- :class:`FiniteWeights` keeps a copy of the weights at the start of an epoch, so that a step
+  that makes a weight non-finite leaves the model with finite weights and a true message.
 - :func:`fitting` marks a model as being fitted by the current thread; :func:`check_not_fitting`
   makes another thread's ``predict`` (or ``fit``) raise a clear ``RuntimeError`` instead of
   reading weights that are being overwritten.
@@ -13,7 +15,10 @@ import os
 import signal
 import threading
 
-__all__ = ["InterruptFlag", "check_network_memory", "check_not_fitting", "exclusive_fit", "fitting"]
+from . import _core
+
+__all__ = ["FiniteWeights", "InterruptFlag", "check_network_memory", "check_not_fitting",
+           "exclusive_fit", "fitting", "weights_finite"]
 
 
 class InterruptFlag:
@@ -117,13 +122,46 @@ def check_network_memory(sizes, max_batch, momentum):
     weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     activations = max_batch * sum(sizes[1:])
-    # float32 weights (+ velocities), float32 activations and gradients, the batch a shuffled
-    # epoch gathers (Network.train_step_rows), and the float64 temporary of the initialisation
-    # of the largest layer.
-    need = (4 * weights * (2 if momentum else 1) + 8 * activations + 4 * max_batch * sizes[0]
+    # float32 weights (+ velocities) and the copy FiniteWeights keeps of them during an epoch,
+    # float32 activations and gradients, the batch a shuffled epoch gathers
+    # (Network.train_step_rows), and the float64 temporary of the initialisation of the largest
+    # layer.
+    need = (8 * weights * (2 if momentum else 1) + 8 * activations + 4 * max_batch * sizes[0]
             + 8 * largest)
     have = physical_memory()
     if have is not None and need > have:
         raise MemoryError(f"a network of widths {tuple(sizes)} with batches of {max_batch} needs "
                           f"about {need / 2**30:.1f} GiB, more than this machine's "
                           f"{have / 2**30:.1f} GiB: use smaller hidden_layer_sizes or batch_size")
+
+
+def weights_finite(network):
+    """Whether every weight and bias of ``network`` is finite."""
+    return all(_core.all_finite(w.reshape(1, -1)) for w in network.get_weights())
+
+
+class FiniteWeights:
+    """A copy of a network's finite weights and velocities (one memcpy of each)."""
+
+    def __init__(self, network):
+        self.network = network
+        self.weights = network.get_weights()
+        self.velocity = network.get_velocity()
+
+    def still_finite(self, X):
+        """Whether the network's weights, and its outputs for the rows ``X``, are finite."""
+        return weights_finite(self.network) and _core.all_finite(self.network.forward(X))
+
+    def diverged(self, what, epoch, lr, restore=False):
+        """The ``ValueError`` of a diverged step, after making the network's weights finite:
+        those of the last step when they are (and not ``restore``), else this copy, from the
+        start of ``epoch``."""
+        if not restore and weights_finite(self.network):
+            kept = "the weights of the last finite step are kept"
+        else:
+            self.network.set_weights(self.weights)   # resets the velocities
+            if self.velocity:
+                self.network.set_velocity(self.velocity)
+            kept = f"the weights from the start of epoch {epoch}, the last known finite, are restored"
+        return ValueError(f"training diverged: {what}; {kept}. Try a lower learning_rate "
+                          f"(now {lr}).")

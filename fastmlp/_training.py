@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _safety
 from ._options import MONITORS
-from ._threads import threads
+from ._threading import call_threads
 from .progress import reporters_for
 
 __all__ = ["TRAIN_ACCURACY_SAMPLES", "EarlyStopping", "StopTraining", "fit_epochs", "loss_value"]
@@ -99,25 +99,32 @@ def run_epoch(model, X, y, epoch, step_hooks=(), interrupt=None):
     total = 0.0
     start_time = time.perf_counter()
     network = model._network
-    with threads(model.n_threads):
-        for step, start in enumerate(range(0, n, bs)):
-            rows = min(bs, n - start)
+    n_threads = call_threads(model.n_threads)   # per call: the process's count is left alone
+    kept = _safety.FiniteWeights(network)   # restored if this epoch makes a weight non-finite
+    for step, start in enumerate(range(0, n, bs)):
+        rows = min(bs, n - start)
+        try:
             if order is None:
                 loss = network.train_step(X[start:start + bs], y[start:start + bs], lr,
-                                          model.loss, model.alpha, model.momentum, model.nesterov)
+                                          model.loss, model.alpha, model.momentum, model.nesterov,
+                                          n_threads=n_threads)
             else:   # the step's threads gather the shuffled rows: no copy made here
                 loss = network.train_step_rows(X, y, order[start:start + bs], lr, model.loss,
-                                               model.alpha, model.momentum, model.nesterov)
-            if not abs(loss) <= _FLOAT32_MAX:   # NaN, inf, or beyond float32 (see fm_train_step)
-                raise ValueError(
-                    f"training diverged: the loss became {loss} at epoch {epoch}, step {step}; "
-                    f"the weights of the last finite step are kept. Try a lower learning_rate "
-                    f"(now {lr}).")
-            total += loss * rows
-            for hook in step_hooks:
-                hook(epoch, step, loss)
-            if interrupt is not None and interrupt.requested:
-                raise KeyboardInterrupt
+                                               model.alpha, model.momentum, model.nesterov,
+                                               n_threads=n_threads)
+        except FloatingPointError:   # the step made a weight non-finite
+            loss = math.nan
+        if not abs(loss) <= _FLOAT32_MAX:   # NaN, inf, or beyond float32 (see fm_train_step)
+            raise kept.diverged(f"the loss became {loss} at epoch {epoch}, step {step}",
+                                epoch, lr)
+        total += loss * rows
+        for hook in step_hooks:
+            hook(epoch, step, loss)
+        if interrupt is not None and interrupt.requested:
+            raise KeyboardInterrupt
+    if not kept.still_finite(X[:bs]):
+        raise kept.diverged(f"the weights or outputs became non-finite during epoch {epoch}",
+                            epoch, lr, restore=True)
     seconds = time.perf_counter() - start_time
     return {"loss": total / n, "seconds": seconds,
             "samples_per_second": n / seconds if seconds > 0 else float("inf"), "lr": lr}
@@ -125,20 +132,23 @@ def run_epoch(model, X, y, epoch, step_hooks=(), interrupt=None):
 
 def evaluate(model, X, y, prefix):
     """The loss and accuracy of the model on (X, y), keyed ``prefix + "loss"`` and so on."""
-    with threads(model.n_threads):
-        out = model._network.forward(X)
+    out = model._network.forward(X, n_threads=call_threads(model.n_threads))
     return {prefix + "loss": loss_value(out, y, model.loss),
             prefix + "accuracy": float(np.mean(np.argmax(out, axis=1) == y))}
 
 
 def end_epoch(model, epoch, logs, hooks, stopper):
-    """Record the epoch, run printers and callbacks, early stopping; True stops training."""
-    model.loss_curve_.append(logs["loss"])
-    done = len(model.loss_curve_) - 1
-    for key in list(model.history_) + [k for k in logs if k not in model.history_]:
-        column = model.history_.setdefault(key, [math.nan] * done)
-        column.append(logs.get(key, math.nan))
-    model.n_iter_ = len(model.loss_curve_)
+    """Record the epoch, run printers and callbacks, early stopping; True stops training.
+
+    The records are built aside, then committed by one ``dict.update`` that no Ctrl-C can
+    interrupt halfway: ``loss_curve_``, ``history_`` and ``n_iter_`` gain the epoch together
+    or not at all, so the model stays savable.
+    """
+    done = len(model.loss_curve_)
+    curve = model.loss_curve_ + [logs["loss"]]
+    history = {key: model.history_.get(key, [math.nan] * done) + [logs.get(key, math.nan)]
+               for key in list(model.history_) + [k for k in logs if k not in model.history_]}
+    model.__dict__.update(loss_curve_=curve, history_=history, n_iter_=len(curve))
     stop = False
     for hook in hooks:
         try:

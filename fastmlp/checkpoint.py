@@ -12,15 +12,16 @@ A checkpoint is one file, ``DIR/checkpoint.npz``: an uncompressed ``.npz`` (neve
 It is replaced atomically (temporary file, fsync, rename) after every epoch, so a crash or a
 Ctrl-C at any moment leaves the previous epoch's checkpoint intact.
 """
+import functools
+import io
 import json
 import os
-import tempfile
-import zipfile
 
 import numpy as np
 
+from . import _archive
 from . import io as _io
-from ._files import atomic_write
+from ._files import atomic_write, is_temporary_name, remove_stale_temporaries, stale_entries
 from .mlp import MLP
 
 __all__ = ["CHECKPOINT_NAME", "Checkpointer", "fit", "load_checkpoint", "save_checkpoint"]
@@ -28,6 +29,8 @@ __all__ = ["CHECKPOINT_NAME", "Checkpointer", "fit", "load_checkpoint", "save_ch
 CHECKPOINT_NAME = "checkpoint.npz"
 FORMAT = "fastmlp.checkpoint"
 FORMAT_VERSION = 1
+# The state member is a few hundred bytes; this bounds what load_checkpoint reads of it.
+MAX_STATE_BYTES = 1 << 20
 # Parameters that must match between a checkpoint and the run that resumes it.
 _TRAINING_PARAMS = ("hidden_layer_sizes", "learning_rate", "batch_size", "shuffle",
                     "random_state", "loss", "momentum", "nesterov", "alpha", "lr_schedule",
@@ -40,12 +43,10 @@ def _fail(path, message):
 
 def save_checkpoint(model, path):
     """Write the training state of a fitted ``model`` to ``path`` atomically."""
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(path))) as tmp:
-        model_file = os.path.join(tmp, "model.npz")
-        _io.save(model, model_file)
-        with open(model_file, "rb") as f:
-            model_bytes = f.read()
     training = model.get_state()
+    buffer = io.BytesIO()
+    _io.writer(training)(buffer)
+    model_bytes = buffer.getbuffer()
     state = {"format": FORMAT, "format_version": FORMAT_VERSION,
              "epochs_done": len(training["loss_curve"]), "rng": training["rng"]}
     arrays = {"model": np.frombuffer(model_bytes, np.uint8),
@@ -57,8 +58,19 @@ def save_checkpoint(model, path):
     atomic_write(os.fspath(path), lambda f: np.savez(f, **arrays))
 
 
-def load_checkpoint(path):
+def load_checkpoint(path, max_bytes=None):
     """The model saved in the checkpoint ``path``, ready to continue training.
+
+    The file is read under the model loader's rules (:mod:`fastmlp._archive`): a regular file,
+    bounded sizes checked before anything is allocated, no pickle, and ``ValueError`` for
+    every malformed file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    max_bytes : int, optional
+        The most bytes the file, and its arrays uncompressed, may hold; default
+        ``fastmlp._limits.MAX_LOAD_BYTES``.
 
     Returns
     -------
@@ -67,58 +79,88 @@ def load_checkpoint(path):
 
     Raises
     ------
+    FileNotFoundError
+        If ``path`` does not exist.
     ValueError
         If the file is not a valid checkpoint.
     """
     path = os.fspath(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            members = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        _fail(path, f"{type(exc).__name__}: {exc}")
-    except ValueError as exc:
-        _fail(path, str(exc))
-    for name in ("model", "state"):
-        if name not in members or members[name].dtype != np.uint8 or members[name].ndim != 1:
-            _fail(path, f"member {name!r} missing or not a 1-D uint8 array")
-    try:
-        state = json.loads(members["state"].tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        _fail(path, f"state is not valid JSON ({exc})")
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        _fail(path, f"format is not {FORMAT!r}")
+    max_bytes = _io.load_budget(max_bytes)
+    fail = functools.partial(_fail, path)
+    with _archive.open_regular(path, max_bytes, fail) as f, \
+            _archive.open_archive(f, max_bytes, fail) as archive:
+        try:
+            return _load_members(path, archive, max_bytes, fail)
+        except (MemoryError, RecursionError) + _archive.READ_ERRORS as exc:
+            fail(f"{type(exc).__name__}: {exc}")
+
+
+def _load_members(path, archive, max_bytes, fail):
+    members = {}
+    for name, limit in (("model", max_bytes), ("state", MAX_STATE_BYTES)):
+        members[name] = _archive.read_npy(archive, name, fail, max_bytes=limit)
+        if members[name].dtype != np.uint8 or members[name].ndim != 1:
+            fail(f"member {name!r} is not a 1-D uint8 array")
+    state = _archive.read_json(members["state"], "state", fail)
+    if state.get("format") != FORMAT:
+        fail(f"format is not {FORMAT!r}")
     if state.get("format_version") != FORMAT_VERSION:
-        _fail(path, f"format version {state.get('format_version')!r}, expected {FORMAT_VERSION}")
-    fd, model_file = tempfile.mkstemp(suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(members["model"].tobytes())
-        saved = _io.read_state(model_file)
-    finally:
-        os.unlink(model_file)
+        fail(f"format version {state.get('format_version')!r}, expected {FORMAT_VERSION}")
+    saved = _io.read_state_from(io.BytesIO(members.pop("model")), f"{path} (its model)",
+                                max_bytes)
     if state.get("epochs_done") != len(saved["loss_curve"]):
-        _fail(path, "epochs_done differs from the model's loss curve")
-    saved["rng"] = state.get("rng")
-    n_layers = len(saved["layer_sizes"]) - 1
-    names = [f"{k}{l}" for l in range(1, n_layers + 1) for k in ("vW", "vb")]
-    present = [name for name in names if name in members]
-    if present:
-        if len(present) != len(names):
-            _fail(path, "momentum velocities do not match the model")
-        velocity = [members[name] for name in names]
-        for name, v in zip(names, velocity):
-            if v.dtype != np.float32 or not np.isfinite(v).all():
-                _fail(path, f"{name} must be finite float32")
-        saved["velocity"] = velocity
+        fail("epochs_done differs from the model's loss curve")
     try:
-        model = MLP.from_state(saved)
+        np.random.default_rng().bit_generator.state = state["rng"]
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        fail(f"invalid random generator state ({type(exc).__name__}: {exc})")
+    saved["rng"] = state["rng"]
+    try:
+        model = MLP.from_state(saved)   # zero velocities: read below, once the shapes are known
     except ValueError as exc:
-        _fail(path, str(exc))
-    if not present and model.momentum > 0:
-        _fail(path, "the model uses momentum but the checkpoint has no velocities")
+        fail(str(exc))
+    network = model._network
+    names = [f"{k}{l}" for l in range(1, network.n_layers + 1) for k in ("vW", "vb")]
+    expected = {"model.npy", "state.npy"} | {name + ".npy" for name in names}
+    present = set(archive.namelist())
+    if present - expected:
+        fail(f"unexpected members {sorted(present - expected)}")
+    if present == expected and network.has_velocity:
+        sizes = network.sizes
+        shapes = [shape for n_in, n_out in zip(sizes[:-1], sizes[1:])
+                  for shape in ((n_in, n_out), (n_out,))]
+        velocity = [_archive.read_npy(archive, name, fail, dtype=np.float32, shape=shape)
+                    for name, shape in zip(names, shapes)]
+        for name, v in zip(names, velocity):
+            if not np.isfinite(v).all():
+                fail(f"{name} contains NaN or infinity")
+        network.set_velocity(velocity)
+    elif network.has_velocity:
+        fail("the model uses momentum but the checkpoint has no velocities")
+    elif present != {"model.npy", "state.npy"}:
+        fail("momentum velocities do not match the model")
     return model
+
+
+def _remove_stale_model_dirs(directory):
+    """Remove the ``tmpXXXXXXXX/`` directories that earlier versions of save_checkpoint made
+    beside the checkpoint and a killed run left: only those older than this run that hold
+    nothing but that version's ``model.npz`` and its temporary files."""
+    for entry in stale_entries(directory, "tmp", "", 8):
+        try:
+            inside = os.listdir(entry)
+        except OSError:
+            continue
+        if all(name == "model.npz" or is_temporary_name(name, "model.npz") for name in inside):
+            for name in inside:
+                try:
+                    os.unlink(os.path.join(entry, name))
+                except OSError:
+                    pass
+            try:
+                os.rmdir(entry)
+            except OSError:
+                pass
 
 
 class Checkpointer:
@@ -147,6 +189,8 @@ def fit(model, X, y, directory=None, resume=False):
         return model.fit(X, y)
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
+    remove_stale_temporaries(directory, CHECKPOINT_NAME)
+    _remove_stale_model_dirs(directory)
     path = os.path.join(directory, CHECKPOINT_NAME)
     callbacks = list(model.callbacks or ())
     if resume and os.path.exists(path):

@@ -29,12 +29,14 @@ import zlib
 
 import numpy as np
 
+from ._archive import open_regular
 from ._files import fsync_dir
 
 __all__ = [
     "MNISTIntegrityError",
     "MNISTNotFoundError",
     "MNIST_FILES",
+    "MNIST_SIZES",
     "MIRRORS",
     "download_mnist",
     "load_mnist",
@@ -55,6 +57,18 @@ MNIST_FILES = {
     TEST_LABELS: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
+#: Size in bytes of the decompressed content of each file (its IDX header included): no file
+#: is decompressed beyond it.
+MNIST_SIZES = {
+    TRAIN_IMAGES: 16 + 60000 * 28 * 28,
+    TRAIN_LABELS: 8 + 60000,
+    TEST_IMAGES: 16 + 10000 * 28 * 28,
+    TEST_LABELS: 8 + 10000,
+}
+
+#: The most bytes ``read_idx`` reads, or decompresses, by default.
+MAX_IDX_BYTES = 1 << 31
+
 #: Base URLs serving ``<name>.gz``, tried in order (yann.lecun.com no longer serves them).
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -70,6 +84,11 @@ RETRY_DELAY = 1.0
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 16
+# The most dimensions an IDX file may declare (NumPy's arrays have at most 32 in any version).
+_IDX_MAX_DIMS = 32
+# Bytes decompressed past what the IDX header declares, so that a file with a few trailing
+# bytes is reported as such; more than this is refused before it is decompressed.
+_TRAILING_SLACK = 1 << 16
 _USER_AGENT = "fastmlp-datasets (+https://pypi.org/project/fastmlp/)"
 # HTTP statuses worth retrying on the same mirror; any other error status moves on.
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -148,18 +167,22 @@ def mnist_dir(data_dir=None):
     return os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
 
 
-def read_idx(source, *, ndim=None, name=None):
+def read_idx(source, *, ndim=None, name=None, max_bytes=MAX_IDX_BYTES):
     """Parse an IDX file (the MNIST container format) into an array.
 
     Parameters
     ----------
     source : str, os.PathLike, bytes, bytearray or memoryview
-        A path, or the file's content. Content is gunzipped when it starts with
-        the gzip magic bytes; a path ending in ``.gz`` must be gzip.
+        A path (of a regular file), or the file's content. Content is gunzipped when it
+        starts with the gzip magic bytes; a path ending in ``.gz`` must be gzip.
     ndim : int, optional
         Required number of dimensions (3 for images, 1 for labels).
     name : str, optional
         Name used in error messages; defaults to the path, or ``"<bytes>"``.
+    max_bytes : int, optional
+        The most bytes read from the file and, after gunzipping, the most its content may
+        hold (default ``MAX_IDX_BYTES``, 2 GiB). Gzip content is decompressed in chunks, and
+        never beyond what its IDX header declares.
 
     Returns
     -------
@@ -171,38 +194,92 @@ def read_idx(source, *, ndim=None, name=None):
     ------
     ValueError
         If the content is malformed: corrupt gzip stream, magic number not of
-        the form ``0x0000TTDD``, unknown type code ``TT``, zero or unexpected
-        number of dimensions ``DD``, truncated header, or a data length that
+        the form ``0x0000TTDD``, unknown type code ``TT``, zero, too many or unexpected
+        number of dimensions ``DD``, truncated header, a data length that
         differs from the product of the dimensions (truncated or trailing
-        bytes). The message starts with the file's name.
+        bytes), or more than ``max_bytes``; or if the path is not a regular file.
+        The message starts with the file's name.
     OSError
         If a path cannot be read.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         if name is None:
             name = "<bytes>"
-        data = _maybe_gunzip(bytes(source), name, force=False)
+        data = _maybe_gunzip(bytes(source), name, force=False, max_bytes=max_bytes)
     else:
         path = os.fspath(source)
         if name is None:
             name = path
-        data = _read_file(path, name)
+        data = _read_file(path, name, max_bytes)
     return _parse_idx(data, name, ndim)
 
 
-def _read_file(path, name):
-    """Return the content of ``path``, gunzipped if it is gzip."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    return _maybe_gunzip(raw, name, force=os.fspath(path).endswith(".gz"))
+def _read_file(path, name, max_bytes):
+    """Return the content of the regular file ``path``, gunzipped if it is gzip, reading and
+    decompressing at most ``max_bytes``."""
+    def fail(message):
+        raise ValueError(f"{name}: {message}")
+
+    with open_regular(path, max_bytes, fail) as f:
+        raw = f.read(min(max_bytes, os.fstat(f.fileno()).st_size) + 1)   # read(n) allocates n
+    if len(raw) > max_bytes:
+        fail(f"more than {max_bytes} bytes")
+    return _maybe_gunzip(raw, name, force=os.fspath(path).endswith(".gz"), max_bytes=max_bytes)
 
 
-def _maybe_gunzip(raw, name, force):
+def _maybe_gunzip(raw, name, force, max_bytes):
+    """``raw`` gunzipped when it is gzip (or ``force``): first its IDX header, then the rest up
+    to what that header declares (and ``max_bytes``), in bounded chunks."""
     if not (force or raw[:2] == _GZIP_MAGIC):
         return raw
+    head = _gunzip(raw, name, 4 + 4 * 255, stop=True)
+    limit = min(max_bytes, _declared_size(head) + _TRAILING_SLACK)
+    data = _gunzip(raw, name, limit, stop=False)
+    if len(data) > limit:
+        raise ValueError(f"{name}: the gzip stream decompresses to more than {limit} bytes, "
+                         f"more than its IDX header declares or max_bytes allows")
+    return bytes(data)
+
+
+def _declared_size(head):
+    """The total size an IDX header at the start of ``head`` declares (0 when it is not one:
+    the parser then reports what is wrong)."""
+    if len(head) < 4 or head[2] not in _IDX_DTYPES or len(head) < 4 + 4 * head[3]:
+        return 0
+    count = 1
+    for i in range(head[3]):
+        count *= int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big")
+    return 4 + 4 * head[3] + count * _IDX_DTYPES[head[2]].itemsize
+
+
+def _gunzip(raw, name, limit, stop):
+    """Gunzip ``raw`` (one or more gzip members) in chunks, to at most ``limit`` + 1 bytes;
+    with ``stop``, the first ``limit`` bytes, whatever follows."""
+    out = bytearray()
     try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
+        d = zlib.decompressobj(wbits=31)
+        data = raw
+        while True:
+            out += d.decompress(data, limit + 1 - len(out))
+            if len(out) > limit or (stop and len(out) >= limit):
+                return out[:limit] if stop else out
+            if d.eof:
+                data = d.unused_data
+                if not data:
+                    return out
+                if data[:2] != _GZIP_MAGIC:
+                    raise ValueError("trailing bytes after the gzip stream")
+                d = zlib.decompressobj(wbits=31)
+            else:
+                data = d.unconsumed_tail
+                if not data:
+                    more = d.decompress(b"", limit + 1 - len(out))
+                    if not more and not d.eof:
+                        if stop:
+                            return out
+                        raise ValueError("the gzip stream is truncated")
+                    out += more
+    except (zlib.error, ValueError) as exc:
         raise ValueError(f"{name}: corrupt gzip stream ({exc})") from None
 
 
@@ -226,6 +303,9 @@ def _parse_idx(data, name, ndim):
         )
     if nd == 0:
         raise ValueError(f"{name}: IDX magic number 0x{magic:08X} declares zero dimensions")
+    if nd > _IDX_MAX_DIMS:
+        raise ValueError(f"{name}: IDX magic number 0x{magic:08X} declares {nd} dimensions, "
+                         f"more than the {_IDX_MAX_DIMS} an array may have")
     if ndim is not None and nd != ndim:
         raise ValueError(
             f"{name}: expected {ndim} dimension(s) (magic 0x0000{type_code:02X}{ndim:02X}), "
@@ -397,7 +477,8 @@ def _download_attempt(opener, url, directory, name, timeout):
             raw = f.read()
         # Sniff instead of trusting the URL: a server may transparently gunzip.
         is_gzip = raw[:2] == _GZIP_MAGIC
-        data = _maybe_gunzip(raw, f"{name}.gz from {url}", force=False)
+        data = _maybe_gunzip(raw, f"{name}.gz from {url}", force=False,
+                             max_bytes=MNIST_SIZES[name])
         digest, want = _sha256(data), MNIST_FILES[name]
         if digest != want:
             raise ValueError(
@@ -457,7 +538,7 @@ def _describe(exc, timeout):
 
 def _load_file(path, name, ndim):
     """Read, parse and verify one MNIST file."""
-    data = _read_file(path, path)
+    data = _read_file(path, path, MNIST_SIZES[name])
     arr = _parse_idx(data, path, ndim)
     if arr.dtype != np.uint8:
         raise ValueError(f"{path}: expected uint8 data (IDX type 0x08), got {arr.dtype}")

@@ -38,16 +38,15 @@ also supports, for scikit-learn and joblib) only for files you wrote yourself.
 fsync'ed, then renamed over the destination with ``os.replace``. On any failure the temporary
 file is removed and a previous file at ``path`` is left as it was.
 """
-import io as _io
+import functools
 import json
 import math
 import numbers
 import os
-import zipfile
-from zlib import error as zlibError
 
 import numpy as np
 
+from . import _archive, _limits, _safety
 from ._files import atomic_write
 from ._options import ACTIVATIONS, DEFAULT_ACTIVATION, LOSSES
 from .mlp import MLP
@@ -57,7 +56,8 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "load", "read_state", "save"]
 FORMAT = "fastmlp.mlp"
 FORMAT_VERSION = 1
 
-# Limits of what load() accepts, so that a hostile file cannot make it allocate without bound.
+# Limits of what load() accepts, so that a hostile file cannot make it allocate without bound
+# (with the byte budget, _limits.MAX_LOAD_BYTES, and the archive rules of fastmlp._archive).
 MAX_HEADER_BYTES = 64 << 20
 MAX_LAYER_WIDTH = 1 << 24
 MAX_PARAMETERS = 1 << 31
@@ -166,14 +166,19 @@ def save(model, path):
     OSError
         If the file cannot be written; ``path`` is then left as it was.
     """
-    state = model.get_state()
+    atomic_write(os.fspath(path), writer(model.get_state()))
+
+
+def writer(state):
+    """A function writing the model file of ``state`` (:meth:`MLP.get_state`) to a binary
+    file object (checked here, before any byte is written)."""
     header = json.dumps(_header(state), allow_nan=False, separators=(",", ":")).encode("utf-8")
     arrays = {"header": np.frombuffer(header, dtype=np.uint8)}
     weights = state["weights"]
     for l in range(1, len(weights) // 2 + 1):
         arrays[f"W{l}"] = np.ascontiguousarray(weights[2 * l - 2], dtype=np.float32)
         arrays[f"b{l}"] = np.ascontiguousarray(weights[2 * l - 1], dtype=np.float32)
-    atomic_write(os.fspath(path), lambda f: np.savez(f, **arrays))
+    return lambda f: np.savez(f, **arrays)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,10 +187,6 @@ def save(model, path):
 
 def _fail(path, message):
     raise ValueError(f"{path}: not a valid fastmlp model file: {message}")
-
-
-def _reject_constant(name):
-    raise ValueError(f"non-standard JSON constant {name}")
 
 
 def _expect_type(path, value, types, what):
@@ -213,24 +214,6 @@ def _float_list(path, value, what):
     return [math.nan if v is None else float(v) for v in value]
 
 
-def _read_member(path, archive, name, max_bytes):
-    try:
-        info = archive.getinfo(name + ".npy")
-    except KeyError:
-        _fail(path, f"missing array {name!r}")
-    if info.file_size > max_bytes:
-        _fail(path, f"array {name!r} is larger ({info.file_size} bytes) than its header allows")
-    with archive.open(info) as f:
-        data = f.read(max_bytes + 1)
-    try:
-        array = np.load(_io.BytesIO(data), allow_pickle=False)
-    except Exception as exc:  # any parse failure of a member is a malformed file
-        _fail(path, f"array {name!r} cannot be read ({type(exc).__name__}: {exc})")
-    if not isinstance(array, np.ndarray):
-        _fail(path, f"member {name!r} is not an array")
-    return array
-
-
 def _decode_classes(path, spec, n_classes):
     _expect_type(path, spec, (dict,), "classes")
     if set(spec) != {"dtype", "values"}:
@@ -254,6 +237,8 @@ def _decode_classes(path, spec, n_classes):
         kinds = (bool,) if np_dtype.kind == "b" else (int,) if np_dtype.kind in "iu" else (int, float)
         for v in values:
             _expect_type(path, v, kinds, "a class value")
+            if isinstance(v, float) and not math.isfinite(v):
+                _fail(path, f"class value {v} is not finite")
         try:
             classes = np.array(values, dtype=np_dtype)
         except (OverflowError, ValueError):
@@ -265,14 +250,19 @@ def _decode_classes(path, spec, n_classes):
     return classes
 
 
-def load(path):
+def load(path, max_bytes=None):
     """Load a model saved by :meth:`MLP.save` / :func:`save`.
 
-    Never executes code from the file (``allow_pickle=False``) and checks every part of it.
+    Never executes code from the file (``allow_pickle=False``) and checks every part of it
+    before allocating for it (see :mod:`fastmlp._archive` and ``docs/reliability.md``).
 
     Parameters
     ----------
     path : str or os.PathLike
+        A regular file (not a FIFO or a device).
+    max_bytes : int, optional
+        The most bytes the file, and its arrays uncompressed, may hold; default
+        ``fastmlp._limits.MAX_LOAD_BYTES`` (4 GiB). Raise it to load a larger model.
 
     Returns
     -------
@@ -285,16 +275,20 @@ def load(path):
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is not a valid fastmlp model file of a supported version.
+        If the file is not a valid fastmlp model file of a supported version, is not a
+        regular file, or needs more than ``max_bytes`` or this machine's memory.
     """
-    state = read_state(path)
+    return _model(os.fspath(path), read_state(path, max_bytes))
+
+
+def _model(path, state):
     try:
         return MLP.from_state(state)
     except ValueError as exc:
-        _fail(os.fspath(path), f"invalid parameters: {exc}")
+        _fail(path, f"invalid parameters: {exc}")
 
 
-def read_state(path):
+def read_state(path, max_bytes=None):
     """The model in a model file, as the state dict of :meth:`MLP.get_state`.
 
     Checks everything :func:`load` checks but the parameters' values, which
@@ -304,6 +298,8 @@ def read_state(path):
     Parameters
     ----------
     path : str or os.PathLike
+    max_bytes : int, optional
+        As for :func:`load`.
 
     Returns
     -------
@@ -315,31 +311,43 @@ def read_state(path):
         As :func:`load` does.
     """
     path = os.fspath(path)
-    with open(path, "rb") as f:
+    max_bytes = load_budget(max_bytes)
+    with _archive.open_regular(path, max_bytes, functools.partial(_fail, path)) as f:
+        return read_state_from(f, path, max_bytes)
+
+
+def load_budget(max_bytes):
+    """The byte budget of a load: ``max_bytes``, checked, or the default."""
+    if max_bytes is None:
+        return _limits.MAX_LOAD_BYTES
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral) or max_bytes < 1:
+        raise ValueError(f"max_bytes must be a positive integer, got {max_bytes!r}")
+    return int(max_bytes)
+
+
+def load_from(source, path, max_bytes):
+    """The model in ``source`` (a binary file or bytes), named ``path`` in errors."""
+    return _model(path, read_state_from(source, path, max_bytes))
+
+
+def read_state_from(source, path, max_bytes):
+    """The state of the model in ``source`` (a binary file or bytes), named ``path`` in
+    errors; see :func:`read_state`."""
+    fail = functools.partial(_fail, path)
+    with _archive.open_archive(source, max_bytes, fail) as archive:
         try:
-            archive = zipfile.ZipFile(f)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            _fail(path, f"not an .npz archive ({exc})")
-        try:
-            with archive:
-                return _read_archive(path, archive)
-        except ValueError:
-            raise
-        except (zipfile.BadZipFile, OSError, EOFError, KeyError, IndexError, TypeError,
-                OverflowError, RuntimeError, NotImplementedError, zlibError) as exc:
+            return _read_archive(path, archive, max_bytes)
+        except (MemoryError, RecursionError) + _archive.READ_ERRORS as exc:
             _fail(path, f"{type(exc).__name__}: {exc}")
 
 
-def _read_archive(path, archive):
+def _read_archive(path, archive, max_bytes):
+    fail = functools.partial(_fail, path)
     names = set(archive.namelist())
-    raw = _read_member(path, archive, "header", MAX_HEADER_BYTES + 256)
+    raw = _archive.read_npy(archive, "header", fail, max_bytes=MAX_HEADER_BYTES)
     if raw.dtype != np.uint8 or raw.ndim != 1:
         _fail(path, f"header must be a 1-D uint8 array, got {raw.dtype} with shape {raw.shape}")
-    try:
-        header = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        _fail(path, f"header is not valid JSON ({exc})")
-    _expect_type(path, header, (dict,), "header")
+    header = _archive.read_json(raw, "header", fail)
     if header.get("format") != FORMAT:
         _fail(path, f"format is {header.get('format')!r}, expected {FORMAT!r}")
     version = _expect_type(path, header.get("format_version"), (int,), "format_version")
@@ -356,8 +364,12 @@ def _read_archive(path, archive):
     sizes = _int_list(path, header["layer_sizes"], "layer_sizes", 1, MAX_LAYER_WIDTH)
     if len(sizes) < 2:
         _fail(path, f"layer_sizes {sizes} needs at least an input and an output width")
-    if sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:])) > MAX_PARAMETERS:
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    if n_params > MAX_PARAMETERS:
         _fail(path, f"layer_sizes {sizes} are too large")
+    if 4 * n_params > max_bytes:
+        _fail(path, f"layer_sizes {sizes} need {4 * n_params} bytes of weights, more than the "
+                    f"{max_bytes} allowed (max_bytes)")
     n_layers = len(sizes) - 1
     expected = {"header.npy"} | {f"{k}{l}.npy" for l in range(1, n_layers + 1) for k in "Wb"}
     if names != expected:
@@ -409,11 +421,18 @@ def _read_archive(path, archive):
         if isinstance(value, list):
             if name != "hidden_layer_sizes":
                 _fail(path, f"parameter {name} has the wrong type")
+    try:   # the parameters and the network's memory, before allocating for the weights
+        model = MLP(**params)
+        model._check_params()
+        _safety.check_network_memory(sizes, 1, model.momentum > 0)
+    except (ValueError, MemoryError) as exc:
+        _fail(path, f"invalid parameters: {exc}")
     weights = []
     for l in range(1, n_layers + 1):
         n_in, n_out = sizes[l - 1], sizes[l]
         for name, shape in ((f"W{l}", (n_in, n_out)), (f"b{l}", (n_out,))):
-            array = _read_member(path, archive, name, 4 * math.prod(shape) + 1024)
+            array = _archive.read_npy(archive, name, fail, shape=shape,
+                                      max_bytes=4 * math.prod(shape))
             if array.dtype.kind != "f" or array.dtype.itemsize != 4:
                 _fail(path, f"{name} has dtype {array.dtype}, expected float32")
             if array.shape != shape:

@@ -16,18 +16,21 @@ import warnings
 
 import numpy as np
 
-from . import _core, _safety, _training
+from . import _core, _limits, _safety, _training
 from ._init import glorot_uniform
 from ._options import (ACTIVATIONS, DEFAULT_ACTIVATION, LOSSES, LR_SCHEDULES, MONITORS,
                        check_choice)
 from ._sklearn import BASES, HAVE_SKLEARN, SkNotFittedError
-from ._threads import threads
+from ._threading import call_threads
 from ._training import TRAIN_ACCURACY_SAMPLES, StopTraining
 from ._validation import (_check_targets, _column_names, _not_finite, _positive_int, _real, _rng,
                           check_array)
 
 __all__ = ["MLP", "MLPClassifier", "NotFittedError", "StopTraining", "TRAIN_ACCURACY_SAMPLES",
            "check_array"]
+
+
+_HUGE = 1e300   # beyond any float32, and its difference with -_HUGE is finite in float64
 
 
 class NotFittedError(SkNotFittedError):
@@ -224,14 +227,16 @@ class MLPClassifier(*BASES):
         for h in hidden:
             _positive_int(h, "every hidden layer size")
         _real(self.learning_rate, "learning_rate", 0, low_open=True)
+        _limits.check_float32(self.learning_rate, "learning_rate")   # the kernels read float32
         _positive_int(self.batch_size, "batch_size")
         _positive_int(self.epochs, "epochs")
         if self.n_threads is not None:
-            _positive_int(self.n_threads, "n_threads")
+            _limits.check_n_threads(self.n_threads)
         check_choice(self.loss, "loss", LOSSES)
         check_choice(self.activation, "activation", ACTIVATIONS)
         _real(self.momentum, "momentum", 0, 1, high_open=True)
         _real(self.alpha, "alpha", 0)
+        _limits.check_float32(self.alpha, "alpha")
         check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
         _real(self.lr_decay, "lr_decay", 0, 1, low_open=True)
         _positive_int(self.lr_step_epochs, "lr_step_epochs")
@@ -275,8 +280,9 @@ class MLPClassifier(*BASES):
         Raises
         ------
         ValueError
-            On invalid input or parameters, or when the loss becomes non-finite (the weights
-            of the last finite step are kept).
+            On invalid input or parameters, or when training diverges: the model then keeps
+            the weights of the last step that finished if they are finite, else those of the
+            start of the epoch (the message says which).
         """
         reset = not (self.warm_start and self.__sklearn_is_fitted__())
         X, y_encoded = self._prepare_fit(X, y, reset=reset)
@@ -343,8 +349,9 @@ class MLPClassifier(*BASES):
                     delattr(self, attr)
             self._rng = _rng(self.random_state)
             sizes = (X.shape[1],) + hidden + (known.shape[0],)
-            _safety.check_network_memory(sizes, min(self.batch_size, X.shape[0]), self.momentum > 0)
-            network = _new_network(sizes, self.batch_size, self.momentum > 0, self.activation)
+            max_batch = min(self.batch_size, X.shape[0])   # no batch is larger than the data
+            _safety.check_network_memory(sizes, max_batch, self.momentum > 0)
+            network = _new_network(sizes, max_batch, self.momentum > 0, self.activation)
             network.set_weights(self._initial_weights(sizes))
             self._network = network
             self._activation = self.activation
@@ -359,9 +366,10 @@ class MLPClassifier(*BASES):
             if self.activation != self._activation:
                 raise ValueError(f"activation is {self.activation!r}, but the fitted network "
                                  f"uses {self._activation!r}; refit with warm_start=False")
-            if self._network.max_batch < self.batch_size or (
+            max_batch = min(self.batch_size, X.shape[0])
+            if self._network.max_batch < max_batch or (
                     self.momentum > 0 and not self._network.has_velocity):
-                self._rebuild_network()
+                self._rebuild_network(max_batch)
         return X, self._encode(y, "y")
 
     def _encode(self, y, name):
@@ -385,9 +393,10 @@ class MLPClassifier(*BASES):
             weights += [glorot_uniform(fan_in, fan_out, self._rng), np.zeros(fan_out, np.float32)]
         return weights
 
-    def _rebuild_network(self):
+    def _rebuild_network(self, max_batch):
         old = self._network
-        self._network = _new_network(old.sizes, max(self.batch_size, old.max_batch),
+        _safety.check_network_memory(old.sizes, max_batch, self.momentum > 0 or old.has_velocity)
+        self._network = _new_network(old.sizes, max(max_batch, old.max_batch),
                                      self.momentum > 0 or old.has_velocity, self._activation)
         self._network.set_weights(old.get_weights())
         if old.has_velocity and self._network.has_velocity:
@@ -437,12 +446,15 @@ class MLPClassifier(*BASES):
         self._check_feature_names(_column_names(X))
         X = check_array(X, self.n_features_in_, estimator=type(self).__name__, finite=False)
         try:
-            if self.n_threads is None:   # no context to enter: ~0.3 us of a one-sample call
-                return self._network.forward(X, check_finite=True)
-            with threads(self.n_threads):
-                return self._network.forward(X, check_finite=True)
+            out = self._network.forward(X, check_finite=True,
+                                        n_threads=call_threads(self.n_threads))
         except _core.NonFiniteInput:
             raise _not_finite("X") from None
+        if not _core.all_finite(out) and np.isnan(out).any():   # inf - inf inside the network
+            raise ValueError(f"the network's outputs are undefined (NaN) for this X: its values "
+                             f"(up to {float(np.abs(X).max()):.3g}) overflow float32 inside the "
+                             f"network; scale X like the training data")
+        return out
 
     def decision_function(self, X):
         """Raw network outputs (the logits with cross-entropy).
@@ -476,7 +488,9 @@ class MLPClassifier(*BASES):
             outputs estimate one-hot targets, not probabilities; their softmax is only a
             normalised score.
         """
-        return _softmax(self._outputs(X).astype(np.float64))
+        # An output that overflowed float32 is +-inf: clipped to +-1e300 in float64, a row's
+        # infinite maxima share its probability and the others get 0, never NaN.
+        return _softmax(np.clip(self._outputs(X), -_HUGE, _HUGE, dtype=np.float64))
 
     def predict(self, X):
         """The predicted label of each sample.
@@ -684,7 +698,9 @@ class MLPClassifier(*BASES):
                 model._rng.bit_generator.state = state["rng"]
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"invalid random generator state ({exc})") from None
-        network = _new_network(sizes, model.batch_size, model.momentum > 0, model.activation)
+        # Buffers for one row: training grows them to its batches (_prepare_fit), so a
+        # batch_size read from a file allocates nothing.
+        network = _new_network(sizes, 1, model.momentum > 0, model.activation)
         network.set_weights(state["weights"])    # zeroes the velocities: set them after
         velocity = state.get("velocity")
         if velocity:

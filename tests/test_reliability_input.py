@@ -195,10 +195,19 @@ def test_impossibly_large_hidden_layers_raise_memory_or_value_error(hidden):
     assert str(info.value)
 
 
-@pytest.mark.parametrize("batch_size", [2 ** 40, 2 ** 63 - 1, 2 ** 80])
+@pytest.mark.parametrize("batch_size", [2 ** 63 - 1, 2 ** 80])
 def test_impossibly_large_batch_size_raises(batch_size):
-    with pytest.raises((MemoryError, ValueError)):
+    with pytest.raises(ValueError):
         small(batch_size=batch_size).fit(X, Y)
+
+
+def test_a_batch_size_beyond_the_data_sizes_the_buffers_by_the_data():
+    """Buffers are sized by min(batch_size, n_samples): 2**40 trains as one batch of all."""
+    huge = small(batch_size=2 ** 40).fit(X, Y)
+    whole = small(batch_size=len(X)).fit(X, Y)
+    assert huge._network.max_batch == len(X)
+    for a, b in zip(huge.get_weights(), whole.get_weights()):
+        assert np.array_equal(a, b)
 
 
 # ---------------------------------------------------------------------------------------------
