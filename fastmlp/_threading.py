@@ -30,30 +30,14 @@ def peak_gflops(n_threads=None, seconds=0.2):
     return _core.peak_gflops(n_threads, seconds)
 
 
-# libgomp hangs in a child forked after the parent ran a parallel region. src_c/frame/threads.c
-# makes a forked child use one thread, but only for the process-wide count
-# (fm_get_num_threads): a per-call count (fm_net.n_threads) bypasses it, so it is capped here.
-_forked_child = False
-
-
-def _mark_forked_child():
-    global _forked_child
-    _forked_child = True
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_mark_forked_child)
-
-
 def call_threads(n):
     """The ``n_threads=`` argument of one binding call for a model's ``n_threads``: 0 (the
     process's count) for None, else ``n`` bounded and clamped as by :func:`set_num_threads`.
 
     The count goes with the call, so concurrent calls with different counts never change the
-    process-wide count (``set_num_threads``) under each other. In a forked child it is 1, as
-    the process-wide count is there.
+    process-wide count (``set_num_threads``) under each other. A forked child runs every call
+    on one thread whatever the count (src_c/frame/threads.c: libgomp is not fork-safe).
     """
     if n is None:
         return 0
-    n = usable_threads(n)
-    return 1 if _forked_child else n
+    return usable_threads(n)

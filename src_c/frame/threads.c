@@ -40,6 +40,15 @@ int fm_get_num_threads(void)
 #endif
 }
 
+int fm_threads_for(int n)
+{
+#ifdef _OPENMP
+    if (forked_child)
+        return 1;
+#endif
+    return n > 0 ? n : fm_get_num_threads();
+}
+
 int fm_have_openmp(void)
 {
 #ifdef _OPENMP

@@ -159,7 +159,7 @@ static fm_hints runs_hints(const ptrdiff_t *runs, int n)
 /* The threads a network's calls may use (fm_net.n_threads). */
 static int net_threads(const fm_net *net)
 {
-    return net->n_threads > 0 ? net->n_threads : fm_get_num_threads();
+    return fm_threads_for(net->n_threads);
 }
 
 /* Thread tid's part of layers [0, n) of a forward pass, layer l's output to dest[l], with a
