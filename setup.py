@@ -5,9 +5,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 # Every C file under src_c/, by folder: frame/ (blocking, packing, threading), kernels/ (one
 # file per instruction set, and the registry that picks one), ops/ (the math of epilogues and
@@ -34,7 +37,10 @@ openmp = [] if os.environ.get("FASTMLP_NO_OPENMP") else (["-fopenmp"] if compile
 if not openmp:
     print("fastmlp: building without OpenMP (single-threaded kernels)", file=sys.stderr)
 
-extra_compile = ["-O3", "-std=c11", "-fno-math-errno", "-Wall", "-Wno-unused-function"] + openmp
+# -g0: no debug information in the shipped library (Python's own CFLAGS ask for -g);
+# FASTMLP_EXTRA_CFLAGS come later and may ask for it again.
+extra_compile = ["-O3", "-std=c11", "-fno-math-errno", "-Wall", "-Wno-unused-function",
+                 "-g0"] + openmp
 extra_compile += os.environ.get("FASTMLP_EXTRA_CFLAGS", "").split()
 extra_link = openmp + os.environ.get("FASTMLP_EXTRA_LDFLAGS", "").split()
 
@@ -47,4 +53,25 @@ extension = Extension(
     extra_link_args=extra_link,
 )
 
-setup(ext_modules=cythonize([extension], compiler_directives={"language_level": "3"}))
+class ParallelBuildExt(build_ext):
+    """Compiles the extension's sources side by side, one per core: each instruction set's
+    kernels are a translation unit of their own, and the largest takes most of a build."""
+
+    def build_extension(self, ext):
+        compile_one = self.compiler.compile
+
+        def compile_all(sources, *args, **kwargs):
+            workers = max(1, min(len(sources), os.cpu_count() or 1))
+            with ThreadPoolExecutor(workers) as pool:
+                objects = pool.map(lambda source: compile_one([source], *args, **kwargs), sources)
+                return [obj for group in objects for obj in group]
+
+        self.compiler.compile = compile_all
+        try:
+            super().build_extension(ext)
+        finally:
+            del self.compiler.compile
+
+
+setup(ext_modules=cythonize([extension], compiler_directives={"language_level": "3"}),
+      cmdclass={"build_ext": ParallelBuildExt})
