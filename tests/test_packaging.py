@@ -20,7 +20,7 @@ NOT_SOURCES = shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-i
 
 def _setuptools_reads_spdx_licenses():
     try:
-        import build  # noqa: F401
+        from build import ProjectBuilder  # noqa: F401  (a build/ folder imports as a namespace)
         import setuptools
     except ImportError:
         return False

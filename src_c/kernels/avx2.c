@@ -20,6 +20,9 @@ enum { TILE_PREFETCH_A = 0, TILE_PREFETCH_C = 0 };
 
 #include "kernels/tile.h"
 
+enum { PROBE_CHAINS = 12 };   /* 16 registers: with 16 chains three spill */
+#include "kernels/probe.h"
+
 /* An m x n tile, m <= 6 and n <= 16, over its list (LISTED) or its runs. */
 FM_INLINE void tile_m(const int LISTED, int m, int n, ptrdiff_t k, const float *a,
                       ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c,
@@ -82,6 +85,7 @@ const fm_kernel_set fm_kernels_avx2 = {
     .tile_steps = tile_steps,
     .all_finite = fm_all_finite,
     .wide_lists = 1,
+    .probe = PROBE_ENTRY,
     .blocks = {
         .kc = 128,
         .kc_panels = 1024,

@@ -26,6 +26,9 @@ enum { TILE_PREFETCH_A = 1, TILE_PREFETCH_C = 1 };
 
 #include "kernels/tile.h"
 
+enum { PROBE_CHAINS = 16 };   /* 32 registers */
+#include "kernels/probe.h"
+
 /* In-register transpose of r[0..15] (rows) into columns. */
 FM_INLINE void transpose16(__m512 r[16])
 {
@@ -270,6 +273,7 @@ const fm_kernel_set fm_kernels_avx512 = {
     .tile_steps = tile_steps,
     .all_finite = all_finite,
     .wide_lists = 0,
+    .probe = PROBE_ENTRY,
     .blocks = {
         .kc = 128,           /* a KC x 64 packed B panel (32 KiB) stays in L1 */
         .kc_panels = 1024,   /* B read in place from column panels: whole K up to this */

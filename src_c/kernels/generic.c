@@ -12,6 +12,9 @@
 #include "kernels/ukernel.h"
 #include "ops/epilogue.h"
 
+enum { PROBE_CHAINS = 12 };   /* as AVX2 */
+#include "kernels/probe.h"
+
 enum { MR = 4, NR = 16 };
 
 static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
@@ -59,6 +62,7 @@ const fm_kernel_set fm_kernels_generic = {
     .tile_steps = fm_tile_steps,
     .all_finite = fm_all_finite,
     .wide_lists = 1,
+    .probe = PROBE_ENTRY,
     .blocks = {
         .kc = 128,
         .kc_panels = 1024,

@@ -4,7 +4,7 @@
 
 /* GFLOP/s (one FMA = 2 flops) that n_threads threads reach together for about `seconds`,
  * each running independent FMA chains with the widest vectors of the current instruction set
- * (dispatch.h). n_threads <= 0 means fm_get_num_threads(). */
+ * (kernels/registry.h). n_threads <= 0 means fm_get_num_threads(). */
 double fm_peak_gflops(int n_threads, double seconds);
 
 #endif

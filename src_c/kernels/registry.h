@@ -1,4 +1,4 @@
-/* dispatch.h - which instruction set's micro-kernels fm_gemm uses.
+/* registry.h - the kernel sets, and which instruction set's micro-kernels fm_gemm uses.
  *
  * The CPU is probed once (CPUID, and XGETBV to check that the operating system saves the ymm /
  * zmm registers). The best available set is used unless the environment variable FASTMLP_ISA
@@ -24,8 +24,9 @@ const char *fm_isa_name(void);
  * Returns 0 on success, 1 for an unknown name, 2 when this CPU lacks it (nothing changes). */
 int fm_isa_set(const char *name);
 
-/* 1 when this CPU and OS support the named set, else 0. */
-int fm_isa_supported(const char *name);
+/* Space-separated names of every set this build has, slowest first, e.g.
+ * "generic avx2 avx512". */
+const char *fm_isa_known(void);
 
 /* Space-separated names of the supported sets, best last, e.g. "generic avx2 avx512". */
 const char *fm_isa_available(void);

@@ -107,6 +107,16 @@ typedef struct {
     int pack_b_min_tiles;  /* a row-major B panel is packed when this many row tiles reuse it */
 } fm_blocksizes;
 
+/* Steps of each probe burst (kernels/probe.h). */
+enum { FM_PROBE_BURST = 4096 };
+
+/* A set's FMA throughput probe (kernels/peak.c): run(bursts) makes bursts x FM_PROBE_BURST
+ * steps of flops_per_step flops. */
+typedef struct {
+    float (*run)(long bursts);
+    int flops_per_step;
+} fm_probe;
+
 typedef struct {
     const char *name;           /* "generic", "avx2", "avx512" */
     fm_tile_kernel wide;        /* the workhorse, A read in place */
@@ -122,6 +132,7 @@ typedef struct {
     int wide_lists;             /* nonzero: "wide" follows a tile's list too, so the frame lists
                                    A stored by rows and read in place (gemm.h: tile_steps) */
     fm_blocksizes blocks;
+    fm_probe probe;
 } fm_kernel_set;
 
 /* One table per instruction set; each lives in its own translation unit (kernels/<isa>.c),
