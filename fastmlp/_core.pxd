@@ -75,6 +75,7 @@ cdef extern from "kernels/registry.h" nogil:
     void fm_dispatch_init()
     const char *fm_isa_name()
     int fm_isa_set(const char *name)
+    const char *fm_isa_known()
     const char *fm_isa_available()
     const char *fm_isa_note()
     const char *fm_compiler()

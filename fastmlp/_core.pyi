@@ -36,6 +36,7 @@ def peak_gflops(n_threads: int | None = ..., seconds: float = ...) -> float:
 def gemm(A: _F32, B: _F32, C: _F32, trans_a: bool = ..., trans_b: bool = ...) -> None:
     """C = op(A) @ op(B), overwriting C (M, N)."""
 ACTIVATIONS: dict[str, int]
+ISAS: tuple[str, ...]
 LOSSES: dict[str, int]
 def dense_forward(X: _F32, W: _F32, b: _F32, out: _F32, activation: bool | str | None) -> None:
     """out (M, N) = f(X (M, K) @ W (K, N) + b (N,)); True means relu, False or None no f."""

@@ -82,6 +82,8 @@ def have_openmp():
 
 # The micro-kernels are chosen here, at import: the best the CPU has, or FASTMLP_ISA's choice.
 fm_dispatch_init()
+# Every kernel set this build has (src_c/kernels/registry.c), slowest first.
+ISAS = tuple(fm_isa_known().decode().split())
 
 
 def build_info():
@@ -91,7 +93,8 @@ def build_info():
     -------
     dict with keys
         ``isa``: the instruction set of the kernels in use ("generic", "avx2" or "avx512");
-        ``isa_available``: the sets this CPU supports, best last;
+        ``isa_available``: the sets this CPU supports, best last (of ``ISAS``, every set the
+        build has);
         ``isa_note``: why FASTMLP_ISA was not honoured, or "";
         ``openmp``: whether OpenMP was compiled in; ``n_threads``: threads the kernels use;
         ``compiler``: the C compiler.

@@ -16,7 +16,7 @@ import pytest
 
 from fastmlp import _core
 
-ISAS = ["generic", "avx2", "avx512"]
+ISAS = list(_core.ISAS)
 AVAILABLE = _core.build_info()["isa_available"]
 EPS32 = float(np.finfo(np.float32).eps)
 

@@ -57,10 +57,8 @@ def count_allocations(tmp_path_factory):
 
 # The generic kernels call fmaf from libm, hundreds of times slower: fewer calls there.
 @pytest.mark.parametrize("isa,threads,repeats", [
-    ("avx512", 1, 5), ("avx512", 2, 5), ("avx512", 3, 5),
-    ("avx2", 1, 5), ("avx2", 2, 5), ("avx2", 3, 5),
-    ("generic", 2, 1),
-])
+    (isa, threads, 5) for isa in _core.ISAS if isa != "generic" for threads in (1, 2, 3)
+] + [("generic", 2, 1)])
 def test_steps_and_passes_allocate_nothing_once_warm(count_allocations, isa, threads, repeats):
     if isa not in AVAILABLE:
         pytest.skip(f"this CPU lacks {isa}")

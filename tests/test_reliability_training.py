@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from fastmlp import MLP
+from fastmlp import MLP, _core
 from reliability_util import run_python
 
 
@@ -233,17 +233,6 @@ def test_same_model_with_one_and_two_threads():
     assert np.array_equal(one.predict_proba(X), two.predict_proba(X))
 
 
-def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 ISA_SCRIPT = r"""
 import hashlib, numpy as np
 from fastmlp import MLP
@@ -260,9 +249,7 @@ print(h.hexdigest())
 
 
 def test_same_model_on_every_isa_path():
-    flags = _cpu_flags()
-    isas = ["generic"] + (["avx2"] if {"avx2", "fma"} <= flags else []) + (
-        ["avx512"] if "avx512f" in flags else [])
+    isas = _core.build_info()["isa_available"]
     digests = {}
     for isa in isas:
         result = run_python(ISA_SCRIPT, timeout=120, FASTMLP_ISA=isa)

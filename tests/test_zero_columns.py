@@ -127,7 +127,7 @@ def test_forward_on_zero_columns_on_either_side_of_a_scan_chunk(pattern, rows):
 
 
 @pytest.mark.parametrize("rows", [2, 3, 5, 8, 9, 12, 13, 31, 197])
-@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+@pytest.mark.parametrize("isa", _core.ISAS)
 def test_a_column_inked_in_one_row_is_kept_whichever_the_row(rows, isa, use_isa):
     # The scan ORs rows four and eight at a time, and a tile's list the rows of its tile
     # (zero_runs.c): a column whose only nonzero lies in any one row, wherever that row falls
@@ -196,7 +196,7 @@ def step_moves_the_blank_rows(optimizer, X, rng, seed, blank):
     assert not np.array_equal(got[0][:blank], before[:blank])
 
 
-@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+@pytest.mark.parametrize("isa", _core.ISAS)
 def test_every_path_skips_to_the_same_bits(isa, use_isa):
     use_isa(isa)
     net = network((70, 130, 75, 3), seed=7)
@@ -221,7 +221,7 @@ def one_row_network(sizes, hidden_bias, seed):
     return net
 
 
-@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+@pytest.mark.parametrize("isa", _core.ISAS)
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("hidden_bias", [-1.0, 0.0, 1.0])
 def test_one_row_skips_every_zero_input_to_the_same_bits(isa, threads, hidden_bias, use_isa):
@@ -266,7 +266,7 @@ def inked_rows(rng, rows, cols):
     return X
 
 
-@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+@pytest.mark.parametrize("isa", _core.ISAS)
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_tiles_keep_to_their_own_ink_to_the_same_bits(isa, threads, use_isa):
     # Each tile of 12 rows of the first layer's input computes only the columns it has a
