@@ -42,15 +42,9 @@ class NotFittedError(SkNotFittedError):
 
 
 def _new_network(sizes, max_batch, momentum, activation):
-    """The compiled network of widths ``sizes``, for batches of up to ``max_batch`` rows.
-
-    ``activation`` reaches the binding only when it is not the default: ReLU is what a
-    ``Network`` built without the keyword computes, so the default builds on every binding.
-    """
-    options = {"momentum": momentum}
-    if activation != DEFAULT_ACTIVATION:
-        options["activation"] = activation
-    return _core.Network(sizes, max_batch, **options)
+    """The compiled network of widths ``sizes``, for batches of up to ``max_batch`` rows, with
+    velocity buffers when ``momentum`` and ``activation`` after its hidden layers."""
+    return _core.Network(sizes, max_batch, momentum=momentum, activation=activation)
 
 
 def _softmax(logits):

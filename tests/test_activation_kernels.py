@@ -1,0 +1,150 @@
+"""The activations' kernels (src_c/ops/activation.h) against float64 NumPy, on every instruction
+set: the forward function fused into the forward product's store, its derivative fused into
+the input gradient's, and the same bits on every path and thread count."""
+import hashlib
+
+import numpy as np
+import pytest
+
+from fastmlp import _core
+from fastmlp import reference as ref
+
+EPS32 = float(np.finfo(np.float32).eps)
+TANH_MAX_ULP = 2.0   # the bound src_c/ops/activation.h states for v_tanh
+AVAILABLE = _core.build_info()["isa_available"]
+
+pytestmark = pytest.mark.usefixtures("restore_isa_and_threads")
+
+
+def _tanh_through_the_kernel(x):
+    """tanh(x) computed by the forward product's store: a 1-wide layer of weight 1, bias 0."""
+    X = np.ascontiguousarray(x, np.float32).reshape(-1, 1)
+    out = np.empty_like(X)
+    _core.dense_forward(X, np.ones((1, 1), np.float32), np.zeros(1, np.float32), out, "tanh")
+    return out[:, 0]
+
+
+def _tanh_inputs():
+    magnitudes = np.concatenate([np.linspace(0, 12, 400_001), np.geomspace(1e-38, 12, 100_001),
+                                 [0.625, np.nextafter(np.float32(0.625), 0), 9.0, 20.0, 1e30]])
+    return np.concatenate([magnitudes, -magnitudes]).astype(np.float32)
+
+
+@pytest.mark.parametrize("isa", _core.ISAS)
+def test_tanh_is_within_its_stated_ulp_of_float64(isa, use_isa):
+    use_isa(isa)
+    x = _tanh_inputs()
+    got = _tanh_through_the_kernel(x).astype(np.float64)
+    want = np.tanh(x.astype(np.float64))
+    ulp = np.spacing(np.abs(want.astype(np.float32))).astype(np.float64)
+    assert np.max(np.abs(got - want) / ulp) <= TANH_MAX_ULP
+    assert np.all(np.abs(got) <= 1.0)
+    assert np.array_equal(np.sign(got[x != 0]), np.sign(x[x != 0]))   # odd, no sign slips
+
+
+def test_tanh_of_nan_and_infinity():
+    got = _tanh_through_the_kernel(np.array([np.nan, np.inf, -np.inf], np.float32))
+    assert np.isnan(got[0])
+    assert got[1] == 1.0 and got[2] == -1.0
+
+
+def test_tanh_gives_the_same_bits_on_every_isa():
+    x = _tanh_inputs()
+    results = []
+    for isa in AVAILABLE:
+        _core.set_isa(isa)
+        results.append(_tanh_through_the_kernel(x).view(np.uint32))
+    for r in results[1:]:
+        assert np.array_equal(r, results[0])
+
+
+# Shapes off every tile (MR 4/6/12/24, NR 16/32/64), one row, and the MNIST layers.
+SHAPES = [(1, 784, 512), (1, 13, 10), (7, 17, 33), (13, 65, 1), (37, 301, 70), (200, 784, 512),
+          (200, 256, 10)]
+
+
+@pytest.mark.parametrize("isa", _core.ISAS)
+@pytest.mark.parametrize("M,K,N", SHAPES)
+def test_tanh_layer_forward_and_input_gradient_against_float64(isa, M, K, N, use_isa):
+    use_isa(isa)
+    rng = np.random.default_rng(M * 1000 + K + N)
+    X = rng.standard_normal((M, K)).astype(np.float32)
+    W = (rng.standard_normal((K, N)) / np.sqrt(K)).astype(np.float32)
+    b = rng.standard_normal(N).astype(np.float32)
+    x64, w64 = X.astype(np.float64), W.astype(np.float64)
+
+    out = np.empty((M, N), np.float32)
+    _core.dense_forward(X, W, b, out, "tanh")
+    z = x64 @ w64 + b
+    # tanh's slope is at most 1: the sum's error passes through, plus tanh's own few ulp.
+    bound = 2.0 * (K + 1) * EPS32 * (np.abs(x64) @ np.abs(w64) + np.abs(b)) + 4 * EPS32
+    assert np.all(np.abs(out - np.tanh(z)) <= bound)
+    assert np.all(np.abs(out - ref.dense_forward(x64, w64, b.astype(np.float64),
+                                                 activation="tanh")) <= bound)
+
+    # The input gradient through a tanh layer whose output is A: (dZ @ W.T) * (1 - A^2).
+    A = np.tanh(rng.standard_normal((M, K))).astype(np.float32)
+    dZ = rng.standard_normal((M, N)).astype(np.float32)
+    dX = np.empty((M, K), np.float32)
+    _core.dense_backward_input(dZ, np.ascontiguousarray(W), A, dX, "tanh")
+    g = dZ.astype(np.float64) @ w64.T
+    slope = 1.0 - A.astype(np.float64) ** 2
+    gbound = (2.0 * N * EPS32 * (np.abs(dZ.astype(np.float64)) @ np.abs(w64.T)) * slope
+              + 3 * EPS32 * np.abs(g * slope) + 1e-30)
+    assert np.all(np.abs(dX - g * slope) <= gbound)
+
+
+def test_tanh_network_trains_to_the_same_bits_on_every_isa_and_thread_count():
+    rng = np.random.default_rng(5)
+    sizes = (50, 40, 17, 4)
+    X = rng.standard_normal((64, 50)).astype(np.float32)
+    labels = rng.integers(0, 4, 64).astype(np.int32)
+    weights = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        weights += [(rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32),
+                    (0.1 * rng.standard_normal(n_out)).astype(np.float32)]
+    digests = set()
+    for isa in AVAILABLE:
+        for threads in (1, 2, 3):
+            _core.set_isa(isa)
+            net = _core.Network(sizes, 64, momentum=True, activation="tanh")
+            net.set_weights(weights)
+            losses = [net.train_step(X, labels, 0.05, "cross_entropy", alpha=1e-4, momentum=0.9,
+                                     nesterov=True, n_threads=threads) for _ in range(5)]
+            h = hashlib.sha256(np.array(losses).tobytes())
+            for a in net.get_weights() + [net.forward(X, n_threads=threads)]:
+                h.update(a.tobytes())
+            digests.add(h.hexdigest())
+    assert len(digests) == 1
+
+
+def test_tanh_network_step_matches_the_float64_reference():
+    rng = np.random.default_rng(9)
+    sizes = (30, 20, 10, 3)
+    X = rng.standard_normal((25, 30)).astype(np.float32)
+    labels = rng.integers(0, 3, 25).astype(np.int32)
+    weights = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        weights += [(rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32),
+                    (0.1 * rng.standard_normal(n_out)).astype(np.float32)]
+    net = _core.Network(sizes, 25, activation="tanh")
+    net.set_weights(weights)
+    loss = net.train_step(X, labels, 0.1, "mse")
+    W64 = [w.astype(np.float64) for w in weights[0::2]]
+    b64 = [b.astype(np.float64) for b in weights[1::2]]
+    want_loss, dWs, dbs = ref.loss_and_grads(W64, b64, X.astype(np.float64), labels, "mse",
+                                             activation="tanh")
+    assert abs(loss - want_loss) <= 1e-5 * abs(want_loss)
+    got = net.get_weights()
+    for l, (dW, db) in enumerate(zip(dWs, dbs)):
+        assert np.allclose(got[2 * l], W64[l] - 0.1 * dW, rtol=0, atol=1e-5)
+        assert np.allclose(got[2 * l + 1], b64[l] - 0.1 * db, rtol=0, atol=1e-5)
+
+
+def test_unknown_activation_is_refused_by_the_binding():
+    with pytest.raises(ValueError, match="activation must be one of"):
+        _core.Network((4, 3, 2), 8, activation="swish")
+    out = np.empty((2, 3), np.float32)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        _core.dense_forward(np.ones((2, 4), np.float32), np.ones((4, 3), np.float32),
+                            np.zeros(3, np.float32), out, "swish")
