@@ -1,9 +1,5 @@
 """The hidden layers' activation: MLP(activation=...), its files, checkpoints and CLI option.
-
-The tests marked ``needs_activation`` train a tanh network, which needs a binding whose
-``Network`` takes the ``activation`` keyword; they are skipped on a binding without it. The
-others hold on every binding.
-"""
+The kernels themselves are tested in test_activation_kernels.py."""
 import io
 import json
 import pickle
