@@ -507,8 +507,7 @@ cdef class Network:
         cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
         cdef double value = 0.0
         cdef int status
-        cdef fm_net net = self._net
-        net.n_threads = n_threads if n_threads > 0 else 0
+        cdef fm_net net = self._for_call(n_threads)
         with nogil:
             status = fm_train_step(&net, M, &X[0, 0], &labels[0], kind, &opt, &value)
         _check_status(status)
@@ -542,13 +541,19 @@ cdef class Network:
         cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
         cdef double value = 0.0
         cdef int status
-        cdef fm_net net = self._net
-        net.n_threads = n_threads if n_threads > 0 else 0
+        cdef fm_net net = self._for_call(n_threads)
         with nogil:
             status = fm_train_step_rows(&net, M, &X[0, 0], &labels[0], n, &rows[0],
                                         &batch[0, 0], &batch_labels[0], kind, &opt, &value)
         _check_status(status)
         return value
+
+    cdef fm_net _for_call(self, int n_threads):
+        """This network for one call on at most n_threads threads (<= 0: the process's count):
+        the count goes with the call, and concurrent calls never change each other's."""
+        cdef fm_net net = self._net
+        net.n_threads = n_threads if n_threads > 0 else 0
+        return net
 
     cdef int _check_step(self, Py_ssize_t M, Py_ssize_t n, Py_ssize_t features,
                          Py_ssize_t n_labels, str loss, double momentum) except -1:
@@ -578,8 +583,7 @@ cdef class Network:
         that computes it (cheaper than a check of all of X before the pass, which reads X from
         memory once more); a pass of fewer rows checks X before it starts."""
         cdef Py_ssize_t M = X.shape[0], L = self._net.n_layers
-        cdef fm_net net = self._net
-        net.n_threads = n_threads if n_threads > 0 else 0
+        cdef fm_net net = self._for_call(n_threads)
         if X.shape[1] != self._sizes[0]:
             raise ValueError(f"X has {X.shape[1]} features, expected {self.sizes[0]}")
         out = _aligned_empty((M, self._sizes[L]))

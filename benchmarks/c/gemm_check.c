@@ -63,8 +63,8 @@ static int run(const problem *pb, const float *Abuf, const float *Bbuf, const fl
     case 3: e.kind = FM_EPI_ACT_GRAD; break;
     case 4: e.kind = FM_EPI_UPDATE; break;
     case 5: e.kind = FM_EPI_UPDATE; e.opt.alpha = 1e-3f; break;
-    case 6: e.kind = FM_EPI_UPDATE; e.opt.momentum = 0.9f; e.velocity = V; break;
-    case 7: e.kind = FM_EPI_UPDATE; e.opt.momentum = 0.9f; e.velocity = V; e.opt.nesterov = 1;
+    case 6: e.kind = FM_EPI_UPDATE; e.opt.momentum = 0.9f; e.state[0] = V; break;
+    case 7: e.kind = FM_EPI_UPDATE; e.opt.momentum = 0.9f; e.state[0] = V; e.opt.nesterov = 1;
         break;
     case 8: e.kind = FM_EPI_BIAS_ACT; e.activation = FM_ACT_TANH; break;
     case 9: e.kind = FM_EPI_ACT_GRAD; e.activation = FM_ACT_TANH; break;

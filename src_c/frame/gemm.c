@@ -1,53 +1,48 @@
 /* gemm.c - the portable GEMM frame behind gemm.h: threading, blocking, packing, edge tiles.
  *
- * Only the micro-kernels (ukernel_<isa>.c) know the instruction set. This file decides, for one
- * call fm_gemm(M, N, K, ...):
+ * Only the micro-kernels (kernels/<isa>.c) know the instruction set. For each call, plan_block
+ * decides how a block runs (block_plan) and gemm_block runs the plan:
  *
  *   threads   The threads split C by columns when N is wide enough, else by rows, never K, so
  *             every C element is one FMA chain whatever the thread count or the order the
- *             chunks are taken in. With a schedule (gemm.h), C is cut into chunks (32 columns,
- *             or a block of rows) and the chunks into one range per thread: each thread takes
- *             the chunks of its own range first, then those left in the others' ranges, each
- *             from the range's shared counter. Owning a range keeps a thread on the same
- *             columns of a weight matrix in the forward product and in its update, step after
- *             step, so they stay in its core's cache (measured: 4-7% less time per step than
- *             one shared counter); taking from the others keeps a thread slowed by the rest of
- *             the machine from holding up the team. Without a schedule each thread takes a
- *             fixed equal block (columns in units of 16 floats). Chunks need no other
- *             communication: no barrier inside fm_gemm_thread, which can therefore run inside a
- *             caller's parallel region.
- *   loops     for ic (MC rows of the block)            A block MC x K stays in L2
- *               for jc (one NR-wide column panel)
- *                 for pc (KC steps of K)                 B panel packed: KC x NR, in L1
+ *             chunks are taken in. With a schedule (gemm.h), C is cut into chunks (CHUNK_COLS
+ *             columns, or a block of rows) and the chunks into one range per thread: each
+ *             thread takes its own range first, which keeps it on the same columns of a weight
+ *             matrix in the forward product and in its update, in its core's cache; then the
+ *             chunks left in the others' ranges, so a thread slowed by something else does
+ *             not hold up the team. Without a schedule each thread takes a fixed equal block.
+ *             No barrier inside fm_gemm_thread: it can run inside a caller's parallel region.
+ *   loops     for ic (mc_max rows of the block)        A block stays in L2
+ *               for jc (one nr-wide column panel)
+ *                 for pc (kc steps of K)                 B panel packed, in L1
  *                                                        (B in column panels: K whole)
- *                   for ir (tiles of <= MR rows)          micro-kernel on A (packed or not)
- *   kernels   The kernel set (dispatch.h) offers these tile shapes: "wide" (AVX-512: 6 x 64)
- *             for A stored by rows, "columns" (12 x 32) for A stored by columns (rsa == 1),
- *             "narrow" (24 x 16) when the block is at most 16 columns wide (N = 10), "row"
- *             (1 x 128) for a single row (predicting one sample).
- *   packing   A stored by rows, at least PACK_A_MIN_ROWS rows, is copied into column panels
- *             (one per row tile, all of K) when the set has a pack_a routine, once per MC
- *             block, into this thread's workspace; "columns" then runs on the panels
- *             (measured on AVX-512: ~10% faster than "wide" on A in place, copy included).
- *             Otherwise A is read in place with its own strides (the transposed activations in
- *             the weight gradient, as in BLIS's "sup" kernels for small problems).
+ *                   for ir (tiles of <= mr rows)          micro-kernel on A (packed or not)
+ *             The set's blocksizes (fm_blocksizes, kernels/<isa>.c) give mc, kc and the
+ *             packing thresholds.
+ *   kernels   The set offers these tile shapes: "wide" for A stored by rows, "columns" for A
+ *             stored by columns (rsa == 1) or packed, "narrow" when the block is at most
+ *             narrow.nr columns wide (a 10-wide output layer), "row" for a single row.
+ *   packing   A stored by rows, at least pack_a_min_rows rows, is copied into column panels
+ *             (one per row tile, all of K) when the set has a pack_a routine, once per block,
+ *             into this thread's workspace, and "columns" runs on the panels. Otherwise A is
+ *             read in place with its own strides (as BLIS's "sup" kernels for small problems).
  *             B is packed when its columns are strided (transposed weights in the input
  *             gradient) or when its panel is reused by enough row tiles to pay for the copy.
  *             A network's weights live in column panels of FM_PANEL (gemm.h): the forward
  *             product reads them in place, as if packed, and the weight update writes them
- *             there (no tile crosses a panel's edge). Measured against packing row-major
- *             weights on every call: the same time for a training batch (within 1-3%), 23%
- *             less for the first layer of a one-sample forward pass.
- *   lists     With fm_product.tile_steps, each row tile of A for the "columns" kernel is
- *             listed once per block (fm_tile_steps: the steps where one of its rows is not
- *             zero; a packed panel right after its packing, while in L1) into the workspace
- *             after the packed panels, and the kernel runs over its tile's list (zero_runs.h:
- *             the same bits). The sets without pack_a list A stored by rows too, read in
- *             place (fm_row_tile_steps), for their "wide" kernel (kernel set's wide_lists).
- *   K blocks  A partial sum is parked in C between K blocks (exact), except for FM_EPI_SGD,
+ *             there (no tile crosses a panel's edge).
+ *   lists     With fm_hints.tile_steps, each row tile of A for the "columns" kernel is listed
+ *             once per block (fm_tile_steps: the steps where one of its rows is not zero; a
+ *             packed panel right after its packing, while in L1) into the workspace after the
+ *             packed panels, and the kernel runs over its tile's list (zero_runs.h: the same
+ *             bits). The sets without pack_a list A stored by rows too, read in place
+ *             (fm_row_tile_steps), for their "wide" kernel (the set's wide_lists).
+ *   K blocks  A partial sum is parked in C between K blocks (exact), except for FM_EPI_UPDATE,
  *             whose C holds the weights: that epilogue runs with one K block.
- *   edges     Tiles of fewer than MR rows or NR columns go to the same micro-kernel, which
+ *   edges     Tiles of fewer than mr rows or nr columns go to the same micro-kernel, which
  *             masks them; row tiles are balanced (e.g. 200 rows = 34 tiles of 5 or 6).
+ *
+ * benchmarks/HISTORY.md has the measurements behind these choices.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -277,8 +272,7 @@ typedef struct {
  * when they would skip too little more than the runs keep (a sixteenth of K) to pay for the
  * list. When none of the first LIST_TRIAL_TILES tiles of a block pays, the block's others are
  * not listed (count -1): a batch with blank columns but no other zeros (a dense image in a
- * blank frame) would pay 1.5% of a step for lists it does not use (measured, paired, 1 and 2
- * threads). */
+ * blank frame) would pay for lists it does not use. */
 static void list_tile(const fm_kernel_set *ks, tile_lister *tl, ptrdiff_t it, const float *a,
                       ptrdiff_t rsa, ptrdiff_t csa, int m)
 {
@@ -432,7 +426,7 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p, const fm_hin
         ptrdiff_t jc;
         int nb;
         while (next_column_tile(&ct, &jc, &nb)) {
-            /* B's panel (B in panels) or C's and the velocity's (C in panels) for columns jc.. */
+            /* B's panel (B in panels) or C's and the state's (C in panels) for columns jc.. */
             ptrdiff_t b_start = 0, b_width = 0, c_start = jc, ldc = p->ldc;
             if (pl.b_in_panels || pl.c_in_panels) {
                 ptrdiff_t width, start = fm_panel_start(pl.b_in_panels ? K : p->M, p->N, jc,
@@ -479,8 +473,9 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p, const fm_hin
                         t.k_list = slot[0] >= 0 ? slot + 1 : NULL;
                         t.n_k_list = slot[0];
                     }
-                    if (p->epi.kind == FM_EPI_UPDATE && p->epi.velocity != NULL)
-                        t.v = p->epi.velocity + c_start + i * ldc;
+                    for (int s = 0; s < FM_OPT_STATES; s++)
+                        if (p->epi.kind == FM_EPI_UPDATE && p->epi.state[s] != NULL)
+                            t.state[s] = p->epi.state[s] + c_start + i * ldc;
                     if (pl.apack != NULL)
                         pl.kernel(mt, nb, kc, pl.apack + it * panel_floats + pc * pl.mr, 1,
                                   pl.mr, bp, rsbp, c, ldc, &t);
@@ -497,8 +492,7 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p, const fm_hin
 
 /* Whether to split columns (1) or rows (0) among nth threads. Columns when they are many: each
  * thread then reads only its part of B (the weights). Rows for a tall C (predicting thousands of
- * samples): each thread then reads and packs only its own rows of A (measured: ~10% faster on
- * 4096 x 512 x 784 with 2 threads). */
+ * samples): each thread then reads and packs only its own rows of A. */
 static int split_columns(ptrdiff_t M, ptrdiff_t N, int nth)
 {
     if (M >= 8 * N)

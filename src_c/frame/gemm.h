@@ -16,8 +16,8 @@
  *     FM_EPI_ACT_GRAD   C = acc * f'(z), f' from the activation's output mask[i*ldm + j]
  *                       (ReLU: mask > 0 ? acc : 0)
  *     FM_EPI_UPDATE     in-place optimiser step on the weights held in C, acc the gradient
- *                       (ops/optimizer.h): velocity V(i,j) = velocity[i*ldc + j] (C's layout)
- *                       or NULL for plain SGD
+ *                       (ops/optimizer.h), with the rule's state (velocity V(i,j) =
+ *                       state[0][i*ldc + j], C's layout), or none for plain SGD
  *
  * Reproducibility contract: each acc is one FMA chain in the fixed k order above, whatever the
  * instruction set, the blocking or the thread count (threads split M or N, never K; a partial
@@ -54,7 +54,9 @@ typedef struct {
     const float *mask;              /* FM_EPI_ACT_GRAD: M x N with row stride ldm */
     ptrdiff_t ldm;
     fm_optimizer opt;               /* FM_EPI_UPDATE */
-    float *velocity;                /* FM_EPI_UPDATE: NULL for plain SGD, else M x N as C */
+    float *state[FM_OPT_STATES];    /* FM_EPI_UPDATE: the rule's state buffers, each M x N in
+                                       C's layout, or NULL (ops/optimizer.h): state[0] the
+                                       velocity, NULL for plain SGD */
     atomic_int *not_finite;         /* FM_EPI_UPDATE: NULL, or set to 1 when a weight it
                                        writes is NaN or infinite */
 } fm_epilogue;
@@ -111,7 +113,7 @@ enum fm_panels {
     FM_PANELS_B = 1,      /* B (K x N) in column panels; rsb, csb unused (the forward product) */
     FM_PANELS_BT = 2,     /* B's transpose (N x K) in column panels; rsb, csb unused (the input
                              gradient, B = W^T) */
-    FM_PANELS_C = 3       /* C (M x N) in column panels, and the SGD velocity alike; ldc unused
+    FM_PANELS_C = 3       /* C (M x N) in column panels, and the update's state alike; ldc unused
                              (the weight update) */
 };
 
@@ -177,7 +179,7 @@ typedef struct {
  * Either way the result is the same bits (gemm.h). It synchronises nothing: the chunks are
  * disjoint blocks of C, so the caller places a barrier before C is read. Returns 0 or -1 as
  * fm_gemm does.
- * Call fm_dispatch_init() (dispatch.h) or fm_gemm once before the first parallel use. */
+ * Call fm_dispatch_init() (kernels/registry.h) or fm_gemm once before the first parallel use. */
 int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p,
                    const fm_hints *h);
 

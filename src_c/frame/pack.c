@@ -13,9 +13,10 @@ static void pack_rows(float *dst, int nr, ptrdiff_t kc, int n, const float *src,
     }
 }
 
-/* Columns of B are contiguous (B is a transposed matrix, rsb == 1 in the input gradient):
- * a transpose. Blocks of 8 columns x 64 rows keep both sides in L1 while the reads stream. */
-static void pack_columns(float *dst, int nr, ptrdiff_t kc, int n, const float *src, ptrdiff_t csb)
+/* Columns of B strided (a transposed matrix, rsb == 1, in the input gradient): a transpose.
+ * Blocks of 8 columns x 64 rows keep both sides in L1 while the reads stream. */
+static void pack_columns(float *dst, int nr, ptrdiff_t kc, int n, const float *src,
+                         ptrdiff_t rsb, ptrdiff_t csb)
 {
     enum { JB = 8, PB = 64 };
     for (ptrdiff_t p0 = 0; p0 < kc; p0 += PB) {
@@ -25,7 +26,7 @@ static void pack_columns(float *dst, int nr, ptrdiff_t kc, int n, const float *s
             for (int j = j0; j < j1; j++) {
                 const float *col = src + j * csb;
                 for (ptrdiff_t p = p0; p < p1; p++)
-                    dst[p * nr + j] = col[p];
+                    dst[p * nr + j] = col[p * rsb];
             }
         }
         for (ptrdiff_t p = p0; p < p1; p++)
@@ -34,22 +35,11 @@ static void pack_columns(float *dst, int nr, ptrdiff_t kc, int n, const float *s
     }
 }
 
-/* Any other strides. */
-static void pack_strided(float *dst, int nr, ptrdiff_t kc, int n,
-                         const float *src, ptrdiff_t rsb, ptrdiff_t csb)
-{
-    for (ptrdiff_t p = 0; p < kc; p++)
-        for (int j = 0; j < nr; j++)
-            dst[p * nr + j] = j < n ? src[p * rsb + j * csb] : 0.0f;
-}
-
 void fm_pack_b(float *dst, int nr, ptrdiff_t kc, int n,
                const float *src, ptrdiff_t rsb, ptrdiff_t csb)
 {
     if (csb == 1)
         pack_rows(dst, nr, kc, n, src, rsb);
-    else if (rsb == 1)
-        pack_columns(dst, nr, kc, n, src, csb);
     else
-        pack_strided(dst, nr, kc, n, src, rsb, csb);
+        pack_columns(dst, nr, kc, n, src, rsb, csb);
 }

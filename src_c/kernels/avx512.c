@@ -186,7 +186,8 @@ static void kernel_columns(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t 
         const int top = m < MR_WIDE ? m : MR_WIDE;
         fm_tile rest = *t;
         rest.i0 += top;
-        rest.v = t->v != NULL ? t->v + top * ldc : NULL;
+        for (int s = 0; s < FM_OPT_STATES; s++)
+            rest.state[s] = t->state[s] != NULL ? t->state[s] + top * ldc : NULL;
         kernel_wide(top, n, k, a, rsa, csa, b, rsb, c, ldc, t);
         if (m > top)
             kernel_wide(m - top, n, k, a + top * rsa, rsa, csa, b, rsb, c + top * ldc, ldc, &rest);
@@ -246,8 +247,7 @@ static int tile_steps(const float *a, ptrdiff_t csa, int m, ptrdiff_t k, int32_t
 }
 
 /* fm_all_finite 16 floats at a time: a float is NaN or infinite when its exponent bits are
- * all ones. It checks a packed panel of A while the panel is in L1 (gemm.h: a_not_finite),
- * about 4x the portable loop's pace there. */
+ * all ones. It checks a packed panel of A while the panel is in L1 (gemm.h: a_not_finite). */
 static int all_finite(const float *x, ptrdiff_t n)
 {
     const __m512i exponent = _mm512_set1_epi32(0x7f800000);

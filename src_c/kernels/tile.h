@@ -28,7 +28,7 @@ FM_INLINE void steps(const int MR, const int NV, const int FULL, fm_vec acc[][TI
 {
     a += p0 * csa;
     b += p0 * rsb;
-    /* Two steps a trip (HISTORY.md: the unrolling trials). */
+    /* Two steps a trip: the loop's own instructions then hide behind the FMAs. */
     #pragma GCC unroll 2
     for (ptrdiff_t p = p0; p < p1; p++) {
         fm_vec bv[TILE_NV_MAX];

@@ -16,7 +16,7 @@
  *
  * m may be anything in 1..MR and n anything in 1..NR: the kernel handles edge tiles itself
  * (AVX-512 with mask registers, AVX2 with masked loads and stores, generic with loop bounds),
- * and reads or writes nothing outside the m x n tile of A rows, B columns, C, mask and velocity.
+ * and reads or writes nothing outside the m x n tile of A rows, B columns, C, mask and state.
  * k may be 0 (then acc is 0 or the parked C). The runs (fm_tile) skip steps p where A is zero
  * in every row (zero_runs.h), which leaves the result's bits as they are; so does a list, which
  * the frame gives to the row kernel (one row, whose zeros may be scattered) and to the columns
@@ -28,9 +28,9 @@
  * The frame never splits K for FM_EPI_UPDATE, whose C holds the weights.
  *
  * The epilogue is gemm.h's fm_epilogue, applied to the tile whose top-left element is C(i0, j0)
- * of the whole product: bias[j0 + j], mask[(i0 + i)*ldm + j0 + j], and the velocity
- * v[i*ldc + j] (v: the velocity's element that pairs with c[0], so the velocity has C's layout,
- * whether C is row-major or in column panels). Every kernel applies ops/epilogue.h, written
+ * of the whole product: bias[j0 + j], mask[(i0 + i)*ldm + j0 + j], and the update rule's
+ * state state[s][i*ldc + j] (state[s]: the element of state buffer s that pairs with c[0], so
+ * the state has C's layout, whether C is row-major or in column panels). Every kernel applies ops/epilogue.h, written
  * once over the vector interface (vec.h), so every kernel gives bit-identical results. The
  * cheap epilogues run inside the kernel's store; the others over the finished tile, in L1.
  *
@@ -56,7 +56,7 @@
 typedef struct {
     const fm_epilogue *epi;  /* the whole product's epilogue */
     ptrdiff_t i0, j0;        /* the tile's top-left element in the whole product */
-    float *v;                /* FM_EPI_UPDATE with a velocity: its element at c[0]; else NULL */
+    float *state[FM_OPT_STATES]; /* FM_EPI_UPDATE: each state buffer's element at c[0], or NULL */
     int first;               /* 1: acc starts at 0; 0: acc starts at the partial parked in C */
     int last;                /* 1: apply the epilogue; 0: park acc in C */
     const ptrdiff_t *runs;   /* NULL: p runs over 0..k-1; else over the n_runs runs */

@@ -31,7 +31,7 @@ fm_product fm_weight_update_product(float *W, float *vW, const float *A_prev, co
                                     ptrdiff_t M, ptrdiff_t K, ptrdiff_t N,
                                     const fm_optimizer *opt, atomic_int *not_finite, int panels)
 {
-    fm_epilogue epi = { .kind = FM_EPI_UPDATE, .opt = *opt, .velocity = vW,
+    fm_epilogue epi = { .kind = FM_EPI_UPDATE, .opt = *opt, .state = { vW },
                         .not_finite = not_finite };
     /* W (K x N) steps along A_prev^T (K x M) dZ (M x N): A_prev^T(k, i) = A_prev[i*K + k] */
     return (fm_product){ .M = K, .N = N, .K = M, .A = A_prev, .rsa = 1, .csa = K, .B = dZ,
@@ -48,10 +48,10 @@ static void bias_update_columns(float *b, float *vb, const float *dZ, ptrdiff_t 
 {
     enum { CHUNK = 1024 };
     float g[CHUNK];
-    fm_epilogue epi = { .kind = FM_EPI_UPDATE, .opt = *opt, .velocity = vb,
+    fm_epilogue epi = { .kind = FM_EPI_UPDATE, .opt = *opt, .state = { vb },
                         .not_finite = not_finite };
     epi.opt.alpha = 0.0f;   /* no L2 penalty on the biases */
-    const fm_tile tile = { .epi = &epi, .v = vb };
+    const fm_tile tile = { .epi = &epi, .state = { vb } };
     for (ptrdiff_t c0 = j0; c0 < j1; c0 += CHUNK) {
         ptrdiff_t nj = j1 - c0 < CHUNK ? j1 - c0 : CHUNK;
         for (ptrdiff_t j = 0; j < nj; j++)

@@ -23,9 +23,7 @@
  * the step's bits do not depend on the thread count or the schedule.
  *
  * A shuffled batch (fm_train_step_rows) is gathered by the same team first, each thread its
- * share of the rows, and one barrier more: measured from Python, 2 threads, alternated blocks
- * of 10 steps, 2.5% less time a step than the same step on a copy NumPy made first
- * (benchmarks/shuffled_ab.py); on 1 thread the same time.
+ * share of the rows, and one barrier more, instead of a copy made before the call.
  *
  * A forward pass of many rows (predicting) runs block by block instead (forward_blocks_share):
  * one region, no barrier.
@@ -33,19 +31,15 @@
  * Layer 0 keeps to the columns of its input that hold a nonzero in some row of the batch (or
  * block): handwritten digits leave about 245 of MNIST's 784 pixels blank throughout a batch of
  * 200. Its forward product skips the others' terms, and with plain SGD its update skips their
- * weights' rows, which the update would leave as they are (zero_runs.h: the same bits). On the
- * digits against the same digits with no zero column, alternated: a step 0.91x the time on 2
- * threads, 0.89x on 1; a one-digit prediction 0.65x (benchmarks/zero_columns_ab.py).
- * Inside those runs each tile of 12 rows keeps to the pixels it has ink in, and each tile of
- * 12 pixels of the update to the digits that have ink there (gemm.h, tile_steps): about 50%
- * of the full products' terms are left for MNIST batches, against 69% for the batch's runs
- * alone. Paired against the runs alone on the training digits (benchmarks/c/ab_builds with
- * AB_INPUT): a step 0.85-0.88x the time on 2 threads and 0.84x on 1, a 10,000-row pass 0.83x.
- * The AVX2 kernels read the input in place in tiles of 6 rows, listed the same way: a step
- * 0.92x on 2 threads and 0.91x on 1, a 10,000-row pass 0.82x, against their runs alone.
+ * weights' rows, which the update would leave as they are (zero_runs.h: the same bits). Inside
+ * those runs each row tile keeps to the pixels it has ink in, and each tile of pixels of the
+ * update to the digits that have ink there (gemm.h, tile_steps): about half of the full
+ * products' terms are left for MNIST batches.
  *
  * A pass over one row goes further (forward_row_share): every layer skips each zero entry of
  * its input, listed one by one, scattered as the ReLU leaves them.
+ *
+ * benchmarks/HISTORY.md has the measurements behind these choices.
  */
 #include <math.h>
 #include <string.h>
@@ -80,16 +74,11 @@ static fm_schedule *schedule(step_schedules *ss, int i)
 
 /* How many threads a pass is worth. A team costs its start, its barriers and its end, and each
  * thread then reads what the others wrote; a pass too small for two threads runs without a
- * parallel region. The work per thread at which a second thread starts to pay was measured
- * here (1 vs 2 threads on 2 cores; networks 64-32-3 to 784-512-256-10, 1 to 200 rows):
- *   training step   about 20 MFLOP per thread: a 64-128-3 network on 200 rows (10 MFLOP a
- *                   step) took 1.15-1.8x as long on 2 threads as on one, 128-256-10 (42 MFLOP)
- *                   0.76-1.04x, MNIST's (481 MFLOP) 0.55x;
- *   forward pass    about 1.25 M "units" per thread, a unit being a flop or 0.4 byte of
- *                   weights (streaming the weights is the cost of a pass over few rows): one
- *                   MNIST sample (1.07 MFLOP, 2.1 MB of weights) took 0.37-0.51x as long on 2
- *                   threads; a 128-256-10 network on 16 rows (1.1 MFLOP, 140 KB) 1.07-1.13x. */
+ * parallel region. */
+/* A training step: a second thread pays from about this much work each. */
 static const double STEP_FLOP_PER_THREAD = 20e6;
+/* A forward pass: the same in "units", a flop or 1 / UNITS_PER_WEIGHT_BYTE bytes of weights
+ * (streaming the weights is the cost of a pass over few rows). */
 static const double FORWARD_UNITS_PER_THREAD = 1.25e6;
 static const double UNITS_PER_WEIGHT_BYTE = 2.5;
 
@@ -248,8 +237,7 @@ static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *
  * its own, so no thread waits for another between layers and a block's activations stay in
  * its core's cache. Blocks shrink towards the end (a quarter of the rows left per thread) so
  * that the threads finish together. Every element is the same FMA chain as layer by layer
- * (gemm.h): the same bits. Measured on 10,000 MNIST rows, paired runs on 2 threads: 4-5% less
- * time than layer by layer in calls of 4096 rows, and 5-7% less again in one call. */
+ * (gemm.h): the same bits. */
 enum {
     BLOCK_ROWS = 240,        /* rows per block: 20 tiles of 12 */
     MIN_BLOCK_ROWS = 48,     /* the smallest block handed out, but for the very last */
@@ -489,22 +477,16 @@ ptrdiff_t fm_forward_scratch_rows(const fm_net *net, ptrdiff_t M)
 
 /* A pass over this many rows or fewer splits each product in fixed shares (no schedule), so
  * that each thread reads the same columns of the weights on every call and finds them in its
- * own core's L2 (2 MiB a core on some of the machines here, 1 MiB on others), against the
- * 1.05 MiB of MNIST's weights a thread reads for a sample. With a schedule, a thread that
- * starts late has columns taken by the other, which then moves them between the cores' caches
- * call after call. Measured on a machine with 2 MiB a core, 2 threads, alternated in one
- * process (benchmarks/c, ab_builds fROWS 2 101), fixed against scheduled: 0.81x the time on
- * 1 row, 0.81x on 4, 0.79x on 8, 0.83-0.86x on 16; 1.02x on 24, 1.00x on 32 and 1.03x on 48,
- * where a schedule's help against a slowed thread starts to count. */
+ * own core's L2. With a schedule, a thread that starts late has columns taken by the other,
+ * which then moves them between the cores' caches call after call; past this many rows a
+ * schedule's help against a slowed thread counts for more. */
 enum { FIXED_SHARE_ROWS = 16 };
 
 /* Passes of a few rows take their columns upwards and downwards in turn (columns_downwards).
- * A thread's share of the weights can about fill its core's L2: about 1 MB of MNIST's for a
- * dense row on each of 2 threads, against 1 MiB a core on AMD's Zen 4. Read in the same
- * order every call, each line is evicted just before it is wanted again; in the opposite
- * order, a call starts on the lines the last one read last. Measured on Zen 4 (ab_builds, 301
- * rounds each, alternate against always upwards): 1 row 0.94x and 0.97x the time on 2
- * threads, 0.99x on 1; 2 rows 0.96x; 8 rows 1.01x; 16 rows 1.00x. */
+ * A thread's share of the weights can about fill its core's L2 (about 1 MB of MNIST's for a
+ * dense row on each of 2 threads). Read in the same order every call, each line is evicted
+ * just before it is wanted again; in the opposite order, a call starts on the lines the last
+ * one read last. */
 static atomic_uint few_row_passes;
 
 /* A forward pass of M rows layer by layer, in chunks of at most scratch_rows rows. */

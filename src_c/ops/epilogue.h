@@ -62,10 +62,10 @@ FM_INLINE void epilogue_vector(const int INLINE, const fm_epilogue *e, const fm_
         break;
     case FM_EPI_UPDATE: {
         const fm_vec w = load_part(c, mk, full);
-        if (t->v == NULL) {
+        if (t->state[0] == NULL) {
             r = optimizer_step(&e->opt, w, acc, NULL);
         } else {
-            float *vp = t->v + i * ldc + j;
+            float *vp = t->state[0] + i * ldc + j;
             fm_vec vel = load_part(vp, mk, full);
             r = optimizer_step(&e->opt, w, acc, &vel);
             store_part(vp, mk, vel, full);

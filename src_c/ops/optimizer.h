@@ -5,11 +5,15 @@
 #ifndef FASTMLP_OPTIMIZER_H
 #define FASTMLP_OPTIMIZER_H
 
+/* The state buffers an update rule may keep beside each weight, each shaped like the weights:
+ * momentum's velocity is state 0; Adam's two moments would be states 0 and 1. */
+enum { FM_OPT_STATES = 2 };
+
 /* The optimiser step applied to every weight matrix and bias. */
 typedef struct {
     float lr;
     float alpha;      /* L2 penalty on the weights (not the biases), 0 for none */
-    float momentum;   /* used when velocity buffers are given */
+    float momentum;   /* used when a velocity (state 0) is given */
     int nesterov;
 } fm_optimizer;
 
