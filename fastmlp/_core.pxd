@@ -37,6 +37,7 @@ cdef extern from "fastmlp.h" nogil:
         float **grad
         int activation
         int n_threads
+        int check_finite
 
     int fm_all_finite(const float *x, Py_ssize_t n)
     int fm_network_sizes_check(int n_layers, const Py_ssize_t *sizes, Py_ssize_t max_batch)

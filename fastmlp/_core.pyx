@@ -425,6 +425,7 @@ cdef class Network:
         self._net.vb = self._ptrs + 5 * L if momentum else NULL
         self._net.activation = act
         self._net.n_threads = 0
+        self._net.check_finite = 1
         self.activation = activation
 
     def __dealloc__(self):

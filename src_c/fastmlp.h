@@ -74,6 +74,8 @@ typedef struct {
     float *const *grad;        /* grad[l]: gradient w.r.t. layer l's pre-activation, same shape */
     int activation;            /* the hidden layers' activation (enum fm_activation) */
     int n_threads;             /* threads for this network's calls; <= 0: fm_get_num_threads() */
+    int check_finite;          /* nonzero: a training step checks the weights it wrote, and
+                                  returns FM_ERR_NOT_FINITE if one is NaN or infinite */
 } fm_net;
 
 /* 1 when none of the n floats at x is NaN or infinite, else 0. */
@@ -86,8 +88,8 @@ int fm_network_sizes_check(int n_layers, const ptrdiff_t *sizes, ptrdiff_t max_b
 /* One training step on the batch X (M x sizes[0]) with labels (M), M <= the buffers' max_batch.
  * Writes the batch loss (computed before the update) to *loss. When it is not finite as a
  * float32 (NaN, infinite or beyond FLT_MAX) the weights are left untouched. Returns
- * FM_ERR_INDEX, the weights untouched, when a label is outside [0, sizes[n_layers]), and
- * FM_ERR_NOT_FINITE when the update wrote a NaN or infinite weight or bias. */
+ * FM_ERR_INDEX, the weights untouched, when a label is outside [0, sizes[n_layers]), and, with
+ * net->check_finite, FM_ERR_NOT_FINITE when the update wrote a NaN or infinite weight or bias. */
 int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
                   int loss_kind, const fm_optimizer *opt, double *loss);
 

@@ -65,7 +65,8 @@ static void bench_mnist_make(bench_mnist *m, ptrdiff_t samples)
         m->grad[l] = bench_pattern((size_t)(BENCH_BATCH * sizes[l + 1]), 1.0f);
     }
     m->net = (fm_net){ .n_layers = 3, .sizes = m->sizes, .W = m->W, .b = m->b, .act = m->act,
-                       .grad = m->grad, .activation = FM_ACT_RELU };
+                       .grad = m->grad, .activation = FM_ACT_RELU,
+                       .check_finite = getenv("AB_CHECK_FINITE") != NULL };
     m->X = bench_pattern((size_t)samples * 784, 1.0f);
     m->labels = malloc(sizeof(int32_t) * (size_t)samples);
     if (m->labels == NULL) {

@@ -300,6 +300,8 @@ typedef struct {
     int b_in_panels, c_in_panels;
     int b_strided;              /* B's columns are strided: every panel of B is packed */
     int b_fits_stack;           /* a kc_max x nr panel of B fits the stack buffer */
+    int kernel_epilogue;        /* the kernel applies the epilogue (fm_epilogue_inline); else
+                                   the set's epilogue_tile runs after it */
     float *apack;               /* A's packed panels in the workspace; NULL: A read in place */
     int32_t *lists;             /* the row tiles' lists of steps in the workspace, or NULL */
     ptrdiff_t kept;             /* the steps the hints' runs keep (a list pays against them) */
@@ -348,6 +350,7 @@ static void plan_block(const fm_kernel_set *ks, const fm_product *p, const fm_hi
         pl->nr = FM_PANEL;   /* every kernel's width divides FM_PANEL, up to the row kernel's */
     pl->mc_max = pl->apack != NULL ? ks->blocks.mc_packed : ks->blocks.mc_in_place;
     pl->b_fits_stack = pl->kc_max * pl->nr <= STACK_FLOATS;
+    pl->kernel_epilogue = fm_epilogue_inline(&p->epi);
 }
 
 /* Packs A's rows [ic, ic + mc) into the plan's column panels, one per row tile, checking each
@@ -455,9 +458,9 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p, const fm_hin
                     bp = p->B + pc * p->rsb + jc * p->csb;
                     rsbp = p->rsb;
                 }
-                const int whole_k = pl.n_kblocks == 1;
+                const int whole_k = pl.n_kblocks == 1, last = kb == pl.n_kblocks - 1;
                 fm_tile t = { .epi = &p->epi, .j0 = jc, .first = kb == 0,
-                              .last = kb == pl.n_kblocks - 1,
+                              .last = last && pl.kernel_epilogue,
                               .runs = whole_k ? h->k_runs : NULL, .n_runs = h->n_k_runs,
                               .k_list = whole_k && pl.row ? h->k_list : NULL,
                               .n_k_list = h->n_k_list };
@@ -482,8 +485,14 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p, const fm_hin
                     else
                         pl.kernel(mt, nb, kc, p->A + i * p->rsa + pc * p->csa, p->rsa, p->csa,
                                   bp, rsbp, c, ldc, &t);
+                    if (last && !pl.kernel_epilogue)
+                        ks->epilogue_tile(&t, mt, nb, c, ldc);
                 }
             }
+            /* The weights an update wrote, checked once the column's tiles are done. */
+            if (p->epi.not_finite != NULL
+                && !ks->finite_rows(p->C + c_start + ic * ldc, ldc, mc, nb))
+                atomic_store_explicit(p->epi.not_finite, 1, memory_order_relaxed);
         }
     }
     free(heap_buf);

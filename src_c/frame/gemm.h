@@ -61,6 +61,14 @@ typedef struct {
                                        writes is NaN or infinite */
 } fm_epilogue;
 
+/* Whether a micro-kernel applies e in its store. The frame hands the others to the kernel set's
+ * epilogue_tile, over each finished tile while it is in L1 (kernels/ukernel.h). */
+static inline int fm_epilogue_inline(const fm_epilogue *e)
+{
+    return (e->kind != FM_EPI_BIAS_ACT && e->kind != FM_EPI_ACT_GRAD)
+           || fm_activation_cheap(e->activation);
+}
+
 /* Returns 0, or -1 when a packing buffer could not be allocated (C is then unspecified).
  * Runs on fm_get_num_threads() OpenMP threads (fewer for small products). Packing buffers live
  * on the stack or in a per-thread workspace (workspace.h) that grows on a thread's first large

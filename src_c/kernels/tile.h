@@ -91,26 +91,14 @@ FM_INLINE void tile_steps_of(const int MR, const int NV, const int LISTED, const
         steps_listed(MR, NV, FULL, acc, mk, t->k_list, t->n_k_list, a, rsa, csa, b, rsb);
         return;
     }
-    const ptrdiff_t whole[2] = { 0, k };
-    const ptrdiff_t *runs = t->runs != NULL ? t->runs : whole;
-    const int n_runs = t->runs != NULL ? t->n_runs : 1;
-    for (int r = 0; r < n_runs; r++)
-        steps(MR, NV, FULL, acc, mk, runs[2 * r], runs[2 * r + 1], a, rsa, csa, b, rsb);
-}
-
-/* The epilogue of a finished tile of m x n sums parked in C, out of line: for the epilogues
- * that a micro-kernel's store leaves out (fm_epilogue_inline), while the tile is in L1. */
-static __attribute__((noinline)) void epilogue_tile(const fm_tile *t, int m, int n, float *c,
-                                                    ptrdiff_t ldc)
-{
-    for (int i = 0; i < m; i++) {
-        for (int j = 0; j < n; j += FM_VL) {
-            const int full = n - j >= FM_VL;
-            const fm_lanes mk = v_lanes(n - j);
-            float *cij = c + i * ldc + j;
-            epilogue_vector(0, t->epi, t, load_part(cij, mk, full), i, j, cij, ldc, mk, full);
-        }
+    /* All of k on its own, not as a run of one: in a loop of runs the compiler keeps some
+     * accumulators in memory where 16 vector registers hold them all but one. */
+    if (t->runs == NULL) {
+        steps(MR, NV, FULL, acc, mk, 0, k, a, rsa, csa, b, rsb);
+        return;
     }
+    for (int r = 0; r < t->n_runs; r++)
+        steps(MR, NV, FULL, acc, mk, t->runs[2 * r], t->runs[2 * r + 1], a, rsa, csa, b, rsb);
 }
 
 /* The tile body for exactly MR rows and NV vectors, n columns valid (ukernel.h's contract);
@@ -160,22 +148,17 @@ FM_INLINE void tile(const int MR, const int NV, const int LISTED, int n, ptrdiff
     const fm_epilogue epi = *t->epi;
     fm_tile fields = *t;
     fields.epi = &epi;
-    const int inline_epilogue = t->last && fm_epilogue_inline(&epi);
     #pragma GCC unroll 24
     for (int i = 0; i < MR; i++) {
         #pragma GCC unroll 8
         for (int v = 0; v < NV; v++) {
             float *cv = c + i * ldc + FM_VL * v;
-            if (inline_epilogue)
+            if (t->last)
                 epilogue_vector(1, &epi, &fields, acc[i][v], i, FM_VL * v, cv, ldc, mk[v], full[v]);
             else
                 store_part(cv, mk[v], acc[i][v], full[v]);
         }
     }
-    /* The caller's tile, not the local copies: their address must not escape, or every store
-     * to C could change them and each field would be read again after it. */
-    if (t->last && !inline_epilogue)
-        epilogue_tile(t, MR, n, c, ldc);
 }
 
 /* A tile whose rows of A may be 1 apart (rsa == 1: A stored by columns, or packed): the

@@ -30,9 +30,11 @@
  * The epilogue is gemm.h's fm_epilogue, applied to the tile whose top-left element is C(i0, j0)
  * of the whole product: bias[j0 + j], mask[(i0 + i)*ldm + j0 + j], and the update rule's
  * state state[s][i*ldc + j] (state[s]: the element of state buffer s that pairs with c[0], so
- * the state has C's layout, whether C is row-major or in column panels). Every kernel applies ops/epilogue.h, written
- * once over the vector interface (vec.h), so every kernel gives bit-identical results. The
- * cheap epilogues run inside the kernel's store; the others over the finished tile, in L1.
+ * the state has C's layout, whether C is row-major or in column panels). Every kernel
+ * applies ops/epilogue.h, written once over the vector interface (vec.h), so every kernel
+ * gives bit-identical results. A kernel is given only the epilogues it applies in its store
+ * (fm_epilogue_inline, gemm.h); for the others the frame gives it last = 0, then runs the
+ * set's epilogue_tile over the finished tile while it is in L1.
  *
  * Kernels are plain functions; the table fm_kernel_set below tells the frame (gemm.c) their MR
  * and NR. "wide" is the workhorse; "columns" is its shape for A stored by columns (rsa == 1,
@@ -64,6 +66,9 @@ typedef struct {
     const int32_t *k_list;   /* NULL, or (the row and columns kernels) p takes these n_k_list */
     int n_k_list;            /* values alone, ascending, within [0, k); runs are then unused */
 } fm_tile;
+
+/* The epilogue over a finished m x n tile whose sums are parked in C (ops/epilogue.h). */
+typedef void (*fm_epilogue_tile_fn)(const fm_tile *t, int m, int n, float *c, ptrdiff_t ldc);
 
 typedef void (*fm_ukernel_fn)(int m, int n, ptrdiff_t k,
                               const float *a, ptrdiff_t rsa, ptrdiff_t csa,
@@ -124,6 +129,9 @@ typedef struct {
     fm_tile_kernel narrow;      /* n <= narrow.nr: more rows a tile (a 10-wide output layer) */
     int mr_narrow_rows;         /* the narrow kernel's best height when A is stored by rows */
     fm_tile_kernel row;         /* one row (m == 1), at most row.nr columns */
+    fm_epilogue_tile_fn epilogue_tile;  /* the epilogues the kernels leave out
+                                           (fm_epilogue_inline), over a finished tile */
+    int (*finite_rows)(const float *c, ptrdiff_t ldc, ptrdiff_t m, int n);  /* ops/epilogue.h */
     fm_pack_bt_fn pack_bt;      /* NULL: the portable fm_pack_b */
     fm_pack_a_fn pack_a;        /* NULL: A stored by rows goes to "wide", read in place */
     fm_nonzero_list_fn nonzero_list;   /* a one-row pass's lists of steps (nn/mlp_step.c) */

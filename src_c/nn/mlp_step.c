@@ -425,7 +425,7 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
     /* A loss beyond float range means the float32 gradients are already meaningless. */
     if (atomic_load_explicit(&sh->failed, memory_order_relaxed) || !isfinite((float)total))
         return failed ? -1 : 0;
-    atomic_int *not_finite = &sh->not_finite;
+    atomic_int *not_finite = net->check_finite ? &sh->not_finite : NULL;
 
     /* Walk back: each layer's input gradient is taken before that layer's weights move
      * (the output layer's in output_rows_share). */

@@ -23,8 +23,9 @@ static const char *const fm_activation_names[FM_ACT_COUNT] = {
     [FM_ACT_TANH] = "tanh",
 };
 
-/* Whether the forward function runs inside the micro-kernel's store (a few operations a
- * vector); the others run over the finished tile in L1, so the kernel's code stays small. */
+/* Whether the forward function and the derivative run inside the micro-kernel's store (one
+ * operation a vector); the others run over the finished tile in L1, so the kernel's code
+ * stays small. */
 static inline int fm_activation_cheap(enum fm_activation act)
 {
     return act == FM_ACT_RELU;
@@ -90,6 +91,13 @@ FM_INLINE fm_vec activation_forward_cheap(enum fm_activation act, fm_vec z)
 {
     (void)act;
     return v_max(z, v_zero());   /* FM_ACT_RELU */
+}
+
+/* dL/dz for the cheap activations (fm_activation_cheap) alone. */
+FM_INLINE fm_vec activation_backward_cheap(enum fm_activation act, fm_vec g, fm_vec a)
+{
+    (void)act;
+    return v_select(v_gt(a, v_zero()), g, v_zero());   /* FM_ACT_RELU: a > 0 ? g : 0 */
 }
 
 /* dL/dz = g * f'(z), from the activation's output a = f(z). */

@@ -29,16 +29,10 @@ FM_INLINE void store_part(float *p, fm_lanes mk, fm_vec v, int full)
         v_store_lanes(p, mk, v);
 }
 
-/* Whether the micro-kernel applies e in its store (else it parks the sums and epilogue_tile
- * runs over the finished tile). */
-static inline int fm_epilogue_inline(const fm_epilogue *e)
-{
-    return e->kind != FM_EPI_BIAS_ACT || fm_activation_cheap(e->activation);
-}
-
 /* Writes the epilogue of one vector of sums acc to C(i, j..) at c, lanes mk (all when full).
  * i, j: the vector's place inside the tile t. INLINE: in the micro-kernel's store, where only
- * the cheap activations come (fm_epilogue_inline), so the others' code stays out of it. */
+ * the cheap activations come (fm_epilogue_inline), so the others' code stays out of it: a
+ * kernel that holds its accumulators in 16 vector registers spills them for less. */
 FM_INLINE void epilogue_vector(const int INLINE, const fm_epilogue *e, const fm_tile *t,
                                fm_vec acc, ptrdiff_t i, ptrdiff_t j, float *c, ptrdiff_t ldc,
                                fm_lanes mk, int full)
@@ -56,10 +50,12 @@ FM_INLINE void epilogue_vector(const int INLINE, const fm_epilogue *e, const fm_
                    : activation_forward(e->activation, z);
         break;
     }
-    case FM_EPI_ACT_GRAD:
-        r = activation_backward(e->activation, acc,
-                                load_part(e->mask + (t->i0 + i) * e->ldm + t->j0 + j, mk, full));
+    case FM_EPI_ACT_GRAD: {
+        const fm_vec a = load_part(e->mask + (t->i0 + i) * e->ldm + t->j0 + j, mk, full);
+        r = INLINE ? activation_backward_cheap(e->activation, acc, a)
+                   : activation_backward(e->activation, acc, a);
         break;
+    }
     case FM_EPI_UPDATE: {
         const fm_vec w = load_part(c, mk, full);
         if (t->state[0] == NULL) {
@@ -71,12 +67,44 @@ FM_INLINE void epilogue_vector(const int INLINE, const fm_epilogue *e, const fm_
             store_part(vp, mk, vel, full);
         }
         /* Lanes outside mk hold zeros, which stay finite. */
-        if (e->not_finite != NULL && v_any_not_finite(r))
+        /* In a kernel's store the frame checks the finished weights instead (finite_rows): the
+         * check would cost the kernel registers. */
+        if (!INLINE && e->not_finite != NULL && v_any_not_finite(r))
             atomic_store_explicit(e->not_finite, 1, memory_order_relaxed);
         break;
     }
     }
     store_part(c, mk, r, full);
+}
+
+/* The epilogue of a finished tile of m x n sums parked in C, out of line: for the epilogues
+ * that a micro-kernel's store leaves out (fm_epilogue_inline), while the tile is in L1. The
+ * frame calls it (the set's epilogue_tile) right after the kernel: a call inside a kernel's
+ * body would cost it registers. */
+static void epilogue_tile(const fm_tile *t, int m, int n, float *c, ptrdiff_t ldc)
+{
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j += FM_VL) {
+            const int full = n - j >= FM_VL;
+            const fm_lanes mk = v_lanes(n - j);
+            float *cij = c + i * ldc + j;
+            epilogue_vector(0, t->epi, t, load_part(cij, mk, full), i, j, cij, ldc, mk, full);
+        }
+    }
+}
+
+/* Whether the m x n block at c (row stride ldc) holds no NaN and no infinity: the weights an
+ * update product just wrote (fm_epilogue.not_finite). */
+static int finite_rows(const float *c, ptrdiff_t ldc, ptrdiff_t m, int n)
+{
+    int bad = 0;
+    for (ptrdiff_t i = 0; i < m; i++) {
+        for (int j = 0; j < n; j += FM_VL) {
+            const int full = n - j >= FM_VL;
+            bad |= v_any_not_finite(load_part(c + i * ldc + j, v_lanes(n - j), full));
+        }
+    }
+    return !bad;
 }
 
 #endif
