@@ -16,7 +16,7 @@
 #include "fastmlp.h"   /* fm_all_finite */
 
 enum { MR = 6, NR = 16, NR_ROW = 64, TILE_MR_MAX = 6 };
-enum { TILE_PREFETCH_A = 0, TILE_PREFETCH_C = 0 };
+enum { TILE_PREFETCH_A = 0, TILE_PREFETCH_C = 0, TILE_FEW_REGISTERS = 1 };
 
 #include "kernels/tile.h"
 

@@ -22,7 +22,7 @@
 
 enum { MR_WIDE = 6, NR_WIDE = 64, MR_COLUMNS = 12, NR_COLUMNS = 32, MR_NARROW = 24,
        NR_NARROW = 16, MR_NARROW_ROWS = 8, NR_ROW = 128, TILE_MR_MAX = 24 };
-enum { TILE_PREFETCH_A = 1, TILE_PREFETCH_C = 1 };
+enum { TILE_PREFETCH_A = 1, TILE_PREFETCH_C = 1, TILE_FEW_REGISTERS = 0 };
 
 #include "kernels/tile.h"
 

@@ -10,6 +10,11 @@
  *                       and steps csa apart are too far apart for the hardware prefetchers)
  *   TILE_PREFETCH_C     nonzero: the C tile (and the ACT_GRAD mask) is fetched while the FMAs
  *                       run; sets with 16 vector registers spill for it instead
+ *   TILE_FEW_REGISTERS  nonzero for sets with 16 vector registers, where a tile's 12
+ *                       accumulators leave one spare: the epilogue then reads the product's
+ *                       fields where they are (local copies would hold registers through a
+ *                       tile's steps), but in tiles with a list, and those make their lane
+ *                       masks again after the steps instead of keeping them through them
  */
 #ifndef FASTMLP_TILE_H
 #define FASTMLP_TILE_H
@@ -144,19 +149,27 @@ FM_INLINE void tile(const int MR, const int NV, const int LISTED, int n, ptrdiff
 
     /* The epilogue reads the tile's and the product's fields from local copies: a store to C
      * cannot change a local, so they stay in registers rather than being loaded again after
-     * every vector stored. */
-    const fm_epilogue epi = *t->epi;
-    fm_tile fields = *t;
-    fields.epi = &epi;
+     * every vector stored (TILE_FEW_REGISTERS says where not). */
+    const int local_fields = !TILE_FEW_REGISTERS || LISTED;
+    fm_epilogue epi;
+    fm_tile fields;
+    if (local_fields) {
+        epi = *t->epi;
+        fields = *t;
+        fields.epi = &epi;
+    }
+    const fm_epilogue *e = local_fields ? &epi : t->epi;
+    const fm_tile *tf = local_fields ? &fields : t;
     #pragma GCC unroll 24
     for (int i = 0; i < MR; i++) {
         #pragma GCC unroll 8
         for (int v = 0; v < NV; v++) {
             float *cv = c + i * ldc + FM_VL * v;
+            const fm_lanes mkv = TILE_FEW_REGISTERS && LISTED ? v_lanes(n - FM_VL * v) : mk[v];
             if (t->last)
-                epilogue_vector(1, &epi, &fields, acc[i][v], i, FM_VL * v, cv, ldc, mk[v], full[v]);
+                epilogue_vector(1, e, tf, acc[i][v], i, FM_VL * v, cv, ldc, mkv, full[v]);
             else
-                store_part(cv, mk[v], acc[i][v], full[v]);
+                store_part(cv, mkv, acc[i][v], full[v]);
         }
     }
 }
