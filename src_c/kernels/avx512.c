@@ -128,29 +128,48 @@ static void kernel_wide(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa
     }
 }
 
-/* m x n tiles with m <= 24 and n <= 16 (one vector a row). */
+/* The tile of the rows below the first `rows` rows of t. */
+static fm_tile tile_below(const fm_tile *t, int rows, ptrdiff_t ldc)
+{
+    fm_tile below = *t;
+    below.i0 += rows;
+    for (int s = 0; s < FM_OPT_STATES; s++)
+        below.state[s] = t->state[s] != NULL ? t->state[s] + rows * ldc : NULL;
+    return below;
+}
+
+/* m x n tiles with m <= 24 and n <= 16 (one vector a row). A stored by rows takes at most
+ * MR_NARROW_ROWS rows a tile from the frame; taller tiles of it, which the frame never asks
+ * for, go in pieces (fewer bodies to compile). */
 static void kernel_narrow(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                           const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
 {
+    if (rsa != 1 && m > MR_NARROW_ROWS) {
+        const fm_tile below = tile_below(t, MR_NARROW_ROWS, ldc);
+        kernel_narrow(MR_NARROW_ROWS, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+        kernel_narrow(m - MR_NARROW_ROWS, n, k, a + MR_NARROW_ROWS * rsa, rsa, csa, b, rsb,
+                      c + MR_NARROW_ROWS * ldc, ldc, &below);
+        return;
+    }
     switch (m) {
     case 7: tile_any_rsa(7, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
     case 8: tile_any_rsa(8, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 9: tile_any_rsa(9, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 10: tile_any_rsa(10, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 11: tile_any_rsa(11, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 12: tile_any_rsa(12, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 13: tile_any_rsa(13, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 14: tile_any_rsa(14, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 15: tile_any_rsa(15, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 16: tile_any_rsa(16, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 17: tile_any_rsa(17, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 18: tile_any_rsa(18, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 19: tile_any_rsa(19, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 20: tile_any_rsa(20, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 21: tile_any_rsa(21, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 22: tile_any_rsa(22, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 23: tile_any_rsa(23, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    case 24: tile_any_rsa(24, 1, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
+    case 9: tile(9, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 10: tile(10, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 11: tile(11, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 12: tile(12, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 13: tile(13, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 14: tile(14, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 15: tile(15, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 16: tile(16, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 17: tile(17, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 18: tile(18, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 19: tile(19, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 20: tile(20, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 21: tile(21, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 22: tile(22, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 23: tile(23, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
+    case 24: tile(24, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
     default: kernel_wide(m, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
     }
 }
@@ -184,13 +203,10 @@ static void kernel_columns(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t 
     }
     if (rsa != 1) {
         const int top = m < MR_WIDE ? m : MR_WIDE;
-        fm_tile rest = *t;
-        rest.i0 += top;
-        for (int s = 0; s < FM_OPT_STATES; s++)
-            rest.state[s] = t->state[s] != NULL ? t->state[s] + top * ldc : NULL;
+        const fm_tile below = tile_below(t, top, ldc);
         kernel_wide(top, n, k, a, rsa, csa, b, rsb, c, ldc, t);
         if (m > top)
-            kernel_wide(m - top, n, k, a + top * rsa, rsa, csa, b, rsb, c + top * ldc, ldc, &rest);
+            kernel_wide(m - top, n, k, a + top * rsa, rsa, csa, b, rsb, c + top * ldc, ldc, &below);
         return;
     }
     switch (m) {
