@@ -160,12 +160,17 @@ FM_INLINE void tile(const int MR, const int NV, const int LISTED, int n, ptrdiff
     }
     const fm_epilogue *e = local_fields ? &epi : t->epi;
     const fm_tile *tf = local_fields ? &fields : t;
+    /* n, hidden from the compiler, so that it makes the masks again rather than keep them */
+    int n_again = n;
+    if (TILE_FEW_REGISTERS && LISTED)
+        __asm__("" : "+r"(n_again));
     #pragma GCC unroll 24
     for (int i = 0; i < MR; i++) {
         #pragma GCC unroll 8
         for (int v = 0; v < NV; v++) {
             float *cv = c + i * ldc + FM_VL * v;
-            const fm_lanes mkv = TILE_FEW_REGISTERS && LISTED ? v_lanes(n - FM_VL * v) : mk[v];
+            const fm_lanes mkv = TILE_FEW_REGISTERS && LISTED ? v_lanes(n_again - FM_VL * v)
+                                                              : mk[v];
             if (t->last)
                 epilogue_vector(1, e, tf, acc[i][v], i, FM_VL * v, cv, ldc, mkv, full[v]);
             else
