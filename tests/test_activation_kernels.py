@@ -94,15 +94,21 @@ def test_tanh_layer_forward_and_input_gradient_against_float64(isa, M, K, N, use
     assert np.all(np.abs(dX - g * slope) <= gbound)
 
 
+def _random_weights(rng, sizes):
+    """[W1, b1, ...] for a network of these widths, scaled so its tanh units do not saturate."""
+    weights = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        weights += [(rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32),
+                    (0.1 * rng.standard_normal(n_out)).astype(np.float32)]
+    return weights
+
+
 def test_tanh_network_trains_to_the_same_bits_on_every_isa_and_thread_count():
     rng = np.random.default_rng(5)
     sizes = (50, 40, 17, 4)
     X = rng.standard_normal((64, 50)).astype(np.float32)
     labels = rng.integers(0, 4, 64).astype(np.int32)
-    weights = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        weights += [(rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32),
-                    (0.1 * rng.standard_normal(n_out)).astype(np.float32)]
+    weights = _random_weights(rng, sizes)
     digests = set()
     for isa in AVAILABLE:
         for threads in (1, 2, 3):
@@ -123,10 +129,7 @@ def test_tanh_network_step_matches_the_float64_reference():
     sizes = (30, 20, 10, 3)
     X = rng.standard_normal((25, 30)).astype(np.float32)
     labels = rng.integers(0, 3, 25).astype(np.int32)
-    weights = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        weights += [(rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32),
-                    (0.1 * rng.standard_normal(n_out)).astype(np.float32)]
+    weights = _random_weights(rng, sizes)
     net = _core.Network(sizes, 25, activation="tanh")
     net.set_weights(weights)
     loss = net.train_step(X, labels, 0.1, "mse")
