@@ -1,5 +1,5 @@
 /* registry.c - every kernel set fastmlp is built with, and the CPU detection that says which
- * of them this machine runs (see registry.h).
+ * of them the CPU runs (see registry.h).
  *
  * A new instruction set is one row of `sets` below (with its detection, for a new
  * architecture), beside its kernels/<isa>.c.
