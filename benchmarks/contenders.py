@@ -49,11 +49,12 @@ class FastmlpTrainer:
 
     def __init__(self, n_threads=None, sizes=SIZES):
         weights, biases = initial_weights(sizes=sizes)
+        params = [a for pair in zip(weights, biases) for a in pair]
         self.model = MLPClassifier(hidden_layer_sizes=sizes[1:-1], batch_size=BATCH, epochs=1,
                                    random_state=0)
-        self.model.fit(np.zeros((sizes[-1], sizes[0]), np.float32), np.arange(sizes[-1]))
-        self.model.set_weights([a for pair in zip(weights, biases) for a in pair])
-        self.net = self.model._network
+        self.model.set_weights(params)          # builds the model from the weights' shapes
+        self.net = _core.Network(sizes, BATCH)  # the network fit would train, batches of BATCH
+        self.net.set_weights(params)
         self.n_threads = n_threads
 
     def step(self, X, y):

@@ -123,7 +123,7 @@ def run_epoch(model, X, y, epoch, step_hooks=(), interrupt=None):
         if interrupt is not None and interrupt.requested:
             raise KeyboardInterrupt
     if not kept.still_finite(X[:bs]):
-        raise kept.diverged(f"the weights or outputs became non-finite during epoch {epoch}",
+        raise kept.diverged(f"the outputs became non-finite during epoch {epoch}",
                             epoch, lr, restore=True)
     seconds = time.perf_counter() - start_time
     return {"loss": total / n, "seconds": seconds,
