@@ -367,7 +367,8 @@ static int output_rows_share(const fm_net *net, ptrdiff_t M, const float *X,
         ptrdiff_t i = s * sh->rows_per_slot;
         ptrdiff_t rows = M - i < sh->rows_per_slot ? M - i : sh->rows_per_slot;
         sh->slot_sum[s] = fm_targets_rows_grad(dout + i * N, out + i * N, t, i, rows, N, M);
-        if (isnan(sh->slot_sum[s]) && t->labels != NULL && any_label_outside(t->labels + i, rows, N))
+        if (isnan(sh->slot_sum[s]) && t->labels != NULL
+            && any_label_outside(t->labels + i, rows, N))
             atomic_store_explicit(&sh->bad_index, 1, memory_order_relaxed);
     }
     if (last > 0) {
@@ -397,7 +398,8 @@ static void gather_share(ptrdiff_t M, ptrdiff_t n_in, ptrdiff_t n_out, const flo
         if (t->labels != NULL)
             batch->labels[i] = t->labels[r];
         if (t->Y != NULL)
-            memcpy(batch->Y + i * n_out, t->Y + (ptrdiff_t)r * n_out, sizeof(float) * (size_t)n_out);
+            memcpy(batch->Y + i * n_out, t->Y + (ptrdiff_t)r * n_out,
+                   sizeof(float) * (size_t)n_out);
         if (t->weights != NULL)
             batch->weights[i] = t->weights[r];
     }
@@ -615,7 +617,8 @@ static int step_share(const fm_net *net, const step_call *c, step_shared *sh,
     team_barrier(nth);
     if (atomic_load_explicit(&sh->bad_index, memory_order_relaxed))
         return 0;
-    const fm_targets gathered = { .kind = c->t->kind, .labels = c->t->labels ? c->batch->labels : NULL,
+    const fm_targets gathered = { .kind = c->t->kind,
+                                  .labels = c->t->labels ? c->batch->labels : NULL,
                                   .Y = c->t->Y ? c->batch->Y : NULL,
                                   .weights = c->t->weights ? c->batch->weights : NULL,
                                   .scale = c->t->scale };
