@@ -21,6 +21,21 @@ cdef extern from "fastmlp.h" nogil:
     cdef enum fm_loss_kind:
         FM_LOSS_MSE
         FM_LOSS_CROSS_ENTROPY
+        FM_LOSS_SQUARED_ERROR
+        FM_LOSS_LOG
+        FM_LOSS_BINARY_LOG
+        FM_LOSS_POISSON
+    ctypedef struct fm_targets:
+        int kind
+        const int32_t *labels
+        const float *Y
+        const float *weights
+        double scale
+    ctypedef struct fm_batch:
+        float *X
+        int32_t *labels
+        float *Y
+        float *weights
     ctypedef struct fm_optimizer:
         float lr
         float alpha
@@ -62,6 +77,12 @@ cdef extern from "fastmlp.h" nogil:
                            const int32_t *labels, Py_ssize_t n, const int64_t *rows, float *batch,
                            int32_t *batch_labels, int loss_kind, const fm_optimizer *opt,
                            double *loss)
+    int fm_train_step_targets(const fm_net *net, Py_ssize_t M, const float *X,
+                              const fm_targets *t, Py_ssize_t n, const int64_t *rows,
+                              const fm_batch *batch, const fm_optimizer *opt, double *loss)
+    int fm_gradient(const fm_net *net, Py_ssize_t M, const float *X, const fm_targets *t,
+                    float **gW, float **gb, double *loss)
+    double fm_weights_sum_squares(const fm_net *net)
     int fm_forward(const fm_net *net, Py_ssize_t M, const float *X, float *out, float **scratch,
                    Py_ssize_t scratch_rows)
     int fm_forward_finite(const fm_net *net, Py_ssize_t M, const float *X, float *out,

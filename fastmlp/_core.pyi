@@ -11,6 +11,7 @@ import numpy.typing as npt
 _F32 = npt.NDArray[np.float32]
 _I32 = npt.NDArray[np.int32]
 _Loss = Literal["mse", "cross_entropy"]
+_TargetLoss = Literal["squared_error", "log_loss", "binary_log_loss", "poisson"]
 
 LOSSES: dict[str, int]
 
@@ -38,6 +39,8 @@ def gemm(A: _F32, B: _F32, C: _F32, trans_a: bool = ..., trans_b: bool = ...) ->
 ACTIVATIONS: dict[str, int]
 ISAS: tuple[str, ...]
 LOSSES: dict[str, int]
+LABEL_LOSSES: tuple[str, ...]
+TARGET_LOSSES: tuple[str, ...]
 def dense_forward(X: _F32, W: _F32, b: _F32, out: _F32, activation: bool | str | None) -> None:
     """out (M, N) = f(X (M, K) @ W (K, N) + b (N,)); True means relu, False or None no f."""
 def dense_backward_input(dZ: _F32, W: _F32, A_prev: _F32 | None, dA_prev: _F32,
@@ -82,6 +85,19 @@ class Network:
                         nesterov: bool = ..., n_threads: int = ...) -> float:
         """``train_step(X[rows], labels[rows], ...)`` without the copy: X (n, n_in), labels
         (n,), rows (M,) int64 in [0, n)."""
+    def train_step_targets(self, X: _F32, Y: _F32, lr: float, loss: _TargetLoss,
+                           sample_weight: _F32 | None = ...,
+                           rows: npt.NDArray[np.int64] | None = ..., weight_sum: float = ...,
+                           alpha: float = ..., momentum: float = ..., nesterov: bool = ...,
+                           n_threads: int = ...) -> float:
+        """One step towards float targets Y (n, n_out) with scikit-learn's loss, per-sample
+        weights (n,) or None, on all rows or ``rows``; returns S = sum_i w_i l_i."""
+    def gradient(self, X: _F32, Y: _F32, loss: _TargetLoss, sample_weight: _F32 | None = ...,
+                 weight_sum: float = ..., n_threads: int = ...) -> tuple[float, list[_F32]]:
+        """``(S, [gW1, gb1, ...])``: the gradient of S / weight_sum, weights unchanged; at
+        most max_batch rows."""
+    def weights_sum_squares(self) -> float:
+        """The sum of the squares of every weight (not the biases)."""
     def forward(self, X: _F32, check_finite: bool = ..., n_threads: int = ...) -> _F32:
         """The raw output (M, n_out) for X (M, n_in); with ``check_finite``, ``NonFiniteInput``
         when X holds a NaN or an infinity."""

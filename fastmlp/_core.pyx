@@ -18,7 +18,15 @@ from cpython.pyport cimport PY_SSIZE_T_MAX
 
 cnp.import_array()
 
-LOSSES = {"mse": FM_LOSS_MSE, "cross_entropy": FM_LOSS_CROSS_ENTROPY}
+# The losses by name: on integer labels (train_step, train_step_rows, loss_grad) and
+# scikit-learn's on float targets with sample weights (train_step_targets, gradient).
+LABEL_LOSSES = ("mse", "cross_entropy")
+TARGET_LOSSES = ("squared_error", "log_loss", "binary_log_loss", "poisson")
+LOSSES = {"mse": FM_LOSS_MSE, "cross_entropy": FM_LOSS_CROSS_ENTROPY,
+          "squared_error": FM_LOSS_SQUARED_ERROR, "log_loss": FM_LOSS_LOG,
+          "binary_log_loss": FM_LOSS_BINARY_LOG, "poisson": FM_LOSS_POISSON}
+_LABEL_KINDS = {name: LOSSES[name] for name in LABEL_LOSSES}
+_TARGET_KINDS = {name: LOSSES[name] for name in TARGET_LOSSES}
 # The hidden layers' activations, by the names the C library gives them (ops/activation.h).
 ACTIVATIONS = {fm_activation_names[i].decode(): i for i in range(FM_ACT_COUNT)}
 
@@ -289,7 +297,7 @@ def loss_grad(const float[:, ::1] out, const int32_t[::1] labels, float[:, ::1] 
     ``mse`` is sum((out - onehot)**2) / M; ``cross_entropy`` is mean(-log softmax(out)[label]).
     """
     cdef Py_ssize_t M = out.shape[0], N = out.shape[1]
-    _expect(loss in LOSSES, f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    _expect(loss in _LABEL_KINDS, f"loss must be one of {sorted(_LABEL_KINDS)}, got {loss!r}")
     _expect(labels.shape[0] == M, f"loss_grad: {labels.shape[0]} labels for {M} rows")
     _expect(dout.shape[0] == M and dout.shape[1] == N,
             f"loss_grad: dout has shape ({dout.shape[0]}, {dout.shape[1]}), expected ({M}, {N})")
@@ -303,6 +311,54 @@ def loss_grad(const float[:, ::1] out, const int32_t[::1] labels, float[:, ::1] 
         else:
             value = fm_mse_loss_grad(&dout[0, 0], &out[0, 0], &labels[0], M, N)
     return value
+
+
+cdef int _targets(fm_targets *t, const float[:, ::1] Y, const float[::1] sw,
+                  const int64_t[::1] rows, Py_ssize_t n, Py_ssize_t n_out, str loss,
+                  double weight_sum) except -1:
+    """Checks float targets Y (n, n_out), weights sw (n,) or None and rows (M,) or None (all
+    n rows) for ``loss`` (``TARGET_LOSSES``) and fills t for them; the gradient's scale is
+    1 / weight_sum, or 1 / the batch's sum of weights (its row count without) when
+    weight_sum is 0. ValueError for a wrong shape, a row out of range, a target or weight not
+    finite, a negative weight (or a negative Poisson target), or a sum not > 0."""
+    kind = _TARGET_KINDS.get(loss)
+    if kind is None:
+        raise ValueError(f"loss must be one of {list(TARGET_LOSSES)} (integer labels: "
+                         f"train_step), got {loss!r}")
+    if Y.shape[0] != n or Y.shape[1] != n_out:
+        raise ValueError(f"Y has shape ({Y.shape[0]}, {Y.shape[1]}), expected ({n}, {n_out})")
+    if sw is not None and sw.shape[0] != n:
+        raise ValueError(f"sample_weight has length {sw.shape[0]}, expected {n}")
+    if not (isfinite(weight_sum) and weight_sum >= 0):
+        raise ValueError(f"weight_sum must be finite and >= 0 (0: the batch's), got {weight_sum}")
+    cdef Py_ssize_t M = n if rows is None else rows.shape[0], i, j, r
+    cdef bint poisson = kind == FM_LOSS_POISSON
+    cdef double total = 0.0
+    cdef float w, y
+    for i in range(M):
+        r = i if rows is None else rows[i]
+        if r < 0 or r >= n:
+            raise ValueError(f"row index {r} at position {i} is outside [0, {n})")
+        for j in range(n_out):
+            y = Y[r, j]
+            if not isfinite(y) or (poisson and y < 0):
+                raise ValueError(f"target {y} at ({r}, {j}) is not "
+                                 + ("a finite number >= 0 (poisson)" if poisson else "finite"))
+        if sw is not None:
+            w = sw[r]
+            if not (isfinite(w) and w >= 0):
+                raise ValueError(f"sample weight {w} of row {r} is not a finite number >= 0")
+            total += w
+    if weight_sum == 0:
+        weight_sum = total if sw is not None else <double>M
+    if not (weight_sum > 0 and isfinite(1.0 / weight_sum)):
+        raise ValueError(f"the batch's weight sum is {weight_sum}: it must be > 0")
+    t.kind = kind
+    t.labels = NULL
+    t.Y = &Y[0, 0]
+    t.weights = &sw[0] if sw is not None else NULL
+    t.scale = 1.0 / weight_sum
+    return 0
 
 
 def all_finite(const float[:, ::1] X):
@@ -359,6 +415,7 @@ cdef class Network:
     cdef readonly bint has_velocity
     cdef list _W, _b, _vW, _vb, _act, _grad
     cdef object _batch, _batch_labels   # train_step_rows's gathered batch, made on first use
+    cdef object _batch_Y, _batch_sw     # train_step_targets's gathered targets, likewise
     cdef Py_ssize_t *_sizes
     cdef float **_ptrs
     cdef list _scratch            # forward()'s hidden activations for up to _scratch_rows rows,
@@ -549,6 +606,109 @@ cdef class Network:
         _check_status(status)
         return value
 
+    def train_step_targets(self, const float[:, ::1] X, const float[:, ::1] Y, double lr,
+                           str loss, const float[::1] sample_weight=None,
+                           const int64_t[::1] rows=None, double weight_sum=0.0,
+                           double alpha=0.0, double momentum=0.0, bint nesterov=False,
+                           int n_threads=0):
+        """One optimiser step towards float targets with scikit-learn's loss ``loss`` (one of
+        ``TARGET_LOSSES``), on the batch (X, Y) or, with ``rows``, on those rows of (X, Y,
+        sample_weight), gathered by the step's threads as ``train_step_rows`` does.
+
+        The output gradient is ``(p - y) * w_i / weight_sum``, p the loss's output activation
+        of the network's output (scikit-learn's ``_backprop``); ``weight_sum`` 0 takes the
+        batch's sum of weights, or its row count without weights. Returns
+        ``S = sum_i w_i l_i``, the batch's loss before the update, not divided (scikit-learn's
+        loss is ``S / weight_sum``). A non-finite S leaves the weights as they were.
+
+        Shapes: X (n, n_in), Y (n, n_out) float32 finite (poisson: >= 0), sample_weight (n,)
+        float32 finite >= 0 or None, rows (M,) int64 in [0, n) or None (then M = n);
+        1 <= M <= max_batch.
+        """
+        cdef Py_ssize_t n = X.shape[0]
+        cdef Py_ssize_t M = n if rows is None else rows.shape[0]
+        cdef fm_targets t
+        self._check_step(M, n, X.shape[1], n, "mse", momentum)
+        _targets(&t, Y, sample_weight, rows, n, self._sizes[self._net.n_layers], loss,
+                 weight_sum)
+        cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
+        cdef fm_batch batch
+        batch.X = NULL
+        batch.labels = NULL
+        batch.Y = NULL
+        batch.weights = NULL
+        cdef float[:, ::1] batch_X, batch_Y
+        cdef float[::1] batch_sw
+        cdef const int64_t *rows_ptr = NULL
+        if rows is not None:
+            rows_ptr = &rows[0]
+            if self._batch is None:
+                self._batch = _aligned_zeros((self.max_batch, self._sizes[0]))
+                self._batch_labels = np.zeros(self.max_batch, np.int32)
+            if self._batch_Y is None:
+                self._batch_Y = _aligned_zeros((self.max_batch, self._sizes[self._net.n_layers]))
+                self._batch_sw = np.zeros(self.max_batch, np.float32)
+            batch_X = self._batch
+            batch_Y = self._batch_Y
+            batch_sw = self._batch_sw
+            batch.X = &batch_X[0, 0]
+            batch.Y = &batch_Y[0, 0]
+            batch.weights = &batch_sw[0]
+        cdef double value = 0.0
+        cdef int status
+        cdef fm_net net = self._for_call(n_threads)
+        with nogil:
+            status = fm_train_step_targets(&net, M, &X[0, 0], &t, n, rows_ptr, &batch, &opt,
+                                           &value)
+        _check_status(status)
+        return value
+
+    def gradient(self, const float[:, ::1] X, const float[:, ::1] Y, str loss,
+                 const float[::1] sample_weight=None, double weight_sum=0.0, int n_threads=0):
+        """The loss on the batch (X, Y) and its gradient with respect to every weight and
+        bias, the weights unchanged (for L-BFGS): returns ``(S, [gW1, gb1, gW2, gb2, ...])``,
+        S as ``train_step_targets`` returns it and the gradients those of ``S / weight_sum``
+        (scikit-learn's ``_backprop`` without ``alpha``), new float32 arrays shaped (n_in,
+        n_out) and (n_out,). ``weight_sum`` 0: the batch's sum of weights, or its row count.
+        At most ``max_batch`` rows: callers chunk a larger set, pass the whole set's
+        ``weight_sum`` and add the chunks' results.
+
+        Shapes: X (M, n_in), Y (M, n_out), sample_weight (M,) or None; 1 <= M <= max_batch.
+        """
+        cdef Py_ssize_t M = X.shape[0]
+        cdef int L = self._net.n_layers
+        cdef fm_targets t
+        self._check_step(M, M, X.shape[1], M, "mse", 0.0)
+        _targets(&t, Y, sample_weight, None, M, self._sizes[L], loss, weight_sum)
+        grads = [a for l in range(L)
+                 for a in (_aligned_empty((self._sizes[l], self._sizes[l + 1])),
+                           _aligned_empty((self._sizes[l + 1],)))]
+        cdef float **ptrs = <float **>PyMem_Malloc(2 * L * sizeof(float *))
+        if ptrs == NULL:
+            raise MemoryError()
+        cdef int l
+        for l in range(L):
+            ptrs[l] = _data(grads[2 * l])
+            ptrs[L + l] = _data(grads[2 * l + 1])
+        cdef double value = 0.0
+        cdef int status
+        cdef fm_net net = self._for_call(n_threads)
+        try:
+            with nogil:
+                status = fm_gradient(&net, M, &X[0, 0], &t, ptrs, ptrs + L, &value)
+        finally:
+            PyMem_Free(ptrs)
+        _check_status(status)
+        return value, grads
+
+    def weights_sum_squares(self):
+        """The sum of the squares of every weight (not the biases), in double: the L2 term's
+        ``sum(W**2)``."""
+        cdef double value
+        with nogil:
+            value = fm_weights_sum_squares(&self._net)
+        return value
+
     cdef fm_net _for_call(self, int n_threads):
         """This network for one call on at most n_threads threads (<= 0: the process's count):
         the count goes with the call, and concurrent calls never change each other's."""
@@ -569,9 +729,10 @@ cdef class Network:
             raise ValueError(f"X has {features} features, expected {self.sizes[0]}")
         if n_labels != n:
             raise ValueError(f"{n_labels} labels for {n} rows")
-        loss_kind = LOSSES.get(loss)
+        loss_kind = _LABEL_KINDS.get(loss)
         if loss_kind is None:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+            raise ValueError(f"loss must be one of {sorted(_LABEL_KINDS)} (float targets: "
+                             f"train_step_targets), got {loss!r}")
         if momentum != 0 and not self.has_velocity:
             raise ValueError("momentum needs a Network made with momentum=True")
         return loss_kind

@@ -64,6 +64,12 @@ __all__ = [
     "predict",
     "fit",
     "flops_per_step",
+    "logistic",
+    "OUTPUT_ACTIVATIONS",
+    "TARGET_LOSSES",
+    "target_loss",
+    "target_output_grad",
+    "target_loss_and_grads",
 ]
 
 
@@ -648,3 +654,93 @@ def flops_per_step(layer_sizes, batch):
         if l > 0:
             total += per_product  # input gradient
     return total
+
+
+# --------------------------------------------------------------------------
+# Float targets with sample weights: scikit-learn's losses
+# (sklearn/neural_network/_base.py and _multilayer_perceptron.py ``_backprop``).
+# Each loss applies its output activation p = act(out) to the linear output,
+# and its output gradient is the same simple form for all four, p - y.
+# Used by the tests; the C step computes them in double from the logits.
+# --------------------------------------------------------------------------
+
+def logistic(Z):
+    """``1 / (1 + exp(-Z))``, without overflow for large ``|Z|``."""
+    E = np.exp(-np.abs(Z))
+    return np.where(Z >= 0, 1 / (1 + E), E / (1 + E))
+
+
+def _xlogy(x, y):
+    """``x * log(y)``, 0 where ``x == 0`` (scipy.special.xlogy)."""
+    safe = np.where(x == 0, 1, y)
+    return np.where(x == 0, 0, x * np.log(safe))
+
+
+def _clip(P):
+    """scikit-learn's ``np.clip(p, eps, 1 - eps)`` before its logs, eps of float64."""
+    eps = np.finfo(np.float64).eps
+    return np.clip(P, eps, 1 - eps)
+
+
+def squared_error_rows(P, Y):
+    """Each row's ``0.5 * mean_j (y - p)**2``."""
+    return 0.5 * np.mean((Y - P) ** 2, axis=1)
+
+
+def log_loss_rows(P, Y):
+    """Each row's ``-sum_j y log clip(p)``."""
+    return -np.sum(_xlogy(Y, _clip(P)), axis=1)
+
+
+def binary_log_loss_rows(P, Y):
+    """Each row's ``-sum_j [y log clip(p) + (1 - y) log clip(1 - p)]``."""
+    P = _clip(P)
+    return -np.sum(_xlogy(Y, P) + _xlogy(1 - Y, 1 - P), axis=1)
+
+
+def poisson_rows(P, Y):
+    """Each row's ``sum_j [xlogy(y, y / p) - y + p]`` (half the Poisson deviance)."""
+    return np.sum(_xlogy(Y, Y / P) - Y + P, axis=1)
+
+
+#: The output activation of each float-target loss: ``p = OUTPUT_ACTIVATIONS[loss](out)``.
+OUTPUT_ACTIVATIONS = {"squared_error": identity, "log_loss": softmax,
+                      "binary_log_loss": logistic, "poisson": np.exp}
+#: Each float-target loss's per-row loss ``l_i`` of ``(p, y)``.
+TARGET_LOSSES = {"squared_error": squared_error_rows, "log_loss": log_loss_rows,
+                 "binary_log_loss": binary_log_loss_rows, "poisson": poisson_rows}
+
+
+def _weights(sample_weight, M, dtype):
+    return np.ones(M, dtype) if sample_weight is None else np.asarray(sample_weight, dtype)
+
+
+def target_loss(out, Y, loss, sample_weight=None):
+    """``S = sum_i w_i l_i`` for the linear output ``out`` (M, N) and targets ``Y`` (M, N),
+    ``w_i = 1`` without weights; scikit-learn's loss is ``S / sum_i w_i``."""
+    P = OUTPUT_ACTIVATIONS[loss](out)
+    return float(np.sum(_weights(sample_weight, out.shape[0], out.dtype)
+                        * TARGET_LOSSES[loss](P, Y)))
+
+
+def target_output_grad(out, Y, loss, sample_weight=None, weight_sum=None):
+    """scikit-learn's output delta ``(p - y) * w_i / weight_sum`` (weight_sum: the sum of
+    the weights, or M, when None). For log_loss, binary_log_loss and poisson it is the
+    gradient of ``S / weight_sum`` w.r.t. ``out``; for squared_error ``n_out`` times it (the
+    loss takes the mean over the outputs, the delta does not)."""
+    w = _weights(sample_weight, out.shape[0], out.dtype)
+    if weight_sum is None:
+        weight_sum = w.sum()
+    return (OUTPUT_ACTIVATIONS[loss](out) - Y) * w[:, None] / weight_sum
+
+
+def target_loss_and_grads(weights, biases, X, Y, loss, sample_weight=None, weight_sum=None,
+                          activation="relu"):
+    """``S`` and the gradients ``dWs, dbs`` that the output delta
+    :func:`target_output_grad` gives through :func:`backward`: scikit-learn's
+    ``_backprop`` with ``alpha = 0``, its loss times its weight sum."""
+    activations = forward(weights, biases, X, activation)
+    out = activations[-1]
+    dOut = target_output_grad(out, Y, loss, sample_weight, weight_sum)
+    dWs, dbs = backward(weights, activations, dOut, activation)
+    return target_loss(out, Y, loss, sample_weight), dWs, dbs

@@ -21,7 +21,29 @@
 
 enum fm_error { FM_ERR_MEMORY = -1, FM_ERR_NOT_FINITE = -2, FM_ERR_INDEX = -3 };
 
-enum fm_loss_kind { FM_LOSS_MSE = 0, FM_LOSS_CROSS_ENTROPY = 1 };
+/* The losses: MSE and CROSS_ENTROPY on integer labels (the tutorial's), the others
+ * scikit-learn's (sklearn/neural_network/_base.py) on float targets with sample weights. */
+enum fm_loss_kind {
+    FM_LOSS_MSE = 0,
+    FM_LOSS_CROSS_ENTROPY = 1,
+    FM_LOSS_SQUARED_ERROR = 2,   /* p = z           l = 0.5 mean_j (y - p)^2 */
+    FM_LOSS_LOG = 3,             /* p = softmax(z)  l = -sum_j y log p */
+    FM_LOSS_BINARY_LOG = 4,      /* p = logistic(z) l = -sum_j [y log p + (1 - y) log(1 - p)] */
+    FM_LOSS_POISSON = 5          /* p = exp(z)      l = sum_j [xlogy(y, y / p) - y + p] */
+};
+
+/* What a step trains towards. kind MSE or CROSS_ENTROPY: labels (M), the loss the batch's
+ * mean. The other kinds: Y (M x n_out, float targets), weights (M, >= 0, or NULL for all 1)
+ * and scale (> 0, scikit-learn's 1 / the batch's weight sum); the loss is S = sum_i w_i l_i
+ * (not divided), the output gradient (p - y) w_i scale, the gradient of S scale. p's
+ * probabilities are clipped to [DBL_EPSILON, 1 - DBL_EPSILON] inside the logs. */
+typedef struct {
+    int kind;                  /* enum fm_loss_kind */
+    const int32_t *labels;
+    const float *Y;
+    const float *weights;
+    double scale;
+} fm_targets;
 
 /* ---- single-layer kernels ---- */
 
@@ -59,6 +81,13 @@ double fm_mse_rows_grad(float *dout, const float *out, const int32_t *labels,
                         ptrdiff_t rows, ptrdiff_t N, ptrdiff_t M);
 double fm_cross_entropy_rows_grad(float *dout, const float *out, const int32_t *labels,
                                   ptrdiff_t rows, ptrdiff_t N, ptrdiff_t M);
+
+/* The loss summed over rows [i0, i0 + rows) of out (M x N) against t's targets for those rows,
+ * and its gradient written to the same rows of dout: for MSE and CROSS_ENTROPY the sum of the
+ * rows' losses as fm_*_rows_grad (1 / M in the gradient), for the others the rows' part of S.
+ * dout and out point at row i0; t's buffers at row 0. */
+double fm_targets_rows_grad(float *dout, const float *out, const fm_targets *t, ptrdiff_t i0,
+                            ptrdiff_t rows, ptrdiff_t N, ptrdiff_t M);
 
 /* ---- the whole network ---- */
 
@@ -101,6 +130,36 @@ int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t 
 int fm_train_step_rows(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
                        ptrdiff_t n, const int64_t *rows, float *batch, int32_t *batch_labels,
                        int loss_kind, const fm_optimizer *opt, double *loss);
+
+/* Buffers of M rows that a step gathers a shuffled batch into (fm_train_step_targets): those
+ * its targets have (labels, or Y and, with weights, weights) and X. */
+typedef struct {
+    float *X;            /* M x sizes[0] */
+    int32_t *labels;     /* M */
+    float *Y;            /* M x sizes[n_layers] */
+    float *weights;      /* M */
+} fm_batch;
+
+/* A training step towards any targets (fm_targets), on X (M x sizes[0]) or, with rows !=
+ * NULL, on its rows rows[0..M) of n (t's buffers then of n rows), gathered first by the team
+ * into batch. *loss: the mean for MSE / CROSS_ENTROPY, else S (fm_targets).
+ * Otherwise as fm_train_step_rows: the same bits as on a gathered copy, and FM_ERR_INDEX for a
+ * row number outside [0, n) or a label out of range, the weights untouched. */
+int fm_train_step_targets(const fm_net *net, ptrdiff_t M, const float *X, const fm_targets *t,
+                          ptrdiff_t n, const int64_t *rows, const fm_batch *batch,
+                          const fm_optimizer *opt, double *loss);
+
+/* The gradient mode (for L-BFGS): forward, loss and backward on X (M x sizes[0]), M <= the
+ * buffers' max_batch, writing the gradient of the loss times t->scale (S scale, fm_targets;
+ * for MSE / CROSS_ENTROPY the mean loss) with respect to every weight and bias: gW[l]
+ * (sizes[l] x sizes[l+1], row-major) and gb[l] (sizes[l+1]), overwritten. No update, no L2.
+ * *loss as fm_train_step_targets. The same bits on every path and thread count. */
+int fm_gradient(const fm_net *net, ptrdiff_t M, const float *X, const fm_targets *t,
+                float *const *gW, float *const *gb, double *loss);
+
+/* The sum of the squares of every weight of every layer (not the biases), in double: the L2
+ * term's sum. */
+double fm_weights_sum_squares(const fm_net *net);
 
 /* out (M x sizes[n_layers]) = the network's raw output for X (M x sizes[0]).
  * scratch[l], l = 0..n_layers-2: scratch_rows x sizes[l+1] buffers for the hidden activations,

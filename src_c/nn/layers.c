@@ -39,6 +39,33 @@ fm_product fm_weight_update_product(float *W, float *vW, const float *A_prev, co
                          .panels = panels ? FM_PANELS_C : FM_PANELS_NONE };
 }
 
+fm_product fm_weight_grad_product(float *gW, const float *A_prev, const float *dZ, ptrdiff_t M,
+                                  ptrdiff_t K, ptrdiff_t N)
+{
+    fm_epilogue epi = { .kind = FM_EPI_STORE };
+    /* gW (K x N, row-major) = A_prev^T (K x M) dZ (M x N): A_prev^T(k, i) = A_prev[i*K + k] */
+    return (fm_product){ .M = K, .N = N, .K = M, .A = A_prev, .rsa = 1, .csa = K, .B = dZ,
+                         .rsb = N, .csb = 1, .C = gW, .ldc = N, .epi = epi,
+                         .panels = FM_PANELS_NONE };
+}
+
+void fm_bias_grad_share(float *gb, const float *dZ, ptrdiff_t M, ptrdiff_t N, int tid, int nth)
+{
+    /* Whole 16-float units per thread, as fm_bias_update_share; each column summed in
+     * ascending row order, as the bias update sums it. */
+    ptrdiff_t units = (N + 15) / 16;
+    ptrdiff_t j0 = units * tid / nth * 16, j1 = units * (tid + 1) / nth * 16;
+    if (j1 > N)
+        j1 = N;
+    for (ptrdiff_t j = j0; j < j1; j++)
+        gb[j] = 0.0f;
+    for (ptrdiff_t i = 0; i < M; i++) {
+        const float *row = dZ + i * N;
+        for (ptrdiff_t j = j0; j < j1; j++)
+            gb[j] += row[j];
+    }
+}
+
 /* Columns [j0, j1) of b step along the column sums of dZ. Rows outer, columns inner: the inner
  * loop runs along contiguous memory and vectorises, and every column's sum keeps its order
  * (so its bits). Columns go in chunks summed on the stack. */

@@ -29,6 +29,15 @@ fm_product fm_weight_update_product(float *W, float *vW, const float *A_prev, co
                                     ptrdiff_t M, ptrdiff_t K, ptrdiff_t N,
                                     const fm_optimizer *opt, atomic_int *not_finite, int panels);
 
+/* gW (K x N, row-major, overwritten) = A_prev^T (K x M) dZ (M x N): a weight gradient, for the
+ * gradient mode (fm_gradient). */
+fm_product fm_weight_grad_product(float *gW, const float *A_prev, const float *dZ, ptrdiff_t M,
+                                  ptrdiff_t K, ptrdiff_t N);
+
+/* Thread tid's share, among nth, of gb (N, overwritten) = the column sums of dZ (M x N), each
+ * summed in ascending row order: the same bits for every split. */
+void fm_bias_grad_share(float *gb, const float *dZ, ptrdiff_t M, ptrdiff_t N, int tid, int nth);
+
 /* Thread tid's share, among nth, of b's step along the column sums of dZ (M x N): a range of
  * columns in units of 16 floats. Each column is summed in ascending row order whatever the
  * split, so every split gives the same bits. Synchronises nothing. not_finite as above. */

@@ -346,8 +346,7 @@ static int any_label_outside(const int32_t *labels, ptrdiff_t n, ptrdiff_t N)
  * layer L-1's forward product, the loss and its gradient, and the input gradient of layer
  * L-1 (which reads W[L-1] before any thread updates it). */
 static int output_rows_share(const fm_net *net, ptrdiff_t M, const float *X,
-                             const int32_t *labels, int loss_kind, step_shared *sh,
-                             int tid, int nth)
+                             const fm_targets *t, step_shared *sh, int tid, int nth)
 {
     const int last = net->n_layers - 1;
     const ptrdiff_t units = (sh->n_slots + SLOT_UNIT - 1) / SLOT_UNIT;
@@ -367,10 +366,9 @@ static int output_rows_share(const fm_net *net, ptrdiff_t M, const float *X,
     for (ptrdiff_t s = s0; s < s1; s++) {
         ptrdiff_t i = s * sh->rows_per_slot;
         ptrdiff_t rows = M - i < sh->rows_per_slot ? M - i : sh->rows_per_slot;
-        sh->slot_sum[s] = loss_kind == FM_LOSS_CROSS_ENTROPY
-            ? fm_cross_entropy_rows_grad(dout + i * N, out + i * N, labels + i, rows, N, M)
-            : fm_mse_rows_grad(dout + i * N, out + i * N, labels + i, rows, N, M);
-        if (isnan(sh->slot_sum[s]) && any_label_outside(labels + i, rows, N))
+        sh->slot_sum[s] = fm_targets_rows_grad(dout + i * N, out + i * N, t, i, rows, N, M);
+        if (isnan(sh->slot_sum[s]) && t->labels != NULL
+            && any_label_outside(t->labels + i, rows, N))
             atomic_store_explicit(&sh->bad_index, 1, memory_order_relaxed);
     }
     if (last > 0) {
@@ -382,12 +380,12 @@ static int output_rows_share(const fm_net *net, ptrdiff_t M, const float *X,
     return failed ? -1 : 0;
 }
 
-/* Thread tid's rows of a gathered batch: row rows[i] of X (n rows) and its label to row i of
- * batch and batch_labels. Each row number is read once and checked; one outside [0, n) sets
- * sh->bad_index and its row is not copied. */
-static void gather_share(ptrdiff_t M, ptrdiff_t n_in, const float *X, const int32_t *labels,
-                         ptrdiff_t n, const int64_t *rows, float *batch, int32_t *batch_labels,
-                         step_shared *sh, int tid, int nth)
+/* Thread tid's rows of a gathered batch: row rows[i] of X (n rows) and its targets (t's: a
+ * label, or a row of Y and a weight) to row i of batch. Each row number is read once and
+ * checked; one outside [0, n) sets sh->bad_index and its row is not copied. */
+static void gather_share(ptrdiff_t M, ptrdiff_t n_in, ptrdiff_t n_out, const float *X,
+                         const fm_targets *t, ptrdiff_t n, const int64_t *rows,
+                         const fm_batch *batch, step_shared *sh, int tid, int nth)
 {
     const size_t row_bytes = sizeof(float) * (size_t)n_in;
     for (ptrdiff_t i = M * tid / nth; i < M * (tid + 1) / nth; i++) {
@@ -396,22 +394,30 @@ static void gather_share(ptrdiff_t M, ptrdiff_t n_in, const float *X, const int3
             atomic_store_explicit(&sh->bad_index, 1, memory_order_relaxed);
             continue;
         }
-        memcpy(batch + i * n_in, X + (ptrdiff_t)r * n_in, row_bytes);
-        batch_labels[i] = labels[r];
+        memcpy(batch->X + i * n_in, X + (ptrdiff_t)r * n_in, row_bytes);
+        if (t->labels != NULL)
+            batch->labels[i] = t->labels[r];
+        if (t->Y != NULL)
+            memcpy(batch->Y + i * n_out, t->Y + (ptrdiff_t)r * n_out,
+                   sizeof(float) * (size_t)n_out);
+        if (t->weights != NULL)
+            batch->weights[i] = t->weights[r];
     }
 }
 
-/* Thread tid's part of fm_train_step; thread 0 writes *loss. */
-static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
-                       int loss_kind, const fm_optimizer *opt, double *loss, step_shared *sh,
-                       step_schedules *ss, int tid, int nth)
+/* Thread tid's part of fm_train_step; thread 0 writes *loss. With gW != NULL (the gradient
+ * mode, fm_gradient, opt unused) the walk back writes each layer's gradient to gW[l], gb[l]
+ * instead of updating it. */
+static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const fm_targets *t,
+                       const fm_optimizer *opt, float *const *gW, float *const *gb,
+                       double *loss, step_shared *sh, step_schedules *ss, int tid, int nth)
 {
     const int L = net->n_layers;
     fm_reserve_packing(M, widest(net));
     ptrdiff_t runs[2 * FM_MAX_RUNS];
     int n_runs = L > 1 ? input_runs(X, M, net->sizes[0], runs) : -1;
     int failed = hidden_share(net, L - 1, M, X, runs, n_runs, net->act, ss, 0, tid, nth) != 0;
-    failed |= output_rows_share(net, M, X, labels, loss_kind, sh, tid, nth) != 0;
+    failed |= output_rows_share(net, M, X, t, sh, tid, nth) != 0;
     if (failed)
         atomic_store_explicit(&sh->failed, 1, memory_order_relaxed);
     team_barrier(nth);   /* every slot summed, every row of the output's gradients written */
@@ -419,11 +425,14 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
     double total = 0.0;
     for (ptrdiff_t s = 0; s < sh->n_slots; s++)
         total += sh->slot_sum[s];
-    total /= (double)M;
+    if (t->kind == FM_LOSS_MSE || t->kind == FM_LOSS_CROSS_ENTROPY)
+        total /= (double)M;
     if (tid == 0)
         *loss = total;
-    /* A loss beyond float range means the float32 gradients are already meaningless. */
-    if (atomic_load_explicit(&sh->failed, memory_order_relaxed) || !isfinite((float)total))
+    /* A loss beyond float range means the float32 gradients are already meaningless (the
+     * gradient mode writes them all the same: its caller sees the loss). */
+    if (atomic_load_explicit(&sh->failed, memory_order_relaxed)
+        || (gW == NULL && !isfinite((float)total)))
         return failed ? -1 : 0;
     atomic_int *not_finite = net->check_finite ? &sh->not_finite : NULL;
 
@@ -437,6 +446,13 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const int
                                                  net->act[l - 1], net->activation, M, K, N, 1);
             failed |= fm_product_share(&p, NULL, tid, nth, schedule(ss, L + l)) != 0;
             team_barrier(nth);
+        }
+        if (gW != NULL) {
+            fm_product g = fm_weight_grad_product(gW[l], input, net->grad[l], M, K, N);
+            fm_hints h = { .tile_steps = l == 0 && n_runs >= 0 };
+            failed |= fm_product_share(&g, &h, tid, nth, schedule(ss, 2 * L + l)) != 0;
+            fm_bias_grad_share(gb[l], net->grad[l], M, N, tid, nth);
+            continue;
         }
         fm_product u = fm_weight_update_product(net->W[l], net->vW ? net->vW[l] : NULL,
                                                 input, net->grad[l], M, K, N, opt, not_finite, 1);
@@ -575,27 +591,45 @@ int fm_forward_finite(const fm_net *net, ptrdiff_t M, const float *X, float *out
     return forward(net, M, X, out, scratch, scratch_rows, 1);
 }
 
-/* Thread tid's part of a training step on (X, labels), or, with rows != NULL, on those rows of
- * X, which the team gathers first into (batch, batch_labels), a barrier between. */
-static int step_share(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
-                      ptrdiff_t n, const int64_t *rows, float *batch, int32_t *batch_labels,
-                      int loss_kind, const fm_optimizer *opt, double *loss, step_shared *sh,
+/* What a step computes: its input and targets, its gathered batch, its update or gradients. */
+typedef struct {
+    ptrdiff_t M;
+    const float *X;
+    const fm_targets *t;
+    ptrdiff_t n;               /* with rows: the rows of X and t */
+    const int64_t *rows;       /* NULL, or the batch's rows, gathered into batch */
+    const fm_batch *batch;
+    const fm_optimizer *opt;
+    float *const *gW, *const *gb;   /* NULL, or the gradient mode's outputs */
+    double *loss;
+} step_call;
+
+/* Thread tid's part of a training step on (X, targets), or, with rows != NULL, on those rows
+ * of X, which the team gathers first into batch, a barrier between. */
+static int step_share(const fm_net *net, const step_call *c, step_shared *sh,
                       step_schedules *ss, int tid, int nth)
 {
-    if (rows == NULL)
-        return train_share(net, M, X, labels, loss_kind, opt, loss, sh, ss, tid, nth);
-    gather_share(M, net->sizes[0], X, labels, n, rows, batch, batch_labels, sh, tid, nth);
+    if (c->rows == NULL)
+        return train_share(net, c->M, c->X, c->t, c->opt, c->gW, c->gb, c->loss, sh, ss, tid,
+                           nth);
+    gather_share(c->M, net->sizes[0], net->sizes[net->n_layers], c->X, c->t, c->n, c->rows,
+                 c->batch, sh, tid, nth);
     team_barrier(nth);
     if (atomic_load_explicit(&sh->bad_index, memory_order_relaxed))
         return 0;
-    return train_share(net, M, batch, batch_labels, loss_kind, opt, loss, sh, ss, tid, nth);
+    const fm_targets gathered = { .kind = c->t->kind,
+                                  .labels = c->t->labels ? c->batch->labels : NULL,
+                                  .Y = c->t->Y ? c->batch->Y : NULL,
+                                  .weights = c->t->weights ? c->batch->weights : NULL,
+                                  .scale = c->t->scale };
+    return train_share(net, c->M, c->batch->X, &gathered, c->opt, c->gW, c->gb, c->loss, sh, ss,
+                       tid, nth);
 }
 
 /* A training step, in one parallel region (see step_share). */
-static int train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
-                      ptrdiff_t n, const int64_t *rows, float *batch, int32_t *batch_labels,
-                      int loss_kind, const fm_optimizer *opt, double *loss)
+static int train_step(const fm_net *net, const step_call *c)
 {
+    const ptrdiff_t M = c->M;
     fm_dispatch_init();
     /* forward, input gradients and weight gradients: three passes' flops */
     int nth = team_for(3.0 * pass_flop(net, M), STEP_FLOP_PER_THREAD, net_threads(net));
@@ -607,15 +641,13 @@ static int train_step(const fm_net *net, ptrdiff_t M, const float *X, const int3
         step_schedules ss;
         reset_schedules(&ss);
         #pragma omp parallel num_threads(nth) reduction(|:failed)
-        failed |= step_share(net, M, X, labels, n, rows, batch, batch_labels, loss_kind, opt,
-                             loss, &sh, &ss, omp_get_thread_num(), omp_get_num_threads()) != 0;
+        failed |= step_share(net, c, &sh, &ss, omp_get_thread_num(), omp_get_num_threads()) != 0;
     } else
 #else
     (void)nth;   /* without OpenMP every step runs on the calling thread */
 #endif
     {
-        failed = step_share(net, M, X, labels, n, rows, batch, batch_labels, loss_kind, opt,
-                            loss, &sh, NULL, 0, 1) != 0;
+        failed = step_share(net, c, &sh, NULL, 0, 1) != 0;
     }
     if (failed)
         return FM_ERR_MEMORY;
@@ -627,12 +659,49 @@ static int train_step(const fm_net *net, ptrdiff_t M, const float *X, const int3
 int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
                   int loss_kind, const fm_optimizer *opt, double *loss)
 {
-    return train_step(net, M, X, labels, 0, NULL, NULL, NULL, loss_kind, opt, loss);
+    const fm_targets t = { .kind = loss_kind, .labels = labels };
+    const step_call c = { .M = M, .X = X, .t = &t, .opt = opt, .loss = loss };
+    return train_step(net, &c);
 }
 
 int fm_train_step_rows(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
                        ptrdiff_t n, const int64_t *rows, float *batch, int32_t *batch_labels,
                        int loss_kind, const fm_optimizer *opt, double *loss)
 {
-    return train_step(net, M, X, labels, n, rows, batch, batch_labels, loss_kind, opt, loss);
+    const fm_targets t = { .kind = loss_kind, .labels = labels };
+    const fm_batch b = { .X = batch, .labels = batch_labels };
+    const step_call c = { .M = M, .X = X, .t = &t, .n = n, .rows = rows, .batch = &b,
+                          .opt = opt, .loss = loss };
+    return train_step(net, &c);
+}
+
+int fm_train_step_targets(const fm_net *net, ptrdiff_t M, const float *X, const fm_targets *t,
+                          ptrdiff_t n, const int64_t *rows, const fm_batch *batch,
+                          const fm_optimizer *opt, double *loss)
+{
+    const step_call c = { .M = M, .X = X, .t = t, .n = n, .rows = rows, .batch = batch,
+                          .opt = opt, .loss = loss };
+    return train_step(net, &c);
+}
+
+int fm_gradient(const fm_net *net, ptrdiff_t M, const float *X, const fm_targets *t,
+                float *const *gW, float *const *gb, double *loss)
+{
+    const fm_optimizer none = { 0 };
+    const step_call c = { .M = M, .X = X, .t = t, .opt = &none, .gW = gW, .gb = gb,
+                          .loss = loss };
+    return train_step(net, &c);
+}
+
+double fm_weights_sum_squares(const fm_net *net)
+{
+    /* In storage order (column panels), one double chain: the same value on every path. */
+    double sum = 0.0;
+    for (int l = 0; l < net->n_layers; l++) {
+        const float *W = net->W[l];
+        const ptrdiff_t n = net->sizes[l] * net->sizes[l + 1];
+        for (ptrdiff_t i = 0; i < n; i++)
+            sum += (double)W[i] * (double)W[i];
+    }
+    return sum;
 }

@@ -1,4 +1,11 @@
-/* loss.c - loss values and their gradients with respect to the network's output. */
+/* loss.c - loss values and their gradients with respect to the network's output.
+ *
+ * Scalar C compiled once for every instruction set, each row on its own: the same bits on every
+ * path and whatever thread computes the row. scikit-learn's losses (fm_targets) are computed
+ * in double from the logits z, each log p stably (log-softmax, log-sigmoid), then clipped as
+ * scikit-learn clips p.
+ */
+#include <float.h>
 #include <math.h>
 
 #include "fastmlp.h"
@@ -82,4 +89,116 @@ double fm_cross_entropy_loss_grad(float *dout, const float *out, const int32_t *
                                   ptrdiff_t M, ptrdiff_t N)
 {
     return fm_cross_entropy_rows_grad(dout, out, labels, M, N, M) / (double)M;
+}
+
+/* The bounds of log p when p is clipped to [DBL_EPSILON, 1 - DBL_EPSILON] (scikit-learn's
+ * np.clip(p, eps, 1 - eps) before its logs). */
+typedef struct {
+    double lo, hi;
+} log_clip;
+
+static log_clip log_clip_bounds(void)
+{
+    return (log_clip){ .lo = log(DBL_EPSILON), .hi = log1p(-DBL_EPSILON) };
+}
+
+static double clip_log(log_clip c, double logp)
+{
+    return logp < c.lo ? c.lo : logp > c.hi ? c.hi : logp;
+}
+
+/* log(1 + exp(x)) without overflow. */
+static double softplus(double x)
+{
+    return (x > 0.0 ? x : 0.0) + log1p(exp(-fabs(x)));
+}
+
+/* 0.5 mean_j (y - z)^2; d = (z - y) ws. */
+static double squared_error_row(float *d, const float *z, const float *y, ptrdiff_t N, double ws)
+{
+    double sum = 0.0;
+    for (ptrdiff_t j = 0; j < N; j++) {
+        double r = (double)z[j] - (double)y[j];
+        sum += r * r;
+        d[j] = (float)(r * ws);
+    }
+    return 0.5 * sum / (double)N;
+}
+
+/* -sum_j y log clip(softmax(z)); d = (softmax(z) - y) ws. */
+static double log_row(float *d, const float *z, const float *y, ptrdiff_t N, double ws,
+                      log_clip c)
+{
+    double top = z[0];
+    for (ptrdiff_t j = 1; j < N; j++)
+        top = z[j] > top ? z[j] : top;
+    double sum = 0.0;
+    for (ptrdiff_t j = 0; j < N; j++)
+        sum += exp((double)z[j] - top);
+    const double log_sum = log(sum);
+    double loss = 0.0;
+    for (ptrdiff_t j = 0; j < N; j++) {
+        double logp = (double)z[j] - top - log_sum;
+        if (y[j] != 0.0f)   /* xlogy: 0 log p is 0 */
+            loss -= (double)y[j] * clip_log(c, logp);
+        d[j] = (float)((exp((double)z[j] - top) / sum - (double)y[j]) * ws);
+    }
+    return loss;
+}
+
+/* -sum_j [y log clip(p) + (1 - y) log clip(1 - p)], p = logistic(z); d = (p - y) ws. */
+static double binary_log_row(float *d, const float *z, const float *y, ptrdiff_t N, double ws,
+                             log_clip c)
+{
+    double loss = 0.0;
+    for (ptrdiff_t j = 0; j < N; j++) {
+        const double zj = z[j], yj = y[j];
+        if (yj != 0.0)
+            loss -= yj * clip_log(c, -softplus(-zj));          /* log p */
+        if (yj != 1.0)
+            loss -= (1.0 - yj) * clip_log(c, -softplus(zj));   /* log(1 - p) */
+        const double e = exp(-fabs(zj));
+        const double p = zj >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+        d[j] = (float)((p - yj) * ws);
+    }
+    return loss;
+}
+
+/* sum_j [xlogy(y, y / p) - y + p], p = exp(z), xlogy(y, y / p) = y (log y - z); d = (p - y) ws. */
+static double poisson_row(float *d, const float *z, const float *y, ptrdiff_t N, double ws)
+{
+    double loss = 0.0;
+    for (ptrdiff_t j = 0; j < N; j++) {
+        const double zj = z[j], yj = y[j], p = exp(zj);
+        loss += (yj != 0.0 ? yj * (log(yj) - zj) : 0.0) - yj + p;
+        d[j] = (float)((p - yj) * ws);
+    }
+    return loss;
+}
+
+double fm_targets_rows_grad(float *dout, const float *out, const fm_targets *t, ptrdiff_t i0,
+                            ptrdiff_t rows, ptrdiff_t N, ptrdiff_t M)
+{
+    if (t->kind == FM_LOSS_CROSS_ENTROPY)
+        return fm_cross_entropy_rows_grad(dout, out, t->labels + i0, rows, N, M);
+    if (t->kind == FM_LOSS_MSE)
+        return fm_mse_rows_grad(dout, out, t->labels + i0, rows, N, M);
+    const log_clip c = log_clip_bounds();
+    double total = 0.0;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        const float *z = out + i * N, *y = t->Y + (i0 + i) * N;
+        float *d = dout + i * N;
+        const double w = t->weights != NULL ? (double)t->weights[i0 + i] : 1.0;
+        const double ws = w * t->scale;
+        double l;
+        switch (t->kind) {
+        case FM_LOSS_SQUARED_ERROR: l = squared_error_row(d, z, y, N, ws); break;
+        case FM_LOSS_LOG:           l = log_row(d, z, y, N, ws, c); break;
+        case FM_LOSS_BINARY_LOG:    l = binary_log_row(d, z, y, N, ws, c); break;
+        case FM_LOSS_POISSON:       l = poisson_row(d, z, y, N, ws); break;
+        default:                    l = bad_row(d, N); break;
+        }
+        total += w * l;
+    }
+    return total;
 }
