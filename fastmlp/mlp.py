@@ -130,9 +130,9 @@ class MLPClassifier(*BASES):
     warm_start : bool
         When True, ``fit`` on a fitted model continues from its weights instead of starting
         afresh.
-    activation : {"relu", "tanh"}
-        The activation of the hidden layers (the output layer is linear): ``max(z, 0)`` or
-        ``tanh(z)``, fused into the C kernels.
+    activation : {"relu", "tanh", "identity"}
+        The activation of the hidden layers (the output layer is linear): ``max(z, 0)``,
+        ``tanh(z)`` or ``z``, fused into the C kernels.
 
     Attributes
     ----------

@@ -14,6 +14,7 @@ enum fm_activation {
     FM_ACT_NONE = -1,  /* a layer without one: the output layer (its epilogue adds the bias) */
     FM_ACT_RELU = 0,   /* max(z, 0) */
     FM_ACT_TANH = 1,   /* tanh(z) */
+    FM_ACT_IDENTITY = 2,   /* z */
     FM_ACT_COUNT
 };
 
@@ -21,6 +22,7 @@ enum fm_activation {
 static const char *const fm_activation_names[FM_ACT_COUNT] = {
     [FM_ACT_RELU] = "relu",
     [FM_ACT_TANH] = "tanh",
+    [FM_ACT_IDENTITY] = "identity",
 };
 
 /* Whether the forward function and the derivative run inside the micro-kernel's store (one
@@ -79,6 +81,8 @@ FM_INLINE fm_vec activation_forward(enum fm_activation act, fm_vec z)
     switch (act) {
     case FM_ACT_TANH:
         return v_tanh(z);
+    case FM_ACT_IDENTITY:
+        return z;
     case FM_ACT_RELU:
     default:
         return v_max(z, v_zero());   /* z > 0 ? z : 0 (NaN -> 0) */
@@ -106,6 +110,8 @@ FM_INLINE fm_vec activation_backward(enum fm_activation act, fm_vec g, fm_vec a)
     switch (act) {
     case FM_ACT_TANH:
         return v_mul(g, v_fnma(a, a, v_set1(1.0f)));           /* g (1 - a^2) */
+    case FM_ACT_IDENTITY:
+        return g;
     case FM_ACT_RELU:
     default:
         return v_select(v_gt(a, v_zero()), g, v_zero());       /* a > 0 ? g : 0 */
