@@ -130,9 +130,9 @@ class MLPClassifier(*BASES):
     warm_start : bool
         When True, ``fit`` on a fitted model continues from its weights instead of starting
         afresh.
-    activation : {"relu", "tanh", "identity"}
+    activation : {"relu", "tanh", "identity", "logistic"}
         The activation of the hidden layers (the output layer is linear): ``max(z, 0)``,
-        ``tanh(z)`` or ``z``, fused into the C kernels.
+        ``tanh(z)``, ``z`` or ``1 / (1 + exp(-z))``, fused into the C kernels.
 
     Attributes
     ----------

@@ -39,9 +39,11 @@ __all__ = [
     "relu",
     "tanh",
     "identity",
+    "logistic",
     "relu_derivative",
     "tanh_derivative",
     "identity_derivative",
+    "logistic_derivative",
     "dense_forward",
     "forward",
     "onehot",
@@ -87,6 +89,12 @@ def tanh(Z):
     return np.tanh(Z)
 
 
+def logistic(Z):
+    """``A = 1 / (1 + exp(-Z))``, written so that neither sign overflows or cancels."""
+    E = np.exp(-np.abs(Z))
+    return np.where(Z >= 0, 1 / (1 + E), E / (1 + E))
+
+
 def identity_derivative(A):
     """``dA/dZ = 1``."""
     return np.ones_like(A)
@@ -102,11 +110,16 @@ def tanh_derivative(A):
     return 1 - A * A
 
 
+def logistic_derivative(A):
+    """``dA/dZ = A (1 - A)``."""
+    return A * (1 - A)
+
+
 #: Activation functions by name: ``A = ACTIVATIONS[name](Z)``.
-ACTIVATIONS = {"identity": identity, "relu": relu, "tanh": tanh}
+ACTIVATIONS = {"identity": identity, "relu": relu, "tanh": tanh, "logistic": logistic}
 #: Their derivatives, from the output: ``dA/dZ = DERIVATIVES[name](A)``.
 DERIVATIVES = {"identity": identity_derivative, "relu": relu_derivative,
-               "tanh": tanh_derivative}
+               "tanh": tanh_derivative, "logistic": logistic_derivative}
 
 
 def _activation_functions(activation):

@@ -161,6 +161,7 @@ def test_unknown_activation_is_refused_by_the_binding():
 # |f(z)| <= 1)
 OTHERS = {
     "identity": (0.0, 1.0, False),
+    "logistic": (2.0, 0.25, True),   # the bound src_c/ops/activation.h states for v_logistic
 }
 
 

@@ -15,6 +15,7 @@ enum fm_activation {
     FM_ACT_RELU = 0,   /* max(z, 0) */
     FM_ACT_TANH = 1,   /* tanh(z) */
     FM_ACT_IDENTITY = 2,   /* z */
+    FM_ACT_LOGISTIC = 3,   /* 1 / (1 + e^-z) */
     FM_ACT_COUNT
 };
 
@@ -23,6 +24,7 @@ static const char *const fm_activation_names[FM_ACT_COUNT] = {
     [FM_ACT_RELU] = "relu",
     [FM_ACT_TANH] = "tanh",
     [FM_ACT_IDENTITY] = "identity",
+    [FM_ACT_LOGISTIC] = "logistic",
 };
 
 /* Whether the forward function and the derivative run inside the micro-kernel's store (one
@@ -38,14 +40,38 @@ static inline int fm_activation_cheap(enum fm_activation act)
 #if defined(FM_VL) && !defined(FASTMLP_ACTIVATION_MATH)
 #define FASTMLP_ACTIVATION_MATH
 
+/* e^x for x in [EXP_LOWEST, 88.7] (callers clamp; NaN stays NaN), within 1 ulp of float64:
+ * 2^n e^r with n = round(x / ln 2), |r| <= ln 2 / 2 (ln 2 in two parts, so r is exact), e^r by
+ * its Taylor series to r^7. 2^n as 2^max(n, -126) 2^(n - max(n, -126)): the first product is
+ * exact, so a result below float32's normal range rounds once, as a subnormal. */
+static const float EXP_LOWEST = -104.0f;   /* e^x rounds to 0 below: 2^-150 and less */
+
+FM_INLINE fm_vec v_exp(fm_vec x)
+{
+    const float LOG2E = 1.44269504f, LN2_HI = 0.693145752f, LN2_LO = 1.42860677e-6f;
+    const fm_vec magic = v_set1(12582912.0f);                  /* 1.5 * 2^23: rounds to integer */
+    const fm_vec n = v_sub(v_fma(x, v_set1(LOG2E), magic), magic);
+    fm_vec r = v_fnma(n, v_set1(LN2_HI), x);
+    r = v_fnma(n, v_set1(LN2_LO), r);
+    fm_vec e = v_set1(1.0f / 5040.0f);
+    e = v_fma(e, r, v_set1(1.0f / 720.0f));
+    e = v_fma(e, r, v_set1(1.0f / 120.0f));
+    e = v_fma(e, r, v_set1(1.0f / 24.0f));
+    e = v_fma(e, r, v_set1(1.0f / 6.0f));
+    e = v_fma(e, r, v_set1(0.5f));
+    e = v_fma(e, r, v_set1(1.0f));
+    e = v_fma(e, r, v_set1(1.0f));
+    const fm_vec n_normal = v_max(v_set1(-126.0f), n);
+    return v_mul(v_mul(e, v_exp2i(n_normal)), v_exp2i(v_sub(n, n_normal)));
+}
+
 /* tanh within 2 ulp of float64 (tests/test_activation_kernels.py). Below
  * TANH_SMALL in magnitude, x + x^3 P(x^2), P fitted for relative error on [0, TANH_SMALL];
- * above, 1 - 2 / (exp(2|x|) + 1) with the sign of x, exp as 2^n e^r (|r| <= ln 2 / 2, e^r by
- * its Taylor series to r^7). Beyond TANH_SATURATES, tanh rounds to +-1 in float32. */
+ * above, 1 - 2 / (exp(2|x|) + 1) with the sign of x. Beyond TANH_SATURATES, tanh rounds to +-1
+ * in float32. */
 FM_INLINE fm_vec v_tanh(fm_vec x)
 {
     const float TANH_SMALL = 0.625f, TANH_SATURATES = 10.0f;
-    const float LOG2E = 1.44269504f, LN2_HI = 0.693145752f, LN2_LO = 1.42860677e-6f;
     const fm_vec s = v_mul(x, x);
     fm_vec p = v_set1(0.002142952987924218f);
     p = v_fma(p, s, v_set1(-0.008177387528121471f));
@@ -56,23 +82,26 @@ FM_INLINE fm_vec v_tanh(fm_vec x)
     const fm_vec small = v_fma(p, v_mul(x, s), x);
 
     const fm_vec a = v_min(v_set1(TANH_SATURATES), v_abs(x));   /* NaN stays NaN */
-    const fm_vec z = v_add(a, a);
-    const fm_vec magic = v_set1(12582912.0f);                  /* 1.5 * 2^23: rounds to integer */
-    const fm_vec n = v_sub(v_fma(z, v_set1(LOG2E), magic), magic);
-    fm_vec r = v_fnma(n, v_set1(LN2_HI), z);
-    r = v_fnma(n, v_set1(LN2_LO), r);
-    fm_vec e = v_set1(1.0f / 5040.0f);
-    e = v_fma(e, r, v_set1(1.0f / 720.0f));
-    e = v_fma(e, r, v_set1(1.0f / 120.0f));
-    e = v_fma(e, r, v_set1(1.0f / 24.0f));
-    e = v_fma(e, r, v_set1(1.0f / 6.0f));
-    e = v_fma(e, r, v_set1(0.5f));
-    e = v_fma(e, r, v_set1(1.0f));
-    e = v_fma(e, r, v_set1(1.0f));
-    e = v_mul(e, v_exp2i(n));
+    const fm_vec e = v_exp(v_add(a, a));
     const fm_vec one = v_set1(1.0f);
     const fm_vec large = v_sub(one, v_div(v_set1(2.0f), v_add(e, one)));
     return v_select(v_lt(a, v_set1(TANH_SMALL)), small, v_copysign(large, x));
+}
+
+/* The logistic function 1 / (1 + e^-x), within 2 ulp of float64: from e = e^-|x| in (0, 1],
+ * u / (1 + e) with u = 1 for x >= 0 and u = e below, so that neither side cancels. The sum
+ * d = 1 + e rounds, and so does the quotient q = u / d: their errors, d_err = (1 - d) + e and
+ * u - q d (each exact), correct q by (u - q d - q d_err) / d, which leaves e^-|x|'s error. */
+FM_INLINE fm_vec v_logistic(fm_vec x)
+{
+    const fm_vec one = v_set1(1.0f);
+    const fm_vec e = v_exp(v_max(v_set1(EXP_LOWEST), v_sub(v_zero(), v_abs(x))));  /* NaN: NaN */
+    const fm_vec u = v_select(v_lt(x, v_zero()), e, one);
+    const fm_vec d = v_add(one, e);
+    const fm_vec d_err = v_add(v_sub(one, d), e);
+    const fm_vec q = v_div(u, d);
+    const fm_vec rest = v_fnma(q, d_err, v_fnma(q, d, u));
+    return v_add(q, v_div(rest, d));
 }
 
 /* f(z). */
@@ -83,6 +112,8 @@ FM_INLINE fm_vec activation_forward(enum fm_activation act, fm_vec z)
         return v_tanh(z);
     case FM_ACT_IDENTITY:
         return z;
+    case FM_ACT_LOGISTIC:
+        return v_logistic(z);
     case FM_ACT_RELU:
     default:
         return v_max(z, v_zero());   /* z > 0 ? z : 0 (NaN -> 0) */
@@ -112,6 +143,8 @@ FM_INLINE fm_vec activation_backward(enum fm_activation act, fm_vec g, fm_vec a)
         return v_mul(g, v_fnma(a, a, v_set1(1.0f)));           /* g (1 - a^2) */
     case FM_ACT_IDENTITY:
         return g;
+    case FM_ACT_LOGISTIC:
+        return v_mul(g, v_fnma(a, a, a));                      /* g a (1 - a) */
     case FM_ACT_RELU:
     default:
         return v_select(v_gt(a, v_zero()), g, v_zero());       /* a > 0 ? g : 0 */
