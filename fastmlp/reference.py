@@ -40,10 +40,13 @@ __all__ = [
     "tanh",
     "identity",
     "logistic",
+    "leaky_relu",
+    "LEAKY_RELU_SLOPE",
     "relu_derivative",
     "tanh_derivative",
     "identity_derivative",
     "logistic_derivative",
+    "leaky_relu_derivative",
     "dense_forward",
     "forward",
     "onehot",
@@ -95,6 +98,15 @@ def logistic(Z):
     return np.where(Z >= 0, 1 / (1 + E), E / (1 + E))
 
 
+#: Leaky ReLU's slope below 0 (PyTorch's default ``negative_slope``).
+LEAKY_RELU_SLOPE = 0.01
+
+
+def leaky_relu(Z):
+    """``A = Z`` where ``Z > 0``, else ``LEAKY_RELU_SLOPE * Z`` (in Z's dtype, as the C kernel)."""
+    return np.where(Z > 0, Z, Z * np.asarray(LEAKY_RELU_SLOPE, Z.dtype))
+
+
 def identity_derivative(A):
     """``dA/dZ = 1``."""
     return np.ones_like(A)
@@ -115,11 +127,18 @@ def logistic_derivative(A):
     return A * (1 - A)
 
 
+def leaky_relu_derivative(A):
+    """``dA/dZ = 1`` where ``A > 0`` (exactly where ``Z > 0``), else ``LEAKY_RELU_SLOPE``."""
+    return np.where(A > 0, 1, np.asarray(LEAKY_RELU_SLOPE, A.dtype))
+
+
 #: Activation functions by name: ``A = ACTIVATIONS[name](Z)``.
-ACTIVATIONS = {"identity": identity, "relu": relu, "tanh": tanh, "logistic": logistic}
+ACTIVATIONS = {"identity": identity, "relu": relu, "tanh": tanh, "logistic": logistic,
+               "leaky_relu": leaky_relu}
 #: Their derivatives, from the output: ``dA/dZ = DERIVATIVES[name](A)``.
 DERIVATIVES = {"identity": identity_derivative, "relu": relu_derivative,
-               "tanh": tanh_derivative, "logistic": logistic_derivative}
+               "tanh": tanh_derivative, "logistic": logistic_derivative,
+               "leaky_relu": leaky_relu_derivative}
 
 
 def _activation_functions(activation):

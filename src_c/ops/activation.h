@@ -16,6 +16,7 @@ enum fm_activation {
     FM_ACT_TANH = 1,   /* tanh(z) */
     FM_ACT_IDENTITY = 2,   /* z */
     FM_ACT_LOGISTIC = 3,   /* 1 / (1 + e^-z) */
+    FM_ACT_LEAKY_RELU = 4, /* z > 0 ? z : LEAKY_SLOPE z */
     FM_ACT_COUNT
 };
 
@@ -25,6 +26,7 @@ static const char *const fm_activation_names[FM_ACT_COUNT] = {
     [FM_ACT_TANH] = "tanh",
     [FM_ACT_IDENTITY] = "identity",
     [FM_ACT_LOGISTIC] = "logistic",
+    [FM_ACT_LEAKY_RELU] = "leaky_relu",
 };
 
 /* Whether the forward function and the derivative run inside the micro-kernel's store (one
@@ -104,6 +106,9 @@ FM_INLINE fm_vec v_logistic(fm_vec x)
     return v_add(q, v_div(rest, d));
 }
 
+/* Leaky ReLU's slope below 0: PyTorch's default negative_slope. */
+static const float LEAKY_SLOPE = 0.01f;
+
 /* f(z). */
 FM_INLINE fm_vec activation_forward(enum fm_activation act, fm_vec z)
 {
@@ -114,6 +119,8 @@ FM_INLINE fm_vec activation_forward(enum fm_activation act, fm_vec z)
         return z;
     case FM_ACT_LOGISTIC:
         return v_logistic(z);
+    case FM_ACT_LEAKY_RELU:
+        return v_select(v_gt(z, v_zero()), z, v_mul(z, v_set1(LEAKY_SLOPE)));
     case FM_ACT_RELU:
     default:
         return v_max(z, v_zero());   /* z > 0 ? z : 0 (NaN -> 0) */
@@ -145,6 +152,8 @@ FM_INLINE fm_vec activation_backward(enum fm_activation act, fm_vec g, fm_vec a)
         return g;
     case FM_ACT_LOGISTIC:
         return v_mul(g, v_fnma(a, a, a));                      /* g a (1 - a) */
+    case FM_ACT_LEAKY_RELU:   /* a has z's sign (a tiny negative z gives -0: not > 0) */
+        return v_select(v_gt(a, v_zero()), g, v_mul(g, v_set1(LEAKY_SLOPE)));
     case FM_ACT_RELU:
     default:
         return v_select(v_gt(a, v_zero()), g, v_zero());       /* a > 0 ? g : 0 */
