@@ -1,7 +1,8 @@
 /* activation.h - the hidden layers' activations: each a forward function and its derivative.
  *
  * Adding one is this file alone: an enum value, its name, its forward function and its
- * derivative (written from the activation's output, which is what a layer keeps), and whether
+ * derivative (written from the activation's output, which is what a layer keeps, or from z for
+ * one whose output does not determine it: fm_activation_keeps_z), and whether
  * its forward is cheap enough to run inside the micro-kernel's store (else the frame applies
  * it to the finished tile, out of line: kernels/tile.h). The math is written over the vector
  * interface (kernels/vec.h), so it compiles once per instruction set and gives the same bits on
@@ -17,6 +18,7 @@ enum fm_activation {
     FM_ACT_IDENTITY = 2,   /* z */
     FM_ACT_LOGISTIC = 3,   /* 1 / (1 + e^-z) */
     FM_ACT_LEAKY_RELU = 4, /* z > 0 ? z : LEAKY_SLOPE z */
+    FM_ACT_GELU = 5,       /* z Phi(z), Phi the standard normal CDF (erf's exact form) */
     FM_ACT_COUNT
 };
 
@@ -27,6 +29,7 @@ static const char *const fm_activation_names[FM_ACT_COUNT] = {
     [FM_ACT_IDENTITY] = "identity",
     [FM_ACT_LOGISTIC] = "logistic",
     [FM_ACT_LEAKY_RELU] = "leaky_relu",
+    [FM_ACT_GELU] = "gelu",
 };
 
 /* Whether the forward function and the derivative run inside the micro-kernel's store (one
@@ -35,6 +38,14 @@ static const char *const fm_activation_names[FM_ACT_COUNT] = {
 static inline int fm_activation_cheap(enum fm_activation act)
 {
     return act == FM_ACT_RELU;
+}
+
+/* Whether the derivative needs the pre-activation z, which the output does not determine
+ * (GELU is not monotonic): a training step then keeps z too (fm_net.pre), and the input
+ * gradient's epilogue reads z where the others read the output. */
+static inline int fm_activation_keeps_z(enum fm_activation act)
+{
+    return act == FM_ACT_GELU;
 }
 
 #endif
@@ -106,6 +117,74 @@ FM_INLINE fm_vec v_logistic(fm_vec x)
     return v_add(q, v_div(rest, d));
 }
 
+/* For y = |x|, e^(-y^2 / 2) and the ratio Phi(-y) / e^(-y^2 / 2), each within a few ulp of
+ * float64 (e^(-y^2 / 2) down to subnormal results). The ratio is s P(s), s = 1 / (1 + y / 2):
+ * s P(s) is the Mills ratio over sqrt(2 pi), smooth in s on (0, 1], P a polynomial in
+ * s - GELU_MID fitted for relative error on y in [0, GELU_TAIL]. y^2 = hi + lo exactly (an FMA
+ * gives lo), and e^(-y^2 / 2) = e^(-hi / 2) (1 - lo / 2): at y = 14 a rounded y^2 alone would
+ * cost e^(-y^2 / 2) about 100 ulp. Beyond GELU_TAIL, Phi(-y) is below float32's range. */
+static const float GELU_TAIL = 14.4f, GELU_MID = 0.560240984f;
+
+FM_INLINE void gelu_parts(fm_vec x, fm_vec *ratio, fm_vec *density_exp)
+{
+    const fm_vec y = v_min(v_set1(GELU_TAIL), v_abs(x));   /* NaN stays NaN */
+    const fm_vec hi = v_mul(y, y);
+    const fm_vec lo = v_fma(y, y, v_sub(v_zero(), hi));
+    const fm_vec e_hi = v_exp(v_max(v_set1(EXP_LOWEST), v_mul(hi, v_set1(-0.5f))));
+    const fm_vec e = v_fnma(e_hi, v_mul(lo, v_set1(0.5f)), e_hi);
+    const fm_vec s = v_div(v_set1(1.0f), v_fma(y, v_set1(0.5f), v_set1(1.0f)));
+    const fm_vec u = v_sub(s, v_set1(GELU_MID));
+    fm_vec p = v_set1(-3.345152363e-02f);
+    p = v_fma(p, u, v_set1(6.628350168e-02f));
+    p = v_fma(p, u, v_set1(-1.220978424e-02f));
+    p = v_fma(p, u, v_set1(-6.617031246e-02f));
+    p = v_fma(p, u, v_set1(7.421357185e-02f));
+    p = v_fma(p, u, v_set1(-7.367467973e-03f));
+    p = v_fma(p, u, v_set1(-7.416309416e-02f));
+    p = v_fma(p, u, v_set1(8.241282403e-02f));
+    p = v_fma(p, u, v_set1(2.496868558e-02f));
+    p = v_fma(p, u, v_set1(-1.441659182e-01f));
+    p = v_fma(p, u, v_set1(3.119160235e-02f));
+    p = v_fma(p, u, v_set1(3.367480636e-01f));
+    p = v_fma(p, u, v_set1(3.563450575e-01f));
+    *ratio = v_mul(s, p);
+    *density_exp = e;
+}
+
+/* v where |x| < GELU_TAIL, else 0 (NaN: 0). */
+FM_INLINE fm_vec gelu_tail(fm_vec x, fm_vec v)
+{
+    return v_select(v_lt(v_abs(x), v_set1(GELU_TAIL)), v, v_zero());
+}
+
+/* GELU, x Phi(x), within 5 ulp of float64 where the result is normal and 10 steps of 2^-149
+ * below (tests/test_activation_kernels.py): (x ratio) e^(-x^2 / 2) below 0 (e^(-x^2 / 2) last, so that a result below
+ * float32's normal range rounds once), x - x Phi(-x) above (one rounding; Phi(-x) <= 1/2).
+ * x is clamped to +-GELU_TAIL where Phi(-|x|) = 0 multiplies it, so that the infinities give
+ * their limits, +inf and 0. */
+FM_INLINE fm_vec v_gelu(fm_vec x)
+{
+    fm_vec ratio, e;
+    gelu_parts(x, &ratio, &e);
+    const fm_vec xc = v_min(v_set1(GELU_TAIL), v_max(v_set1(-GELU_TAIL), x));
+    const fm_vec below = gelu_tail(x, v_mul(v_mul(xc, ratio), e));
+    const fm_vec q = gelu_tail(x, v_mul(e, ratio));   /* Phi(-|x|) */
+    return v_select(v_lt(x, v_zero()), below, v_fnma(xc, q, x));
+}
+
+/* GELU's derivative from z: Phi(z) + z phi(z), phi(z) = e^(-z^2 / 2) / sqrt(2 pi), z clamped
+ * as in v_gelu. */
+FM_INLINE fm_vec v_gelu_slope(fm_vec z)
+{
+    const float INV_SQRT_2PI = 0.398942280f;
+    fm_vec ratio, e;
+    gelu_parts(z, &ratio, &e);
+    const fm_vec q = gelu_tail(z, v_mul(e, ratio));   /* Phi(-|z|) */
+    const fm_vec zc = v_min(v_set1(GELU_TAIL), v_max(v_set1(-GELU_TAIL), z));
+    const fm_vec cdf = v_select(v_lt(z, v_zero()), q, v_sub(v_set1(1.0f), q));
+    return v_fma(zc, v_mul(e, v_set1(INV_SQRT_2PI)), cdf);
+}
+
 /* Leaky ReLU's slope below 0: PyTorch's default negative_slope. */
 static const float LEAKY_SLOPE = 0.01f;
 
@@ -121,6 +200,8 @@ FM_INLINE fm_vec activation_forward(enum fm_activation act, fm_vec z)
         return v_logistic(z);
     case FM_ACT_LEAKY_RELU:
         return v_select(v_gt(z, v_zero()), z, v_mul(z, v_set1(LEAKY_SLOPE)));
+    case FM_ACT_GELU:
+        return v_gelu(z);
     case FM_ACT_RELU:
     default:
         return v_max(z, v_zero());   /* z > 0 ? z : 0 (NaN -> 0) */
@@ -142,7 +223,8 @@ FM_INLINE fm_vec activation_backward_cheap(enum fm_activation act, fm_vec g, fm_
     return v_select(v_gt(a, v_zero()), g, v_zero());   /* FM_ACT_RELU: a > 0 ? g : 0 */
 }
 
-/* dL/dz = g * f'(z), from the activation's output a = f(z). */
+/* dL/dz = g * f'(z), from the activation's output a = f(z), or from a = z itself for those
+ * that keep it (fm_activation_keeps_z). */
 FM_INLINE fm_vec activation_backward(enum fm_activation act, fm_vec g, fm_vec a)
 {
     switch (act) {
@@ -154,6 +236,8 @@ FM_INLINE fm_vec activation_backward(enum fm_activation act, fm_vec g, fm_vec a)
         return v_mul(g, v_fnma(a, a, a));                      /* g a (1 - a) */
     case FM_ACT_LEAKY_RELU:   /* a has z's sign (a tiny negative z gives -0: not > 0) */
         return v_select(v_gt(a, v_zero()), g, v_mul(g, v_set1(LEAKY_SLOPE)));
+    case FM_ACT_GELU:   /* a is z */
+        return v_mul(g, v_gelu_slope(a));
     case FM_ACT_RELU:
     default:
         return v_select(v_gt(a, v_zero()), g, v_zero());       /* a > 0 ? g : 0 */
