@@ -2,9 +2,9 @@
  *
  * Adding one is this file alone: an enum value, its name, its forward function and its
  * derivative (written from the activation's output, which is what a layer keeps, or from z for
- * one whose output does not determine it: fm_activation_keeps_z), and whether
- * its forward is cheap enough to run inside the micro-kernel's store (else the frame applies
- * it to the finished tile, out of line: kernels/tile.h). The math is written over the vector
+ * one whose output does not determine it: fm_activation_keeps_z), and whether its forward is
+ * cheap enough to run inside the micro-kernel's store (else the frame applies it to the
+ * finished tile, out of line: kernels/tile.h). The math is written over the vector
  * interface (kernels/vec.h), so it compiles once per instruction set and gives the same bits on
  * each. The part below the enum needs a vec_<isa>.h included first.
  */
@@ -12,9 +12,9 @@
 #define FASTMLP_ACTIVATION_H
 
 enum fm_activation {
-    FM_ACT_NONE = -1,  /* a layer without one: the output layer (its epilogue adds the bias) */
-    FM_ACT_RELU = 0,   /* max(z, 0) */
-    FM_ACT_TANH = 1,   /* tanh(z) */
+    FM_ACT_NONE = -1,      /* a layer without one: the output layer (its epilogue adds the bias) */
+    FM_ACT_RELU = 0,       /* max(z, 0) */
+    FM_ACT_TANH = 1,       /* tanh(z) */
     FM_ACT_IDENTITY = 2,   /* z */
     FM_ACT_LOGISTIC = 3,   /* 1 / (1 + e^-z) */
     FM_ACT_LEAKY_RELU = 4, /* z > 0 ? z : LEAKY_SLOPE z */
@@ -158,10 +158,10 @@ FM_INLINE fm_vec gelu_tail(fm_vec x, fm_vec v)
 }
 
 /* GELU, x Phi(x), within 5 ulp of float64 where the result is normal and 10 steps of 2^-149
- * below (tests/test_activation_kernels.py): (x ratio) e^(-x^2 / 2) below 0 (e^(-x^2 / 2) last, so that a result below
- * float32's normal range rounds once), x - x Phi(-x) above (one rounding; Phi(-x) <= 1/2).
- * x is clamped to +-GELU_TAIL where Phi(-|x|) = 0 multiplies it, so that the infinities give
- * their limits, +inf and 0. */
+ * below (tests/test_activation_kernels.py): (x ratio) e^(-x^2 / 2) below 0 (e^(-x^2 / 2)
+ * last, so that a result below float32's normal range rounds once), x - x Phi(-x) above (one
+ * rounding; Phi(-x) <= 1/2). x is clamped to +-GELU_TAIL where Phi(-|x|) = 0 multiplies it,
+ * so that the infinities give their limits, +inf and 0. */
 FM_INLINE fm_vec v_gelu(fm_vec x)
 {
     fm_vec ratio, e;
