@@ -16,6 +16,7 @@ cdef extern from "ops/activation.h" nogil:
     enum: FM_ACT_NONE
     enum: FM_ACT_COUNT
     const char *fm_activation_names[]
+    int fm_activation_keeps_z(int act)
 
 cdef extern from "fastmlp.h" nogil:
     cdef enum fm_loss_kind:
@@ -50,6 +51,7 @@ cdef extern from "fastmlp.h" nogil:
         float **vb
         float **act
         float **grad
+        float **pre
         int activation
         int n_threads
         int check_finite

@@ -204,8 +204,9 @@ def dense_forward(const float[:, ::1] X, const float[:, ::1] W, const float[::1]
 def dense_backward_input(const float[:, ::1] dZ, const float[:, ::1] W, A_prev,
                          float[:, ::1] dA_prev, str activation="relu"):
     """dA_prev = (dZ @ W.T) * f'(Z), f' the derivative of ``activation`` taken from its output
-    ``A_prev`` (ReLU: ``A_prev > 0``; tanh: ``1 - A_prev**2``); no factor when ``A_prev`` is
-    None.
+    ``A_prev`` (ReLU: ``A_prev > 0``; tanh: ``1 - A_prev**2``), or, for an activation whose
+    output does not determine its derivative (gelu), from its pre-activation, which
+    ``A_prev`` then holds; no factor when ``A_prev`` is None.
 
     Shapes: dZ (M, N), W (K, N), A_prev (M, K) or None, dA_prev (M, K).
     """
@@ -413,7 +414,7 @@ cdef class Network:
     cdef readonly str activation
     cdef readonly Py_ssize_t max_batch
     cdef readonly bint has_velocity
-    cdef list _W, _b, _vW, _vb, _act, _grad
+    cdef list _W, _b, _vW, _vb, _act, _grad, _pre
     cdef object _batch, _batch_labels   # train_step_rows's gathered batch, made on first use
     cdef object _batch_Y, _batch_sw     # train_step_targets's gathered targets, likewise
     cdef Py_ssize_t *_sizes
@@ -435,8 +436,9 @@ cdef class Network:
                               f"larger than this machine can address")
         n_weights = sum(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
         n_act = max_batch * sum(sizes[1:])
-        # weights (and velocities), activations, gradients
-        n_floats = n_weights * (2 if momentum else 1) + 2 * n_act
+        keeps_z = fm_activation_keeps_z(act) != 0
+        # weights (and velocities), activations, gradients (and the pre-activations)
+        n_floats = n_weights * (2 if momentum else 1) + (3 if keeps_z else 2) * n_act
         if n_floats > 2 ** 40:
             raise MemoryError(f"a network of widths {sizes} with batch {max_batch} needs "
                               f"{n_floats * 4 / 2**30:.0f} GiB")
@@ -450,13 +452,16 @@ cdef class Network:
         self._b = [_aligned_zeros((sizes[l + 1],)) for l in range(L)]
         self._act = [_aligned_zeros((max_batch, sizes[l + 1])) for l in range(L)]
         self._grad = [_aligned_zeros((max_batch, sizes[l + 1])) for l in range(L)]
+        # An activation whose derivative needs z keeps each hidden layer's (fm_net.pre).
+        self._pre = ([_aligned_zeros((max_batch, sizes[l + 1])) for l in range(L - 1)]
+                     if keeps_z else [])
         self._vW = [_aligned_zeros(w.shape) for w in self._W] if momentum else []
         self._vb = [_aligned_zeros(b.shape) for b in self._b] if momentum else []
         self._sizes = <Py_ssize_t *>PyMem_Malloc((L + 1) * sizeof(Py_ssize_t))
         self._scratch_rows = min(max_batch, OWN_SCRATCH_ROWS)
         self._scratch = [_aligned_zeros((self._scratch_rows, sizes[l + 1])) for l in range(L - 1)]
         self._scratch_lock = threading.Lock()
-        self._ptrs = <float **>PyMem_Malloc(7 * L * sizeof(float *))
+        self._ptrs = <float **>PyMem_Malloc(8 * L * sizeof(float *))
         if self._sizes == NULL or self._ptrs == NULL:
             raise MemoryError()
         cdef int l
@@ -472,6 +477,8 @@ cdef class Network:
                 self._ptrs[5 * L + l] = _data(self._vb[l])
             if l < L - 1:
                 self._ptrs[6 * L + l] = _data(self._scratch[l])
+                if keeps_z:
+                    self._ptrs[7 * L + l] = _data(self._pre[l])
         self._net.n_layers = L
         self._net.sizes = self._sizes
         self._net.W = self._ptrs
@@ -480,6 +487,7 @@ cdef class Network:
         self._net.grad = self._ptrs + 3 * L
         self._net.vW = self._ptrs + 4 * L if momentum else NULL
         self._net.vb = self._ptrs + 5 * L if momentum else NULL
+        self._net.pre = self._ptrs + 7 * L if keeps_z else NULL
         self._net.activation = act
         self._net.n_threads = 0
         self._net.check_finite = 1

@@ -15,7 +15,7 @@ DEFAULT_LOSS = "mse"
 
 #: Activations of the hidden layers (the output layer is linear). Each has a fused C kernel
 #: and a forward function and derivative in ``fastmlp.reference``.
-ACTIVATIONS = ("relu", "tanh")
+ACTIVATIONS = ("relu", "tanh", "identity", "logistic", "leaky_relu", "gelu")
 DEFAULT_ACTIVATION = "relu"
 
 #: The update rules of SGD: "sgd" without momentum, "momentum" (heavy ball) and "nesterov",

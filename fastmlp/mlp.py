@@ -130,9 +130,10 @@ class MLPClassifier(*BASES):
     warm_start : bool
         When True, ``fit`` on a fitted model continues from its weights instead of starting
         afresh.
-    activation : {"relu", "tanh"}
-        The activation of the hidden layers (the output layer is linear): ``max(z, 0)`` or
-        ``tanh(z)``, fused into the C kernels.
+    activation : {"relu", "tanh", "identity", "logistic", "leaky_relu", "gelu"}
+        The activation of the hidden layers (the output layer is linear): ``max(z, 0)``,
+        ``tanh(z)``, ``z``, ``1 / (1 + exp(-z))``, ``z > 0 ? z : 0.01 z`` or GELU
+        ``z Phi(z)`` (the exact form; its layers keep z too), fused into the C kernels.
 
     Attributes
     ----------

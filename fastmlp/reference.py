@@ -25,6 +25,8 @@ layers of 512 and 256 units, a linear output of 10, the "mse" loss and
 plain SGD with ``lr=0.001`` and batches of 200.
 """
 
+import math
+
 import numpy as np
 
 # Initialisation is shared with the estimator (fastmlp/_init.py), so both start from the same
@@ -39,9 +41,19 @@ __all__ = [
     "relu",
     "tanh",
     "identity",
+    "logistic",
+    "leaky_relu",
+    "LEAKY_RELU_SLOPE",
+    "gelu",
+    "normal_cdf",
+    "FROM_PREACTIVATION",
     "relu_derivative",
     "tanh_derivative",
     "identity_derivative",
+    "logistic_derivative",
+    "leaky_relu_derivative",
+    "gelu_derivative",
+    "preactivations",
     "dense_forward",
     "forward",
     "onehot",
@@ -93,6 +105,34 @@ def tanh(Z):
     return np.tanh(Z)
 
 
+def logistic(Z):
+    """``A = 1 / (1 + exp(-Z))``, written so that neither sign overflows or cancels."""
+    E = np.exp(-np.abs(Z))
+    return np.where(Z >= 0, 1 / (1 + E), E / (1 + E))
+
+
+#: Leaky ReLU's slope below 0 (PyTorch's default ``negative_slope``).
+LEAKY_RELU_SLOPE = 0.01
+
+
+def leaky_relu(Z):
+    """``A = Z`` where ``Z > 0``, else ``LEAKY_RELU_SLOPE * Z`` (in Z's dtype, as the C kernel)."""
+    return np.where(Z > 0, Z, Z * np.asarray(LEAKY_RELU_SLOPE, Z.dtype))
+
+
+def normal_cdf(Z):
+    """The standard normal CDF ``Phi(Z) = erfc(-Z / sqrt(2)) / 2``, in Z's dtype (erfc keeps
+    its relative accuracy far into the lower tail)."""
+    Z = np.asarray(Z)
+    erfc = np.vectorize(math.erfc, otypes=[np.float64])
+    return (0.5 * erfc(-Z.astype(np.float64) / math.sqrt(2))).astype(Z.dtype)
+
+
+def gelu(Z):
+    """``A = Z Phi(Z)``: GELU in its exact (erf) form, PyTorch's default."""
+    return Z * normal_cdf(Z)
+
+
 def identity_derivative(A):
     """``dA/dZ = 1``."""
     return np.ones_like(A)
@@ -108,11 +148,32 @@ def tanh_derivative(A):
     return 1 - A * A
 
 
+def logistic_derivative(A):
+    """``dA/dZ = A (1 - A)``."""
+    return A * (1 - A)
+
+
+def leaky_relu_derivative(A):
+    """``dA/dZ = 1`` where ``A > 0`` (exactly where ``Z > 0``), else ``LEAKY_RELU_SLOPE``."""
+    return np.where(A > 0, 1, np.asarray(LEAKY_RELU_SLOPE, A.dtype))
+
+
+def gelu_derivative(Z):
+    """``dA/dZ = Phi(Z) + Z phi(Z)``, from the pre-activation ``Z`` (GELU is not monotonic:
+    its output does not determine Z)."""
+    return normal_cdf(Z) + Z * np.exp(-Z * Z / 2) / math.sqrt(2 * math.pi)
+
+
 #: Activation functions by name: ``A = ACTIVATIONS[name](Z)``.
-ACTIVATIONS = {"identity": identity, "relu": relu, "tanh": tanh}
-#: Their derivatives, from the output: ``dA/dZ = DERIVATIVES[name](A)``.
+ACTIVATIONS = {"identity": identity, "relu": relu, "tanh": tanh, "logistic": logistic,
+               "leaky_relu": leaky_relu, "gelu": gelu}
+#: Their derivatives, from the output: ``dA/dZ = DERIVATIVES[name](A)``, or from the
+#: pre-activation for those in :data:`FROM_PREACTIVATION`: ``DERIVATIVES[name](Z)``.
 DERIVATIVES = {"identity": identity_derivative, "relu": relu_derivative,
-               "tanh": tanh_derivative}
+               "tanh": tanh_derivative, "logistic": logistic_derivative,
+               "leaky_relu": leaky_relu_derivative, "gelu": gelu_derivative}
+#: The activations whose derivative is written in Z: a layer keeps Z for them.
+FROM_PREACTIVATION = {"gelu"}
 
 
 def _activation_functions(activation):
@@ -354,7 +415,13 @@ def dense_backward(dZ, A_prev, W):
     return dA_prev, dW, db
 
 
-def backward(weights, activations, dOut, activation="relu"):
+def preactivations(weights, biases, activations):
+    """``[Z_1, ..., Z_{L-1}]``: each hidden layer's ``A_prev @ W + b``, from :func:`forward`'s
+    activations (what the backward pass of a :data:`FROM_PREACTIVATION` activation needs)."""
+    return [A @ W + b for A, W, b in zip(activations[:-2], weights[:-1], biases[:-1])]
+
+
+def backward(weights, activations, dOut, activation="relu", preactivations=None):
     """Backward pass: gradients of the loss w.r.t. every weight and bias.
 
     Parameters
@@ -366,6 +433,9 @@ def backward(weights, activations, dOut, activation="relu"):
         Gradient of the loss w.r.t. the (linear) output.
     activation : str
         The hidden layers' activation, as given to :func:`forward`.
+    preactivations : list of L - 1 ndarrays, optional
+        As :func:`preactivations` returns; needed for an activation in
+        :data:`FROM_PREACTIVATION`.
 
     Returns
     -------
@@ -379,8 +449,10 @@ def backward(weights, activations, dOut, activation="relu"):
     for l in reversed(range(n_layers)):
         dA_prev, dWs[l], dbs[l] = dense_backward(dZ, activations[l], weights[l])
         if l > 0:
-            # activations[l] is the output A of layer l - 1: dZ = dA * f'(Z), from A.
-            dZ = dA_prev * derivative(activations[l])
+            # activations[l] is the output A of layer l - 1: dZ = dA * f'(Z), from A (or Z).
+            source = (preactivations[l - 1] if activation in FROM_PREACTIVATION
+                      else activations[l])
+            dZ = dA_prev * derivative(source)
         # For l == 0, dA_prev (the gradient w.r.t. X) is not needed.
     return dWs, dbs
 
@@ -520,7 +592,8 @@ def loss_and_grads(weights, biases, X, labels, loss="mse", activation="relu"):
     loss_fn, grad_fn = _loss_functions(loss)
     activations = forward(weights, biases, X, activation)
     out = activations[-1]
-    dWs, dbs = backward(weights, activations, grad_fn(out, labels), activation)
+    dWs, dbs = backward(weights, activations, grad_fn(out, labels), activation,
+                        preactivations(weights, biases, activations))
     return loss_fn(out, labels), dWs, dbs
 
 

@@ -53,7 +53,8 @@ int fm_dense_forward(float *out, const float *X, const float *W, const float *b,
                      ptrdiff_t M, ptrdiff_t K, ptrdiff_t N, int activation);
 
 /* dA_prev (M x K) = dZ (M x N) @ W^T, times the derivative of the activation whose output is
- * A_prev (A_prev NULL: as it is). */
+ * A_prev (A_prev NULL: as it is); for an activation that keeps z (fm_activation_keeps_z),
+ * A_prev is the pre-activation z instead. */
 int fm_dense_backward_input(float *dA_prev, const float *dZ, const float *W, const float *A_prev,
                             int activation, ptrdiff_t M, ptrdiff_t K, ptrdiff_t N);
 
@@ -105,6 +106,10 @@ typedef struct {
     int n_threads;             /* threads for this network's calls; <= 0: fm_get_num_threads() */
     int check_finite;          /* nonzero: a training step checks the weights it wrote, and
                                   returns FM_ERR_NOT_FINITE if one is NaN or infinite */
+    float *const *pre;         /* pre[l], l = 0..n_layers-2: hidden layer l's pre-activation z,
+                                  like act[l], for an activation whose derivative needs it
+                                  (fm_activation_keeps_z; a training step then requires it);
+                                  else NULL */
 } fm_net;
 
 /* 1 when none of the n floats at x is NaN or infinite, else 0. */

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import MLP, _core, checkpoint
+from fastmlp import MLP, _core, _options, checkpoint
 from fastmlp import reference as ref
 from fastmlp.cli import _build_parser, main
 
@@ -55,14 +55,14 @@ def test_clone_keeps_the_activation():
     assert base.clone(MLP(activation="tanh")).activation == "tanh"
 
 
-@pytest.mark.parametrize("bad", ["gelu", "ReLU", None, 1])
+@pytest.mark.parametrize("bad", ["swish", "ReLU", None, 1])
 def test_unknown_activation_names_the_choices(bad):
     X, y = data()
-    with pytest.raises(ValueError, match=r"activation must be one of \('relu', 'tanh'\)"):
+    with pytest.raises(ValueError, match=r"activation must be one of \('relu', 'tanh', "):
         small(activation=bad).fit(X, y)
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("activation", _options.ACTIVATIONS)
 def test_the_binding_gets_the_activation(monkeypatch, activation):
     calls = []
     build = _core.Network
@@ -104,8 +104,8 @@ def test_a_model_file_without_activation_loads_as_relu(tmp_path):
 
 
 @pytest.mark.parametrize("edit, match", [
-    (lambda h: h.update(activation="gelu"), "unknown activation 'gelu'"),
-    (lambda h: h["params"].update(activation="gelu"), "activation"),
+    (lambda h: h.update(activation="swish"), "unknown activation 'swish'"),
+    (lambda h: h["params"].update(activation="swish"), "activation"),
     (lambda h: h.update(activation="tanh"), "params.activation differs"),
     (lambda h: h.update(activation=1), "activation has the wrong type"),
 ])
@@ -130,22 +130,31 @@ def test_cli_offers_the_table_s_activations(capsys):
     assert _build_parser().parse_args(["train", "--activation", "tanh"]).activation == "tanh"
     assert _build_parser().parse_args(["train"]).activation == "relu"
     with pytest.raises(SystemExit) as info:
-        main(["train", "--activation", "gelu"])
+        main(["train", "--activation", "swish"])
     assert info.value.code == 2
-    assert "'relu', 'tanh'" in capsys.readouterr().err
+    assert ", ".join(repr(a) for a in _options.ACTIVATIONS) in capsys.readouterr().err
+    for name in _options.ACTIVATIONS:
+        assert _build_parser().parse_args(["train", "--activation", name]).activation == name
 
 
 # ---------------------------------------------------------------------------------------------
-# A tanh network (needs the binding's activation keyword)
+# A network with each activation other than ReLU (needs the binding's activation keyword)
 # ---------------------------------------------------------------------------------------------
 
-def tanh_forward_bound(weights, biases, X):
+OTHERS = [a for a in _options.ACTIVATIONS if a != "relu"]
+# The activations whose outputs are within [-1, 1]; each of the others has |f(z)| <= |z|.
+BOUNDED = {"tanh", "logistic"}
+# The largest slope of each activation: 1 but for GELU's (1.129 near z = 2.4).
+LIPSCHITZ = {"gelu": 1.13}
+
+
+def forward_bound(weights, biases, X, activation):
     """An error bound of the float32 forward pass against the float64 reference.
 
     Each K-term float32 dot product (plus the bias) is within ``(K + 2) * eps`` of its
-    float64 value, relative to the sum of the absolute terms; float32 tanh adds at most
-    ``4 * eps`` (|tanh| <= 1); tanh and the linear output are 1-Lipschitz, so an error
-    already in a layer's input reaches its output through ``|W|``.
+    float64 value, relative to the sum of the absolute terms; the float32 activation adds at
+    most ``5 * eps`` relative to its result; an error already in a layer's input reaches its
+    output through ``|W|`` and the activation's largest slope (the output layer's is 1).
     """
     A, err = np.abs(X.astype(np.float64)), np.zeros((X.shape[0], X.shape[1]))
     for l, (W, b) in enumerate(zip(weights, biases)):
@@ -153,50 +162,54 @@ def tanh_forward_bound(weights, biases, X):
         err = err @ W64 + (W.shape[0] + 2) * EPS32 * (A @ W64 + b64)
         A = A @ W64 + b64
         if l < len(weights) - 1:
-            err, A = err + 4 * EPS32, np.minimum(A, 1.0)
+            A = np.minimum(A, 1.0) if activation in BOUNDED else A
+            err = LIPSCHITZ.get(activation, 1.0) * err + 5 * EPS32 * A
     return err
 
 
-def test_tanh_mlp_fits():
+@pytest.mark.parametrize("activation", OTHERS)
+def test_mlp_fits(activation):
     X, y = data()
-    model = small(activation="tanh").fit(X, y)
+    model = small(activation=activation).fit(X, y)
     assert model.score(X, y) > 0.9
     assert model.loss_curve_[-1] < model.loss_curve_[0]
 
 
-def test_tanh_mlp_forward_matches_the_float64_reference():
+@pytest.mark.parametrize("activation", OTHERS)
+def test_mlp_forward_matches_the_float64_reference(activation):
     X, y = data()
-    model = small(activation="tanh", epochs=3).fit(X, y)
+    model = small(activation=activation, epochs=3).fit(X, y)
     weights = model.get_weights()
     Ws, bs = weights[0::2], weights[1::2]
-    expected = ref.forward([W.astype(np.float64) for W in Ws], [b.astype(np.float64) for b in bs],
-                           X.astype(np.float64), activation="tanh")[-1]
+    W64, b64 = [W.astype(np.float64) for W in Ws], [b.astype(np.float64) for b in bs]
+    expected = ref.forward(W64, b64, X.astype(np.float64), activation=activation)[-1]
     got = model.decision_function(X)
-    assert np.all(np.abs(got - expected) <= tanh_forward_bound(Ws, bs, X))
-    # ReLU on the same weights gives other outputs: the network does apply tanh.
-    relu = ref.forward([W.astype(np.float64) for W in Ws], [b.astype(np.float64) for b in bs],
-                       X.astype(np.float64), activation="relu")[-1]
+    assert np.all(np.abs(got - expected) <= forward_bound(Ws, bs, X, activation))
+    # ReLU on the same weights gives other outputs: the network does apply its activation.
+    relu = ref.forward(W64, b64, X.astype(np.float64), activation="relu")[-1]
     assert not np.allclose(got, relu)
 
 
-def test_tanh_mlp_saves_loads_and_pickles_with_its_activation(tmp_path):
+@pytest.mark.parametrize("activation", OTHERS)
+def test_mlp_saves_loads_and_pickles_with_its_activation(tmp_path, activation):
     X, y = data()
-    model = small(activation="tanh", epochs=3).fit(X, y)
+    model = small(activation=activation, epochs=3).fit(X, y)
     path = tmp_path / "model.npz"
     model.save(path)
     for copy in (fastmlp.load(path), pickle.loads(pickle.dumps(model))):
-        assert copy.activation == "tanh"
+        assert copy.activation == activation
         np.testing.assert_array_equal(copy.decision_function(X), model.decision_function(X))
 
 
-def test_tanh_checkpoint_resumes_bit_identical(tmp_path):
+@pytest.mark.parametrize("activation", OTHERS)
+def test_checkpoint_resumes_bit_identical(tmp_path, activation):
     X, y = data()
-    straight = small(activation="tanh", epochs=4, shuffle=True).fit(X, y)
-    checkpoint.fit(small(activation="tanh", epochs=2, shuffle=True), X, y, tmp_path)
+    straight = small(activation=activation, epochs=4, shuffle=True).fit(X, y)
+    checkpoint.fit(small(activation=activation, epochs=2, shuffle=True), X, y, tmp_path)
     saved = checkpoint.load_checkpoint(tmp_path / checkpoint.CHECKPOINT_NAME)
-    assert saved.activation == "tanh"
-    resumed = checkpoint.fit(small(activation="tanh", epochs=4, shuffle=True), X, y, tmp_path,
-                             resume=True)
-    assert resumed.activation == "tanh"
+    assert saved.activation == activation
+    resumed = checkpoint.fit(small(activation=activation, epochs=4, shuffle=True), X, y,
+                             tmp_path, resume=True)
+    assert resumed.activation == activation
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         assert a.tobytes() == b.tobytes()

@@ -12,8 +12,10 @@
  * The epilogue (fm_epilogue.kind; ops/epilogue.h writes it once for every path):
  *     FM_EPI_STORE      C = acc                                  (overwrites C)
  *     FM_EPI_BIAS       C = acc + bias[j]
- *     FM_EPI_BIAS_ACT   C = f(acc + bias[j]), f the activation (ops/activation.h)
- *     FM_EPI_ACT_GRAD   C = acc * f'(z), f' from the activation's output mask[i*ldm + j]
+ *     FM_EPI_BIAS_ACT   C = f(acc + bias[j]), f the activation (ops/activation.h); with pre,
+ *                       also pre[i*ldm + j] = acc + bias[j]
+ *     FM_EPI_ACT_GRAD   C = acc * f'(z), f' from the activation's output mask[i*ldm + j] (or
+ *                       from z there, for an activation that keeps it)
  *                       (ReLU: mask > 0 ? acc : 0)
  *     FM_EPI_UPDATE     in-place optimiser step on the weights held in C, acc the gradient
  *                       (ops/optimizer.h), with the rule's state (velocity V(i,j) =
@@ -53,6 +55,9 @@ typedef struct {
     enum fm_activation activation;  /* FM_EPI_BIAS_ACT, FM_EPI_ACT_GRAD */
     const float *mask;              /* FM_EPI_ACT_GRAD: M x N with row stride ldm */
     ptrdiff_t ldm;
+    float *pre;                     /* FM_EPI_BIAS_ACT: NULL, or where z = acc + bias goes too
+                                       (M x N, row stride ldm), for an activation that keeps
+                                       it (fm_activation_keeps_z) */
     fm_optimizer opt;               /* FM_EPI_UPDATE */
     float *state[FM_OPT_STATES];    /* FM_EPI_UPDATE: the rule's state buffers, each M x N in
                                        C's layout, or NULL (ops/optimizer.h): state[0] the

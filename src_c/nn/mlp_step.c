@@ -151,19 +151,24 @@ static int net_threads(const fm_net *net)
     return fm_threads_for(net->n_threads);
 }
 
-/* Thread tid's part of layers [0, n) of a forward pass, layer l's output to dest[l], with a
- * barrier after each; layer 0 computes only the runs of X's columns (input_runs), if n_runs
- * >= 0; downwards: each product's columns_downwards (gemm.h). Returns 0, or -1 when a buffer
- * could not be allocated. */
+/* Thread tid's part of layers [0, n) of a forward pass, layer l's output to dest[l] (and its
+ * pre-activation to pre[l], when pre is not NULL), with a barrier after each; layer 0
+ * computes only the runs of X's columns (input_runs), if n_runs >= 0; downwards: each
+ * product's columns_downwards (gemm.h). Returns 0, or -1 when a buffer could not be
+ * allocated. */
 static int hidden_share(const fm_net *net, int n, ptrdiff_t M, const float *X,
                         const ptrdiff_t *runs, int n_runs, float *const *dest,
-                        step_schedules *ss, int downwards, int tid, int nth)
+                        float *const *pre, step_schedules *ss, int downwards, int tid, int nth)
 {
     int failed = 0;
     const float *input = X;
     for (int l = 0; l < n; l++) {
         fm_product p = fm_forward_product(dest[l], input, net->W[l], net->b[l], M,
                                           net->sizes[l], net->sizes[l + 1], net->activation, 1);
+        if (pre != NULL) {
+            p.epi.pre = pre[l];
+            p.epi.ldm = net->sizes[l + 1];
+        }
         fm_hints h = l == 0 ? runs_hints(runs, n_runs) : (fm_hints){ 0 };
         h.columns_downwards = downwards;
         failed |= fm_product_share(&p, &h, tid, nth, schedule(ss, l)) != 0;
@@ -222,7 +227,7 @@ static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *
     int last = net->n_layers - 1;
     ptrdiff_t runs[2 * FM_MAX_RUNS];
     int n_runs = last > 0 ? input_runs(X, M, net->sizes[0], runs) : -1;
-    int failed = hidden_share(net, last, M, X, runs, n_runs, scratch, ss, downwards, tid,
+    int failed = hidden_share(net, last, M, X, runs, n_runs, scratch, NULL, ss, downwards, tid,
                               nth) != 0;
     fm_product p = fm_forward_product(out, last == 0 ? X : scratch[last - 1], net->W[last],
                                       net->b[last], M, net->sizes[last], net->sizes[last + 1],
@@ -333,6 +338,13 @@ static void step_shared_init(step_shared *sh, ptrdiff_t M)
     atomic_init(&sh->not_finite, 0);
 }
 
+/* What the input gradient of layer l + 1 takes hidden layer l's derivative from: its output,
+ * or its pre-activation for an activation that keeps it (fm_activation_keeps_z). */
+static const float *derivative_source(const fm_net *net, int l)
+{
+    return fm_activation_keeps_z(net->activation) ? net->pre[l] : net->act[l];
+}
+
 /* Whether one of the n labels is outside [0, N). */
 static int any_label_outside(const int32_t *labels, ptrdiff_t n, ptrdiff_t N)
 {
@@ -372,9 +384,10 @@ static int output_rows_share(const fm_net *net, ptrdiff_t M, const float *X,
             atomic_store_explicit(&sh->bad_index, 1, memory_order_relaxed);
     }
     if (last > 0) {
+        const float *source = derivative_source(net, last - 1) + r0 * K;
         fm_product d = fm_input_grad_product(net->grad[last - 1] + r0 * K, dout + r0 * N,
-                                             net->W[last], net->act[last - 1] + r0 * K,
-                                             net->activation, r1 - r0, K, N, 1);
+                                             net->W[last], source, net->activation, r1 - r0, K,
+                                             N, 1);
         failed |= fm_gemm_thread(0, 1, NULL, &d, NULL) != 0;
     }
     return failed ? -1 : 0;
@@ -416,7 +429,9 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const fm_
     fm_reserve_packing(M, widest(net));
     ptrdiff_t runs[2 * FM_MAX_RUNS];
     int n_runs = L > 1 ? input_runs(X, M, net->sizes[0], runs) : -1;
-    int failed = hidden_share(net, L - 1, M, X, runs, n_runs, net->act, ss, 0, tid, nth) != 0;
+    int failed = hidden_share(net, L - 1, M, X, runs, n_runs, net->act,
+                              fm_activation_keeps_z(net->activation) ? net->pre : NULL, ss, 0,
+                              tid, nth) != 0;
     failed |= output_rows_share(net, M, X, t, sh, tid, nth) != 0;
     if (failed)
         atomic_store_explicit(&sh->failed, 1, memory_order_relaxed);
@@ -443,7 +458,8 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const fm_
         ptrdiff_t K = net->sizes[l], N = net->sizes[l + 1];
         if (l > 0 && l < L - 1) {
             fm_product p = fm_input_grad_product(net->grad[l - 1], net->grad[l], net->W[l],
-                                                 net->act[l - 1], net->activation, M, K, N, 1);
+                                                 derivative_source(net, l - 1),
+                                                 net->activation, M, K, N, 1);
             failed |= fm_product_share(&p, NULL, tid, nth, schedule(ss, L + l)) != 0;
             team_barrier(nth);
         }
@@ -631,6 +647,8 @@ static int train_step(const fm_net *net, const step_call *c)
 {
     const ptrdiff_t M = c->M;
     fm_dispatch_init();
+    if (net->n_layers > 1 && fm_activation_keeps_z(net->activation) && net->pre == NULL)
+        return FM_ERR_MEMORY;   /* no buffers for the pre-activations its derivative needs */
     /* forward, input gradients and weight gradients: three passes' flops */
     int nth = team_for(3.0 * pass_flop(net, M), STEP_FLOP_PER_THREAD, net_threads(net));
     step_shared sh;

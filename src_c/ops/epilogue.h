@@ -48,6 +48,8 @@ FM_INLINE void epilogue_vector(const int INLINE, const fm_epilogue *e, const fm_
         const fm_vec z = v_add(acc, load_part(e->bias + t->j0 + j, mk, full));
         r = INLINE ? activation_forward_cheap(e->activation, z)
                    : activation_forward(e->activation, z);
+        if (!INLINE && e->pre != NULL)   /* out of line alone: no cheap activation keeps z */
+            store_part(e->pre + (t->i0 + i) * e->ldm + t->j0 + j, mk, z, full);
         break;
     }
     case FM_EPI_ACT_GRAD: {
