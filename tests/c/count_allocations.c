@@ -169,8 +169,10 @@ int main(int argc, char **argv)
         grad2[l] = filled(BATCH * width, 1.0f);
     }
     calls c;
-    c.plain = (fm_net){ LAYERS, sizes, W, b, NULL, NULL, act, grad };
-    c.momentum = (fm_net){ LAYERS, sizes, W2, b2, vW, vb, act2, grad2 };
+    c.plain = (fm_net){ .n_layers = LAYERS, .sizes = sizes, .W = W, .b = b, .act = act,
+                        .grad = grad };
+    c.momentum = (fm_net){ .n_layers = LAYERS, .sizes = sizes, .W = W2, .b = b2,
+                           .state_W = { vW }, .state_b = { vb }, .act = act2, .grad = grad2 };
     float *X = filled((size_t)SAMPLES * 784, 1.0f);
     for (size_t i = 0; i < (size_t)SAMPLES * 784; i += 3)
         X[i] = 0.0f;                  /* zeros, so that passes skip some inputs */
