@@ -246,3 +246,113 @@ def test_adam_and_sgd_networks_refuse_each_others_steps():
     with pytest.raises(ValueError, match="momentum"):
         _core.Network((3, 4, 2), 2, adam=True).train_step(X, y, 0.1, momentum=0.9,
                                                            adam=(0.9, 0.999, 1e-8, 1))
+
+
+# ---- fastmlp.MLP(solver="adam"): the epoch loop, files, checkpoints, pickles ----
+
+def data(n=200, n_features=6, n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_features)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    return X, y
+
+
+def adam_model(**params):
+    from fastmlp import MLP
+
+    return MLP(**{**dict(hidden_layer_sizes=(9, 5), batch_size=32, epochs=3, random_state=0,
+                         solver="adam", learning_rate=0.01, activation="tanh",
+                         loss="cross_entropy"), **params})
+
+
+def test_mlp_adam_follows_the_reference_rule_step_by_step():
+    # One epoch of 3 batches from the same initial weights: the C steps against adam_update in
+    # float64 with t = 1, 2, 3 (the tolerance of check_step), through the estimator.
+    X, y = data(n=96)
+    model = adam_model(epochs=1, batch_size=32, alpha=1e-3, beta_1=0.8, beta_2=0.99,
+                       epsilon=1e-6)
+    model.fit(X, y)
+    assert model.get_state()["adam_t"] == 3
+    labels = np.searchsorted(model.classes_, y).astype(np.int32)
+    net = _core.Network((6, 9, 5, 3), 32, activation="tanh", adam=True)
+    fresh = adam_model()
+    fresh._rng = np.random.default_rng(0)                # the fit's first draws: its weights
+    net.set_weights(fresh._initial_weights((6, 9, 5, 3)))
+    for t in range(1, 4):
+        rows = slice(32 * (t - 1), 32 * t)
+        params, state = net.get_weights(), net.get_optimizer_state()
+        w64 = [params[2 * l].astype(np.float64) for l in range(3)]
+        b64 = [params[2 * l + 1].astype(np.float64) for l in range(3)]
+        _, dWs, dbs = ref.loss_and_grads(w64, b64, X[rows].astype(np.float64), labels[rows],
+                                         "cross_entropy", "tanh")
+        net.train_step(X[rows], labels[rows], 0.01, "cross_entropy", alpha=1e-3,
+                       adam=(0.8, 0.99, 1e-6, t))
+        new_params, new_state = net.get_weights(), net.get_optimizer_state()
+        for i in range(6):
+            check_step((params[i], state[i], state[6 + i]),
+                       (new_params[i], new_state[i], new_state[6 + i]),
+                       dWs[i // 2] if i % 2 == 0 else dbs[i // 2], 0.01, t, (0.8, 0.99), 1e-6,
+                       1e-3 if i % 2 == 0 else 0.0, "reference")
+    for a, b in zip(net.get_weights(), model.get_weights()):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_mlp_adam_learns_and_the_tutorial_default_stays_sgd():
+    from fastmlp import MLP
+
+    assert MLP().solver == "sgd"
+    X, y = data()
+    model = adam_model(epochs=20).fit(X, y)
+    assert model.loss_curve_[-1] < 0.5 * model.loss_curve_[0]
+    assert model.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("params", [dict(solver="rmsprop"), dict(momentum=0.9),
+                                    dict(beta_1=1.0), dict(beta_2=-0.1), dict(epsilon=0.0),
+                                    dict(epsilon=1e-50), dict(epsilon=float("nan"))])
+def test_mlp_adam_parameters_are_checked(params):
+    X, y = data()
+    with pytest.raises(ValueError):
+        adam_model(**params).fit(X, y)
+
+
+def test_mlp_adam_model_file_and_pickle_keep_the_solver(tmp_path):
+    import pickle
+
+    import fastmlp
+
+    X, y = data()
+    model = adam_model(beta_1=0.8, beta_2=0.99, epsilon=1e-6).fit(X, y)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = fastmlp.load(path)
+    for name in ("solver", "beta_1", "beta_2", "epsilon"):
+        assert getattr(loaded, name) == getattr(model, name)
+    np.testing.assert_array_equal(loaded.decision_function(X), model.decision_function(X))
+    # A pickle keeps the moments and the step count: both copies continue alike.
+    copy = pickle.loads(pickle.dumps(model))
+    for m in (model, copy):
+        m.set_params(warm_start=True, epochs=2)
+        m.fit(X, y)
+    for a, b in zip(model.get_weights() + model._network.get_optimizer_state(),
+                    copy.get_weights() + copy._network.get_optimizer_state()):
+        assert a.tobytes() == b.tobytes()
+    assert model.get_state()["adam_t"] == copy.get_state()["adam_t"] == 7 * 5
+
+
+def test_mlp_adam_checkpoint_resumes_bit_identical(tmp_path):
+    from fastmlp import checkpoint
+
+    X, y = data()
+    straight = adam_model(epochs=4, shuffle=True).fit(X, y)
+    checkpoint.fit(adam_model(epochs=2, shuffle=True), X, y, tmp_path)
+    saved = checkpoint.load_checkpoint(tmp_path / checkpoint.CHECKPOINT_NAME)
+    assert saved.solver == "adam" and saved.get_state()["adam_t"] == 2 * 7
+    assert any(a.any() for a in saved._network.get_optimizer_state())
+    resumed = checkpoint.fit(adam_model(epochs=4, shuffle=True), X, y, tmp_path, resume=True)
+    for a, b in zip(straight.get_weights() + straight._network.get_optimizer_state(),
+                    resumed.get_weights() + resumed._network.get_optimizer_state()):
+        assert a.tobytes() == b.tobytes()
+    with pytest.raises(ValueError):   # another solver's run does not resume this one
+        checkpoint.fit(adam_model(epochs=4, shuffle=True, solver="sgd"), X, y, tmp_path,
+                       resume=True)

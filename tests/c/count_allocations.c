@@ -108,7 +108,8 @@ typedef struct {
 
 static int run(const calls *c, int kind)
 {
-    const fm_optimizer sgd = { 1e-4f, 0.0f, 0.0f, 0 }, nesterov = { 1e-4f, 1e-5f, 0.9f, 1 };
+    const fm_optimizer sgd = { .lr = 1e-4f },
+                       nesterov = { .lr = 1e-4f, .alpha = 1e-5f, .momentum = 0.9f, .nesterov = 1 };
     double loss;
     switch (kind) {
     case 0: return fm_train_step(&c->plain, BATCH, c->X, c->labels, FM_LOSS_MSE, &sgd, &loss);
