@@ -703,9 +703,10 @@ class MLPClassifier(*BASES):
         ----------
         state : dict
             As returned by :meth:`get_state`. These keys may be left out: ``velocity``
-            (zero velocities), ``adam_state`` and ``adam_t`` (Adam from its start), ``rng`` (a generator seeded from ``random_state``),
-            ``feature_names_in`` and ``best_epoch`` (None); ``params`` may hold only some
-            parameters (the others take their defaults).
+            (zero velocities), ``adam_state`` and ``adam_t`` (Adam from its start), ``rng``
+            (a generator seeded from ``random_state``), ``feature_names_in`` and
+            ``best_epoch`` (None); ``params`` may hold only some parameters (the others take
+            their defaults).
 
         Returns
         -------

@@ -80,7 +80,8 @@ def check_step(before, after, grads, lr, t, betas, epsilon, alpha, rule):
     # change of sqrt over [v' - tol_v, v' + tol_v].
     lr_t = ref.adam_lr(lr, t, beta_1, beta_2)
     d_sqrt = np.sqrt(v_new + tol_v) - np.sqrt(v_new)
-    tol_w = 2 * lr_t * (tol_m / s + np.abs(m_new) * d_sqrt / (s * np.maximum(s - d_sqrt, epsilon))) \
+    slope_v = d_sqrt / (s * np.maximum(s - d_sqrt, epsilon))
+    tol_w = 2 * lr_t * (tol_m / s + np.abs(m_new) * slope_v) \
         + 8 * EPS32 * (np.abs(W_new) + lr_t * np.abs(m_new) / s)
     check_close(after[1], m_new, tol_m, "m")
     check_close(after[2], v_new, tol_v, "v")

@@ -71,7 +71,8 @@ static void bias_update_columns(float *b, float *const *state, const float *dZ, 
 }
 
 void fm_bias_update_share(float *b, float *const *state, const float *dZ, ptrdiff_t M,
-                          ptrdiff_t N, const fm_optimizer *opt, atomic_int *not_finite, int tid, int nth)
+                          ptrdiff_t N, const fm_optimizer *opt, atomic_int *not_finite,
+                          int tid, int nth)
 {
     /* Whole 16-float units per thread: no two threads write the same cache line of b. */
     ptrdiff_t units = (N + 15) / 16;

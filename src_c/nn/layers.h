@@ -36,6 +36,7 @@ fm_product fm_weight_update_product(float *W, float *const *state, const float *
  * split, so every split gives the same bits. Synchronises nothing. state (shaped like b) and
  * not_finite as above. */
 void fm_bias_update_share(float *b, float *const *state, const float *dZ, ptrdiff_t M,
-                          ptrdiff_t N, const fm_optimizer *opt, atomic_int *not_finite, int tid, int nth);
+                          ptrdiff_t N, const fm_optimizer *opt, atomic_int *not_finite,
+                          int tid, int nth);
 
 #endif
