@@ -37,24 +37,33 @@ cdef extern from "fastmlp.h" nogil:
         int32_t *labels
         float *Y
         float *weights
+    enum: FM_OPT_STATES
+    cdef enum fm_update_rule:
+        FM_OPT_SGD
+        FM_OPT_ADAM
     ctypedef struct fm_optimizer:
         float lr
         float alpha
         float momentum
         int nesterov
+        int rule
+        float beta_1
+        float beta_2
+        float epsilon
+        float lr_t
     ctypedef struct fm_net:
         int n_layers
         const Py_ssize_t *sizes
         float **W
         float **b
-        float **vW
-        float **vb
+        float **state_W[2]
         float **act
         float **grad
         float **pre
         int activation
         int n_threads
         int check_finite
+        float **state_b[2]
 
     int fm_all_finite(const float *x, Py_ssize_t n)
     int fm_network_sizes_check(int n_layers, const Py_ssize_t *sizes, Py_ssize_t max_batch)

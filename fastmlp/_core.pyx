@@ -12,7 +12,7 @@ import numpy as np
 cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.float cimport FLT_MAX
-from libc.math cimport isfinite
+from libc.math cimport isfinite, sqrt
 from libc.stdint cimport int32_t, int64_t
 from cpython.pyport cimport PY_SSIZE_T_MAX
 
@@ -249,6 +249,35 @@ cdef fm_optimizer _optimizer(double lr, double alpha, double momentum, bint nest
     opt.alpha = <float>alpha
     opt.momentum = <float>momentum
     opt.nesterov = nesterov
+    opt.rule = FM_OPT_SGD
+    opt.beta_1 = opt.beta_2 = opt.epsilon = opt.lr_t = 0.0
+    return opt
+
+
+cdef fm_optimizer _adam_optimizer(double lr, double alpha, adam) except *:
+    """Adam's step number t (>= 1, this step's) with (beta_1, beta_2, epsilon) from the tuple
+    adam; its rate lr_t = lr sqrt(1 - beta_2^t) / (1 - beta_1^t) in double, as scikit-learn's
+    AdamOptimizer computes it."""
+    cdef fm_optimizer opt = _optimizer(lr, alpha, 0.0, False)
+    if not (isinstance(adam, tuple) and len(adam) == 4):
+        raise ValueError(f"adam must be a tuple (beta_1, beta_2, epsilon, t), got {adam!r}")
+    cdef double beta_1 = adam[0], beta_2 = adam[1], epsilon = adam[2]
+    t = adam[3]
+    if not (isfinite(beta_1) and 0 <= beta_1 < 1 and isfinite(beta_2) and 0 <= beta_2 < 1):
+        raise ValueError(f"beta_1 and beta_2 must be in [0, 1), got {beta_1}, {beta_2}")
+    if not (isfinite(epsilon) and epsilon <= FLT_MAX and <float>epsilon > 0):
+        raise ValueError(f"epsilon must be a positive number in float32's range, got {epsilon}")
+    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 1:
+        raise ValueError(f"Adam's step number t must be an integer >= 1, got {t!r}")
+    # beta ** t underflows to 0 for a large t: the rate is then lr itself.
+    cdef double lr_t = lr * sqrt(1.0 - beta_2 ** float(t)) / (1.0 - beta_1 ** float(t))
+    if not (isfinite(lr_t) and lr_t <= FLT_MAX and <float>lr_t > 0):
+        raise ValueError(f"Adam's step rate {lr_t} is not a positive float32")
+    opt.rule = FM_OPT_ADAM
+    opt.beta_1 = <float>beta_1
+    opt.beta_2 = <float>beta_2
+    opt.epsilon = <float>epsilon
+    opt.lr_t = <float>lr_t
     return opt
 
 
@@ -406,6 +435,9 @@ cdef class Network:
         Whether to keep velocity buffers (for momentum and Nesterov updates).
     activation : str
         The hidden layers' activation, one of ``ACTIVATIONS``.
+    adam : bool
+        Whether to keep Adam's two moments (and train with Adam alone: every step passes
+        ``adam=(beta_1, beta_2, epsilon, t)``). Not with ``momentum``.
 
     The calls that take ``n_threads`` run on at most that many threads (0: the process's
     count, ``get_num_threads()``), for that call alone.
@@ -414,7 +446,10 @@ cdef class Network:
     cdef readonly str activation
     cdef readonly Py_ssize_t max_batch
     cdef readonly bint has_velocity
+    cdef readonly bint has_adam
     cdef list _W, _b, _vW, _vb, _act, _grad, _pre
+    cdef list _state_W, _state_b  # the update rule's state buffers, [state][layer]: velocity or
+                                  # Adam's moments (_vW, _vb: state 0 with momentum)
     cdef object _batch, _batch_labels   # train_step_rows's gathered batch, made on first use
     cdef object _batch_Y, _batch_sw     # train_step_targets's gathered targets, likewise
     cdef Py_ssize_t *_sizes
@@ -424,8 +459,11 @@ cdef class Network:
     cdef Py_ssize_t _scratch_rows
     cdef fm_net _net
 
-    def __cinit__(self, sizes, Py_ssize_t max_batch, bint momentum=False, activation="relu"):
+    def __cinit__(self, sizes, Py_ssize_t max_batch, bint momentum=False, activation="relu",
+                  bint adam=False):
         cdef int act = _activation_code(activation)
+        _expect(not (momentum and adam), "a Network keeps momentum's or Adam's state, not both")
+        cdef int n_states = 2 if adam else 1 if momentum else 0
         sizes = tuple(int(s) for s in sizes)
         _expect(len(sizes) >= 2, f"a network needs at least an input and an output width, got {sizes}")
         for s in sizes:
@@ -437,14 +475,16 @@ cdef class Network:
         n_weights = sum(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
         n_act = max_batch * sum(sizes[1:])
         keeps_z = fm_activation_keeps_z(act) != 0
-        # weights (and velocities), activations, gradients (and the pre-activations)
-        n_floats = n_weights * (2 if momentum else 1) + (3 if keeps_z else 2) * n_act
+        # weights (and the update rule's states), activations, gradients (and the
+        # pre-activations)
+        n_floats = n_weights * (1 + n_states) + (3 if keeps_z else 2) * n_act
         if n_floats > 2 ** 40:
             raise MemoryError(f"a network of widths {sizes} with batch {max_batch} needs "
                               f"{n_floats * 4 / 2**30:.0f} GiB")
         self.sizes = sizes
         self.max_batch = max_batch
         self.has_velocity = momentum
+        self.has_adam = adam
         cdef int L = len(sizes) - 1
         # Weights and their velocities live in column panels (gemm.h), flat; get_weights and
         # set_weights convert from and to the (n_in, n_out) matrices users see.
@@ -455,13 +495,17 @@ cdef class Network:
         # An activation whose derivative needs z keeps each hidden layer's (fm_net.pre).
         self._pre = ([_aligned_zeros((max_batch, sizes[l + 1])) for l in range(L - 1)]
                      if keeps_z else [])
-        self._vW = [_aligned_zeros(w.shape) for w in self._W] if momentum else []
-        self._vb = [_aligned_zeros(b.shape) for b in self._b] if momentum else []
+        self._state_W = [[_aligned_zeros(w.shape) for w in self._W] for s in range(n_states)]
+        self._state_b = [[_aligned_zeros(b.shape) for b in self._b] for s in range(n_states)]
+        self._vW = self._state_W[0] if momentum else []
+        self._vb = self._state_b[0] if momentum else []
         self._sizes = <Py_ssize_t *>PyMem_Malloc((L + 1) * sizeof(Py_ssize_t))
         self._scratch_rows = min(max_batch, OWN_SCRATCH_ROWS)
         self._scratch = [_aligned_zeros((self._scratch_rows, sizes[l + 1])) for l in range(L - 1)]
         self._scratch_lock = threading.Lock()
-        self._ptrs = <float **>PyMem_Malloc(8 * L * sizeof(float *))
+        # W, b, act, grad, state 0 of W and b, forward's scratch, state 1 of W and b,
+        # pre-activations
+        self._ptrs = <float **>PyMem_Malloc(10 * L * sizeof(float *))
         if self._sizes == NULL or self._ptrs == NULL:
             raise MemoryError()
         cdef int l
@@ -472,22 +516,27 @@ cdef class Network:
             self._ptrs[1 * L + l] = _data(self._b[l])
             self._ptrs[2 * L + l] = _data(self._act[l])
             self._ptrs[3 * L + l] = _data(self._grad[l])
-            if momentum:
-                self._ptrs[4 * L + l] = _data(self._vW[l])
-                self._ptrs[5 * L + l] = _data(self._vb[l])
+            if n_states >= 1:
+                self._ptrs[4 * L + l] = _data(self._state_W[0][l])
+                self._ptrs[5 * L + l] = _data(self._state_b[0][l])
+            if n_states >= 2:
+                self._ptrs[7 * L + l] = _data(self._state_W[1][l])
+                self._ptrs[8 * L + l] = _data(self._state_b[1][l])
             if l < L - 1:
                 self._ptrs[6 * L + l] = _data(self._scratch[l])
                 if keeps_z:
-                    self._ptrs[7 * L + l] = _data(self._pre[l])
+                    self._ptrs[9 * L + l] = _data(self._pre[l])
         self._net.n_layers = L
         self._net.sizes = self._sizes
         self._net.W = self._ptrs
         self._net.b = self._ptrs + L
         self._net.act = self._ptrs + 2 * L
         self._net.grad = self._ptrs + 3 * L
-        self._net.vW = self._ptrs + 4 * L if momentum else NULL
-        self._net.vb = self._ptrs + 5 * L if momentum else NULL
-        self._net.pre = self._ptrs + 7 * L if keeps_z else NULL
+        self._net.state_W[0] = self._ptrs + 4 * L if n_states >= 1 else NULL
+        self._net.state_b[0] = self._ptrs + 5 * L if n_states >= 1 else NULL
+        self._net.state_W[1] = self._ptrs + 7 * L if n_states >= 2 else NULL
+        self._net.state_b[1] = self._ptrs + 8 * L if n_states >= 2 else NULL
+        self._net.pre = self._ptrs + 9 * L if keeps_z else NULL
         self._net.activation = act
         self._net.n_threads = 0
         self._net.check_finite = 1
@@ -555,22 +604,56 @@ cdef class Network:
             _store(t, a)
 
     def reset_velocity(self):
-        for v in self._vW + self._vb:
-            v.fill(0)
+        """Zeros the update rule's state: the velocities, or Adam's moments."""
+        for states in self._state_W + self._state_b:
+            for v in states:
+                v.fill(0)
+
+    def get_optimizer_state(self):
+        """``[s0_W1, s0_b1, ..., s1_W1, s1_b1, ...]``: copies of the update rule's state
+        buffers in use, state by state (momentum: the velocity; Adam: the first moments, then
+        the second), each W's as an (n_in, n_out) matrix; empty for plain SGD."""
+        return [a for W, b in zip(self._state_W, self._state_b)
+                for a in self._interleaved_copies(W, b)]
+
+    def set_optimizer_state(self, arrays):
+        """Loads ``get_optimizer_state()``'s list (any float dtype, shapes exact, finite;
+        Adam's second moments >= 0). A bad list changes nothing."""
+        arrays = list(arrays)
+        cdef Py_ssize_t n = 2 * self.n_layers
+        _expect(len(arrays) == n * len(self._state_W),
+                f"expected {n * len(self._state_W)} state arrays, got {len(arrays)}")
+        targets = [t for W, b in zip(self._state_W, self._state_b)
+                   for pair in zip(W, b) for t in pair]
+        checked = []
+        for i, a in enumerate(arrays):
+            shape = self._shapes()[i % n]
+            _expect(np.shape(a) == shape, f"state of shape {np.shape(a)}, expected {shape}")
+            a = np.asarray(a)
+            _expect(a.dtype.kind in "fiu", f"state of dtype {a.dtype}, expected floats")
+            a = a.astype(np.float32)
+            _expect(bool(np.isfinite(a).all()), "state contains NaN or infinity")
+            _expect(not (self.has_adam and i >= n and (a < 0).any()),
+                    "Adam's second moments must be >= 0")
+            checked.append(a)
+        for a, t in zip(checked, targets):
+            _store(t, a)
 
     def train_step(self, const float[:, ::1] X, const int32_t[::1] labels, double lr,
                    str loss="mse", double alpha=0.0, double momentum=0.0, bint nesterov=False,
-                   int n_threads=0):
+                   int n_threads=0, adam=None):
         """One optimiser step on the batch (X, labels); returns the batch loss computed before
         the update. When that loss is not finite the weights are left as they were; when the
         update makes a weight NaN or infinite it raises FloatingPointError.
 
         Shapes: X (M, n_in) float32 with 1 <= M <= max_batch, labels (M,) int32 in [0, n_out).
+        adam: None (SGD), or ``(beta_1, beta_2, epsilon, t)`` on a Network made with
+        ``adam=True``: an Adam step, t >= 1 the step's number counting this one.
         """
         cdef Py_ssize_t M = X.shape[0]
         cdef int kind = self._check_step(M, X.shape[0], X.shape[1], labels.shape[0], loss, momentum)
         _check_labels(labels, self._sizes[self._net.n_layers])
-        cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
+        cdef fm_optimizer opt = self._step_optimizer(lr, alpha, momentum, nesterov, adam)
         cdef double value = 0.0
         cdef int status
         cdef fm_net net = self._for_call(n_threads)
@@ -581,7 +664,7 @@ cdef class Network:
 
     def train_step_rows(self, const float[:, ::1] X, const int32_t[::1] labels,
                         const int64_t[::1] rows, double lr, str loss="mse", double alpha=0.0,
-                        double momentum=0.0, bint nesterov=False, int n_threads=0):
+                        double momentum=0.0, bint nesterov=False, int n_threads=0, adam=None):
         """``train_step`` on the rows ``rows`` of (X, labels): a shuffled batch, with no copy
         made in Python. The same bits as ``train_step(X[rows], labels[rows], ...)``; the rows
         are copied by the step's own threads into a buffer of this Network's (made on the
@@ -604,7 +687,7 @@ cdef class Network:
             self._batch_labels = np.zeros(self.max_batch, np.int32)
         cdef float[:, ::1] batch = self._batch
         cdef int32_t[::1] batch_labels = self._batch_labels
-        cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
+        cdef fm_optimizer opt = self._step_optimizer(lr, alpha, momentum, nesterov, adam)
         cdef double value = 0.0
         cdef int status
         cdef fm_net net = self._for_call(n_threads)
@@ -618,7 +701,7 @@ cdef class Network:
                            str loss, const float[::1] sample_weight=None,
                            const int64_t[::1] rows=None, double weight_sum=0.0,
                            double alpha=0.0, double momentum=0.0, bint nesterov=False,
-                           int n_threads=0):
+                           adam=None, int n_threads=0):
         """One optimiser step towards float targets with scikit-learn's loss ``loss`` (one of
         ``TARGET_LOSSES``), on the batch (X, Y) or, with ``rows``, on those rows of (X, Y,
         sample_weight), gathered by the step's threads as ``train_step_rows`` does.
@@ -627,7 +710,9 @@ cdef class Network:
         of the network's output (scikit-learn's ``_backprop``); ``weight_sum`` 0 takes the
         batch's sum of weights, or its row count without weights. Returns
         ``S = sum_i w_i l_i``, the batch's loss before the update, not divided (scikit-learn's
-        loss is ``S / weight_sum``). A non-finite S leaves the weights as they were.
+        loss is ``S / weight_sum``). A non-finite S leaves the weights as they were. ``adam``:
+        None (SGD, with ``momentum`` and ``nesterov``), or ``(beta_1, beta_2, epsilon, t)`` on a
+        Network made with ``adam=True``, as ``train_step`` takes it.
 
         Shapes: X (n, n_in), Y (n, n_out) float32 finite (poisson: >= 0), sample_weight (n,)
         float32 finite >= 0 or None, rows (M,) int64 in [0, n) or None (then M = n);
@@ -639,7 +724,7 @@ cdef class Network:
         self._check_step(M, n, X.shape[1], n, "mse", momentum)
         _targets(&t, Y, sample_weight, rows, n, self._sizes[self._net.n_layers], loss,
                  weight_sum)
-        cdef fm_optimizer opt = _optimizer(lr, alpha, momentum, nesterov)
+        cdef fm_optimizer opt = self._step_optimizer(lr, alpha, momentum, nesterov, adam)
         cdef fm_batch batch
         batch.X = NULL
         batch.labels = NULL
@@ -716,6 +801,18 @@ cdef class Network:
         with nogil:
             value = fm_weights_sum_squares(&self._net)
         return value
+
+    cdef fm_optimizer _step_optimizer(self, double lr, double alpha, double momentum,
+                                      bint nesterov, adam) except *:
+        """A step's rule: Adam (adam a tuple) on a Network with Adam's moments, else SGD."""
+        if self.has_adam != (adam is not None):
+            raise ValueError("Adam's steps (adam=(beta_1, beta_2, epsilon, t)) need a Network "
+                             "made with adam=True, which takes no other")
+        if adam is None:
+            return _optimizer(lr, alpha, momentum, nesterov)
+        if momentum != 0:
+            raise ValueError("momentum is SGD's: not with adam")
+        return _adam_optimizer(lr, alpha, adam)
 
     cdef fm_net _for_call(self, int n_threads):
         """This network for one call on at most n_threads threads (<= 0: the process's count):

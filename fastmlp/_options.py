@@ -4,8 +4,9 @@ The estimator validates its parameters against these names, the command line off
 ``choices``, and the model and checkpoint files check the names they read against them. Adding
 an activation, a loss or a schedule is one entry here (and its C kernel and NumPy reference).
 """
-__all__ = ["ACTIVATIONS", "DEFAULT_ACTIVATION", "DEFAULT_LOSS", "DEFAULT_LR_SCHEDULE", "LOSSES",
-           "LR_SCHEDULES", "MOMENTUM_RULES", "MONITORS", "check_choice"]
+__all__ = ["ACTIVATIONS", "DEFAULT_ACTIVATION", "DEFAULT_LOSS", "DEFAULT_LR_SCHEDULE",
+           "DEFAULT_SOLVER", "LOSSES", "LR_SCHEDULES", "MOMENTUM_RULES", "MONITORS", "SOLVERS",
+           "check_choice"]
 
 #: Training losses. "mse": squared error on one-hot targets, summed over the outputs and
 #: averaged over the batch (the tutorial's); "cross_entropy": softmax then the negative
@@ -22,6 +23,11 @@ DEFAULT_ACTIVATION = "relu"
 #: each with an optional L2 penalty. The estimator picks one from its ``momentum`` and
 #: ``nesterov`` parameters; ``fastmlp.reference`` writes each one out.
 MOMENTUM_RULES = ("sgd", "momentum", "nesterov")
+
+#: The optimisers: "sgd" (with the rules above) or "adam" (scikit-learn's AdamOptimizer, with
+#: its beta_1, beta_2 and epsilon; ``fastmlp.reference.adam_update``).
+SOLVERS = ("sgd", "adam")
+DEFAULT_SOLVER = "sgd"
 
 #: Learning-rate schedules: "constant", or "step" (times ``lr_decay`` every
 #: ``lr_step_epochs`` epochs).

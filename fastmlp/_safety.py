@@ -115,6 +115,8 @@ def physical_memory():
 
 def check_network_memory(sizes, max_batch, momentum):
     """Raise ``MemoryError`` before allocating a network that cannot fit in physical memory.
+    ``momentum``: the update rule's state buffers per weight (True or 1: a velocity; 2: Adam's
+    moments).
 
     Allocation alone would not fail everywhere: where the kernel overcommits memory, a huge
     ``numpy.empty`` succeeds and the process is killed later, when the pages are touched.
@@ -126,7 +128,7 @@ def check_network_memory(sizes, max_batch, momentum):
     # float32 activations and gradients, the batch a shuffled epoch gathers
     # (Network.train_step_rows), and the float64 temporary of the initialisation of the largest
     # layer.
-    need = (8 * weights * (2 if momentum else 1) + 8 * activations + 4 * max_batch * sizes[0]
+    need = (8 * weights * (1 + int(momentum)) + 8 * activations + 4 * max_batch * sizes[0]
             + 8 * largest)
     have = physical_memory()
     if have is not None and need > have:
@@ -141,12 +143,12 @@ def weights_finite(network):
 
 
 class FiniteWeights:
-    """A copy of a network's finite weights and velocities (one memcpy of each)."""
+    """A copy of a network's finite weights and optimiser state (one memcpy of each)."""
 
     def __init__(self, network):
         self.network = network
         self.weights = network.get_weights()
-        self.velocity = network.get_velocity()
+        self.velocity = network.get_optimizer_state()
 
     def still_finite(self, X):
         """Whether the network's outputs for the rows ``X`` are finite. Its weights need no
@@ -162,7 +164,7 @@ class FiniteWeights:
         else:
             self.network.set_weights(self.weights)   # resets the velocities
             if self.velocity:
-                self.network.set_velocity(self.velocity)
+                self.network.set_optimizer_state(self.velocity)
             kept = f"the weights from the start of epoch {epoch}, the last known finite, are restored"
         return ValueError(f"training diverged: {what}; {kept}. Try a lower learning_rate "
                           f"(now {lr}).")

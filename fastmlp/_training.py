@@ -101,17 +101,23 @@ def run_epoch(model, X, y, epoch, step_hooks=(), interrupt=None):
     network = model._network
     n_threads = call_threads(model.n_threads)   # per call: the process's count is left alone
     kept = _safety.FiniteWeights(network)   # restored if this epoch makes a weight non-finite
+    adam = model.solver == "adam"
     for step, start in enumerate(range(0, n, bs)):
         rows = min(bs, n - start)
+        if adam:   # Adam's t counts this step (scikit-learn's AdamOptimizer)
+            model._adam_t += 1
+            rule = (model.beta_1, model.beta_2, model.epsilon, model._adam_t)
+        else:
+            rule = None
         try:
             if order is None:
                 loss = network.train_step(X[start:start + bs], y[start:start + bs], lr,
                                           model.loss, model.alpha, model.momentum, model.nesterov,
-                                          n_threads=n_threads)
+                                          n_threads=n_threads, adam=rule)
             else:   # the step's threads gather the shuffled rows: no copy made here
                 loss = network.train_step_rows(X, y, order[start:start + bs], lr, model.loss,
                                                model.alpha, model.momentum, model.nesterov,
-                                               n_threads=n_threads)
+                                               n_threads=n_threads, adam=rule)
         except FloatingPointError:   # the step made a weight non-finite
             loss = math.nan
         if not abs(loss) <= _FLOAT32_MAX:   # NaN, inf, or beyond float32 (see fm_train_step)

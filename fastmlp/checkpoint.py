@@ -7,7 +7,9 @@ A checkpoint is one file, ``DIR/checkpoint.npz``: an uncompressed ``.npz`` (neve
   :func:`fastmlp.io.load` checks them like any model file;
 - ``state``: the UTF-8 bytes of a JSON object ``{"format": "fastmlp.checkpoint",
   "format_version": 1, "epochs_done": int, "rng": <numpy bit generator state>}``;
-- ``vW1``, ``vb1``, ...: the momentum velocities (only when the model has them).
+- ``vW1``, ``vb1``, ...: the momentum velocities (only when the model has them);
+- ``adam_mW1``, ``adam_mb1``, ..., ``adam_vW1``, ``adam_vb1``, ...: Adam's first and second
+  moments (only with ``solver="adam"``), and ``"adam_t"`` (its steps taken) in ``state``.
 
 It is replaced atomically (temporary file, fsync, rename) after every epoch, so a crash or a
 Ctrl-C at any moment leaves the previous epoch's checkpoint intact.
@@ -34,7 +36,8 @@ MAX_STATE_BYTES = 1 << 20
 # Parameters that must match between a checkpoint and the run that resumes it.
 _TRAINING_PARAMS = ("hidden_layer_sizes", "learning_rate", "batch_size", "shuffle",
                     "random_state", "loss", "momentum", "nesterov", "alpha", "lr_schedule",
-                    "lr_decay", "lr_step_epochs", "validation_split", "activation")
+                    "lr_decay", "lr_step_epochs", "validation_split", "activation", "solver",
+                    "beta_1", "beta_2", "epsilon")
 
 
 def _fail(path, message):
@@ -48,14 +51,22 @@ def save_checkpoint(model, path):
     _io.writer(training)(buffer)
     model_bytes = buffer.getbuffer()
     state = {"format": FORMAT, "format_version": FORMAT_VERSION,
-             "epochs_done": len(training["loss_curve"]), "rng": training["rng"]}
+             "epochs_done": len(training["loss_curve"]), "rng": training["rng"],
+             "adam_t": training["adam_t"]}
     arrays = {"model": np.frombuffer(model_bytes, np.uint8),
               "state": np.frombuffer(json.dumps(state).encode("utf-8"), np.uint8)}
     velocity = training["velocity"]
     for l in range(len(velocity) // 2):
         arrays[f"vW{l + 1}"] = velocity[2 * l]
         arrays[f"vb{l + 1}"] = velocity[2 * l + 1]
+    for name, a in zip(_adam_names(len(training["adam_state"]) // 4), training["adam_state"]):
+        arrays[name] = a
     atomic_write(os.fspath(path), lambda f: np.savez(f, **arrays))
+
+
+def _adam_names(n_layers):
+    """The members of Adam's moments, in get_optimizer_state's order."""
+    return [f"adam_{m}{k}{l}" for m in "mv" for l in range(1, n_layers + 1) for k in "Wb"]
 
 
 def load_checkpoint(path, max_bytes=None):
@@ -115,20 +126,33 @@ def _load_members(path, archive, max_bytes, fail):
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         fail(f"invalid random generator state ({type(exc).__name__}: {exc})")
     saved["rng"] = state["rng"]
+    saved["adam_t"] = state.get("adam_t", 0)
     try:
         model = MLP.from_state(saved)   # zero velocities: read below, once the shapes are known
     except ValueError as exc:
         fail(str(exc))
     network = model._network
     names = [f"{k}{l}" for l in range(1, network.n_layers + 1) for k in ("vW", "vb")]
+    sizes = network.sizes
+    shapes = [shape for n_in, n_out in zip(sizes[:-1], sizes[1:])
+              for shape in ((n_in, n_out), (n_out,))]
+    if network.has_adam:
+        adam = _adam_names(network.n_layers)
+        expected = {"model.npy", "state.npy"} | {name + ".npy" for name in adam}
+        if set(archive.namelist()) != expected:
+            fail("Adam's moments do not match the model")
+        moments = [_archive.read_npy(archive, name, fail, dtype=np.float32, shape=shape)
+                   for name, shape in zip(adam, shapes + shapes)]
+        try:
+            network.set_optimizer_state(moments)
+        except ValueError as exc:
+            fail(str(exc))
+        return model
     expected = {"model.npy", "state.npy"} | {name + ".npy" for name in names}
     present = set(archive.namelist())
     if present - expected:
         fail(f"unexpected members {sorted(present - expected)}")
     if present == expected and network.has_velocity:
-        sizes = network.sizes
-        shapes = [shape for n_in, n_out in zip(sizes[:-1], sizes[1:])
-                  for shape in ((n_in, n_out), (n_out,))]
         velocity = [_archive.read_npy(archive, name, fail, dtype=np.float32, shape=shape)
                     for name, shape in zip(names, shapes)]
         for name, v in zip(names, velocity):

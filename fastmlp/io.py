@@ -72,7 +72,7 @@ _SAVED_PARAMS = ("hidden_layer_sizes", "learning_rate", "batch_size", "epochs", 
                  "random_state", "n_threads", "verbose", "loss", "momentum", "nesterov", "alpha",
                  "lr_schedule", "lr_decay", "lr_step_epochs", "validation_split",
                  "early_stopping", "patience", "monitor", "min_delta", "warm_start",
-                 "activation")
+                 "activation", "solver", "beta_1", "beta_2", "epsilon")
 
 
 # ---------------------------------------------------------------------------------------------

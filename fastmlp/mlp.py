@@ -18,8 +18,8 @@ import numpy as np
 
 from . import _core, _limits, _safety, _training
 from ._init import glorot_uniform
-from ._options import (ACTIVATIONS, DEFAULT_ACTIVATION, LOSSES, LR_SCHEDULES, MONITORS,
-                       check_choice)
+from ._options import (ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_SOLVER, LOSSES, LR_SCHEDULES,
+                       MONITORS, SOLVERS, check_choice)
 from ._sklearn import BASES, HAVE_SKLEARN, SkNotFittedError
 from ._threading import call_threads
 from ._training import TRAIN_ACCURACY_SAMPLES, StopTraining
@@ -41,10 +41,12 @@ class NotFittedError(SkNotFittedError):
     """
 
 
-def _new_network(sizes, max_batch, momentum, activation):
+def _new_network(sizes, max_batch, momentum, activation, adam=False):
     """The compiled network of widths ``sizes``, for batches of up to ``max_batch`` rows, with
-    velocity buffers when ``momentum`` and ``activation`` after its hidden layers."""
-    return _core.Network(sizes, max_batch, momentum=momentum, activation=activation)
+    velocity buffers when ``momentum``, Adam's moments when ``adam``, and ``activation`` after
+    its hidden layers."""
+    return _core.Network(sizes, max_batch, momentum=momentum and not adam, activation=activation,
+                         adam=adam)
 
 
 def _softmax(logits):
@@ -134,6 +136,14 @@ class MLPClassifier(*BASES):
         The activation of the hidden layers (the output layer is linear): ``max(z, 0)``,
         ``tanh(z)``, ``z``, ``1 / (1 + exp(-z))``, ``z > 0 ? z : 0.01 z`` or GELU
         ``z Phi(z)`` (the exact form; its layers keep z too), fused into the C kernels.
+    solver : {"sgd", "adam"}
+        "sgd" (the tutorial's, with ``momentum`` and ``nesterov``) or "adam": scikit-learn's
+        AdamOptimizer with ``learning_rate`` as its initial rate, fused into the C kernels
+        (``momentum`` must then be 0).
+    beta_1, beta_2 : float
+        Adam's decay rates of its first and second moment estimates, in [0, 1).
+    epsilon : float
+        Adam's term for numerical stability, > 0.
 
     Attributes
     ----------
@@ -170,7 +180,8 @@ class MLPClassifier(*BASES):
                  loss="mse", momentum=0.0, nesterov=False, alpha=0.0, lr_schedule="constant",
                  lr_decay=0.1, lr_step_epochs=10, validation_data=None, validation_split=0.0,
                  early_stopping=False, patience=5, monitor="val_loss", min_delta=0.0,
-                 callbacks=None, warm_start=False, activation=DEFAULT_ACTIVATION):
+                 callbacks=None, warm_start=False, activation=DEFAULT_ACTIVATION,
+                 solver=DEFAULT_SOLVER, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -195,6 +206,10 @@ class MLPClassifier(*BASES):
         self.callbacks = callbacks
         self.warm_start = warm_start
         self.activation = activation
+        self.solver = solver
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
 
     if HAVE_SKLEARN:
         def __sklearn_tags__(self):
@@ -230,6 +245,14 @@ class MLPClassifier(*BASES):
         check_choice(self.loss, "loss", LOSSES)
         check_choice(self.activation, "activation", ACTIVATIONS)
         _real(self.momentum, "momentum", 0, 1, high_open=True)
+        check_choice(self.solver, "solver", SOLVERS)
+        if self.solver == "adam" and self.momentum > 0:
+            raise ValueError("momentum is SGD's: set momentum=0 with solver='adam'")
+        _real(self.beta_1, "beta_1", 0, 1, high_open=True)
+        _real(self.beta_2, "beta_2", 0, 1, high_open=True)
+        _real(self.epsilon, "epsilon", 0, low_open=True)
+        if not np.float32(_limits.check_float32(self.epsilon, "epsilon")) > 0:
+            raise ValueError(f"epsilon must be > 0 in float32, got {self.epsilon!r}")
         _real(self.alpha, "alpha", 0)
         _limits.check_float32(self.alpha, "alpha")
         check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
@@ -345,10 +368,12 @@ class MLPClassifier(*BASES):
             self._rng = _rng(self.random_state)
             sizes = (X.shape[1],) + hidden + (known.shape[0],)
             max_batch = min(self.batch_size, X.shape[0])   # no batch is larger than the data
-            _safety.check_network_memory(sizes, max_batch, self.momentum > 0)
-            network = _new_network(sizes, max_batch, self.momentum > 0, self.activation)
+            adam = self.solver == "adam"
+            _safety.check_network_memory(sizes, max_batch, 2 if adam else self.momentum > 0)
+            network = _new_network(sizes, max_batch, self.momentum > 0, self.activation, adam)
             network.set_weights(self._initial_weights(sizes))
             self._network = network
+            self._adam_t = 0
             self._activation = self.activation
             self.loss_curve_ = []
             self.history_ = {}
@@ -363,7 +388,8 @@ class MLPClassifier(*BASES):
                                  f"uses {self._activation!r}; refit with warm_start=False")
             max_batch = min(self.batch_size, X.shape[0])
             if self._network.max_batch < max_batch or (
-                    self.momentum > 0 and not self._network.has_velocity):
+                    self.momentum > 0 and not self._network.has_velocity) or (
+                    (self.solver == "adam") != self._network.has_adam):
                 self._rebuild_network(max_batch)
         return X, self._encode(y, "y")
 
@@ -389,13 +415,19 @@ class MLPClassifier(*BASES):
         return weights
 
     def _rebuild_network(self, max_batch):
+        """A network for larger batches, or for another solver: the weights kept, and the
+        optimiser's state when the rule stays (else it starts from zero)."""
         old = self._network
-        _safety.check_network_memory(old.sizes, max_batch, self.momentum > 0 or old.has_velocity)
-        self._network = _new_network(old.sizes, max(max_batch, old.max_batch),
-                                     self.momentum > 0 or old.has_velocity, self._activation)
+        adam = self.solver == "adam"
+        momentum = not adam and (self.momentum > 0 or old.has_velocity)
+        _safety.check_network_memory(old.sizes, max_batch, 2 if adam else momentum)
+        self._network = _new_network(old.sizes, max(max_batch, old.max_batch), momentum,
+                                     self._activation, adam)
         self._network.set_weights(old.get_weights())
-        if old.has_velocity and self._network.has_velocity:
-            self._network.set_velocity(old.get_velocity())
+        if (old.has_adam, old.has_velocity) == (adam, momentum):
+            self._network.set_optimizer_state(old.get_optimizer_state())
+        elif adam:
+            self._adam_t = 0
 
     def _validation_set(self):
         if self.validation_data is None:
@@ -620,6 +652,11 @@ class MLPClassifier(*BASES):
                 ``(layer_sizes[l-1], layer_sizes[l])``, ``bl`` of shape ``(layer_sizes[l],)``.
             ``velocity`` : list of ndarray
                 The momentum buffers, shaped like ``weights``; empty without momentum.
+            ``adam_state`` : list of ndarray
+                With ``solver="adam"``: the first moments shaped like ``weights``, then the
+                second moments; else empty.
+            ``adam_t`` : int
+                Adam's steps taken (the bias correction's t); 0 without Adam.
             ``classes`` : ndarray, shape (n_classes,)
             ``feature_names_in`` : ndarray of str or None
             ``loss_curve`` : list of float
@@ -647,6 +684,8 @@ class MLPClassifier(*BASES):
             "layer_sizes": [int(s) for s in network.sizes],
             "weights": network.get_weights(),
             "velocity": network.get_velocity(),
+            "adam_state": network.get_optimizer_state() if network.has_adam else [],
+            "adam_t": int(getattr(self, "_adam_t", 0)),
             "classes": self.classes_,
             "feature_names_in": None if names is None else np.asarray(names, dtype=object),
             "loss_curve": list(self.loss_curve_),
@@ -665,9 +704,10 @@ class MLPClassifier(*BASES):
         ----------
         state : dict
             As returned by :meth:`get_state`. These keys may be left out: ``velocity``
-            (zero velocities), ``rng`` (a generator seeded from ``random_state``),
-            ``feature_names_in`` and ``best_epoch`` (None); ``params`` may hold only some
-            parameters (the others take their defaults).
+            (zero velocities), ``adam_state`` and ``adam_t`` (Adam from its start), ``rng``
+            (a generator seeded from ``random_state``), ``feature_names_in`` and
+            ``best_epoch`` (None); ``params`` may hold only some parameters (the others take
+            their defaults).
 
         Returns
         -------
@@ -695,13 +735,23 @@ class MLPClassifier(*BASES):
                 raise ValueError(f"invalid random generator state ({exc})") from None
         # Buffers for one row: training grows them to its batches (_prepare_fit), so a
         # batch_size read from a file allocates nothing.
-        network = _new_network(sizes, 1, model.momentum > 0, model.activation)
+        adam = model.solver == "adam"
+        network = _new_network(sizes, 1, model.momentum > 0, model.activation, adam)
         network.set_weights(state["weights"])    # zeroes the velocities: set them after
         velocity = state.get("velocity")
         if velocity:
             if len(velocity) != 2 * network.n_layers or not network.has_velocity:
                 raise ValueError("momentum velocities do not match the model")
             network.set_velocity(velocity)
+        adam_state = state.get("adam_state")
+        if adam_state:
+            if len(adam_state) != 4 * network.n_layers or not adam:
+                raise ValueError("Adam's moments do not match the model")
+            network.set_optimizer_state(adam_state)
+        adam_t = state.get("adam_t", 0)
+        if isinstance(adam_t, bool) or not isinstance(adam_t, numbers.Integral) or adam_t < 0:
+            raise ValueError(f"adam_t must be an integer >= 0, got {adam_t!r}")
+        model._adam_t = int(adam_t)
         model._network = network
         model._activation = model.activation
         model.loss_curve_ = list(state["loss_curve"])
@@ -719,22 +769,28 @@ class MLPClassifier(*BASES):
                 "sizes": network.sizes, "max_batch": network.max_batch,
                 "momentum": network.has_velocity, "activation": self._activation,
                 "weights": network.get_weights(),
-                "velocity": network.get_velocity()}
+                "velocity": network.get_velocity(), "adam": network.has_adam,
+                "optimizer_state": network.get_optimizer_state()}
         return state
 
     def __setstate__(self, state):
         state = dict(state)
         saved = state.pop("_network_state", None)
         state.setdefault("activation", DEFAULT_ACTIVATION)   # a pickle without it is ReLU
+        for name, default in (("solver", DEFAULT_SOLVER), ("beta_1", 0.9), ("beta_2", 0.999),
+                              ("epsilon", 1e-8), ("_adam_t", 0)):   # a pickle from before Adam
+            state.setdefault(name, default)
         self.__dict__.update(state)
         if saved is not None:
             # A pickle without an activation holds a ReLU network.
             self._activation = saved.get("activation", DEFAULT_ACTIVATION)
             network = _new_network(saved["sizes"], saved["max_batch"], saved["momentum"],
-                                   self._activation)
+                                   self._activation, saved.get("adam", False))
             network.set_weights(saved["weights"])
             if saved["momentum"] and saved["velocity"]:
                 network.set_velocity(saved["velocity"])
+            if saved.get("adam", False):
+                network.set_optimizer_state(saved["optimizer_state"])
             self._network = network
 
 

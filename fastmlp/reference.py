@@ -70,6 +70,8 @@ __all__ = [
     "momentum_update",
     "nesterov_update",
     "UPDATES",
+    "adam_lr",
+    "adam_update",
     "parameter_update",
     "loss_and_grads",
     "train_step",
@@ -531,6 +533,50 @@ def nesterov_update(W, v, dW, lr, momentum):
 
 #: The update rules by name (the names of ``fastmlp._options.MOMENTUM_RULES``).
 UPDATES = {"sgd": sgd_update, "momentum": momentum_update, "nesterov": nesterov_update}
+
+
+def adam_lr(lr, t, beta_1=0.9, beta_2=0.999):
+    """Adam's bias-corrected rate for step ``t >= 1``: ``lr sqrt(1 - beta_2^t) / (1 - beta_1^t)``.
+
+    Parameters
+    ----------
+    lr : float
+    t : int
+        The step's number, counting this step (scikit-learn's ``AdamOptimizer.t``).
+    beta_1, beta_2 : float
+        The moments' decay rates, in [0, 1).
+
+    Returns
+    -------
+    lr_t : float
+    """
+    return lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+
+
+def adam_update(W, m, v, dW, lr, t, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0):
+    """One Adam step (Kingma and Ba, 2015, as scikit-learn's ``AdamOptimizer``); new arrays,
+    the inputs are untouched.
+
+    Parameters
+    ----------
+    W, m, v, dW : ndarray, same shape
+        The parameter, its first and second moments, and the gradient of the loss.
+    lr : float
+    t : int
+        The step's number, counting this step (1 for the first).
+    beta_1, beta_2, epsilon : float
+    alpha : float
+        The L2 penalty (:func:`l2_gradient`); pass 0 for a bias.
+
+    Returns
+    -------
+    W_new, m_new, v_new : ndarray, shape of ``W``
+    """
+    g = l2_gradient(dW, W, alpha)
+    m_new = beta_1 * m + (1 - beta_1) * g               # decaying mean of the gradients
+    v_new = beta_2 * v + (1 - beta_2) * g ** 2          # decaying mean of their squares
+    lr_t = adam_lr(lr, t, beta_1, beta_2)               # both means' bias, corrected in the rate
+    return W - lr_t * m_new / (np.sqrt(v_new) + epsilon), m_new, v_new
 
 
 def parameter_update(W, dW, lr, v=None, alpha=0.0, momentum=0.0, nesterov=False):

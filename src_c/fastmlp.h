@@ -58,8 +58,8 @@ int fm_dense_forward(float *out, const float *X, const float *W, const float *b,
 int fm_dense_backward_input(float *dA_prev, const float *dZ, const float *W, const float *A_prev,
                             int activation, ptrdiff_t M, ptrdiff_t K, ptrdiff_t N);
 
-/* In-place optimiser step: gradient of W is A_prev^T @ dZ (K x N), of b the column sums of dZ.
- * vW, vb: velocity buffers shaped like W and b, or NULL for plain SGD. Returns
+/* In-place SGD step (opt->rule is not read): gradient of W is A_prev^T @ dZ (K x N), of b the
+ * column sums of dZ. vW, vb: velocity buffers shaped like W and b, or NULL for plain SGD. Returns
  * FM_ERR_NOT_FINITE when a weight or bias it wrote is NaN or infinite. */
 int fm_dense_update(float *W, float *b, float *vW, float *vb,
                     const float *A_prev, const float *dZ,
@@ -98,8 +98,9 @@ typedef struct {
     float *const *W;           /* W[l]: sizes[l] x sizes[l+1], in gemm.h's column panels (the
                                   layout the forward product reads without packing) */
     float *const *b;           /* b[l]: sizes[l+1] */
-    float *const *vW;          /* velocities like W (column panels too), or NULL for plain SGD */
-    float *const *vb;          /* velocities like b, or NULL */
+    float *const *state_W[FM_OPT_STATES];  /* the update rule's state buffers like W (column
+                                  panels too), each NULL when unused (ops/optimizer.h):
+                                  momentum's velocity in state 0, Adam's moments in 0 and 1 */
     float *const *act;         /* act[l], l = 0..n_layers-1: output of layer l, max_batch x sizes[l+1] */
     float *const *grad;        /* grad[l]: gradient w.r.t. layer l's pre-activation, same shape */
     int activation;            /* the hidden layers' activation (enum fm_activation) */
@@ -110,6 +111,8 @@ typedef struct {
                                   like act[l], for an activation whose derivative needs it
                                   (fm_activation_keeps_z; a training step then requires it);
                                   else NULL */
+    float *const *state_b[FM_OPT_STATES];  /* the same like b. Last, so the fields above keep
+                                  their offsets (benchmarks/c/ab_builds calls older builds) */
 } fm_net;
 
 /* 1 when none of the n floats at x is NaN or infinite, else 0. */
@@ -123,7 +126,9 @@ int fm_network_sizes_check(int n_layers, const ptrdiff_t *sizes, ptrdiff_t max_b
  * Writes the batch loss (computed before the update) to *loss. When it is not finite as a
  * float32 (NaN, infinite or beyond FLT_MAX) the weights are left untouched. Returns
  * FM_ERR_INDEX, the weights untouched, when a label is outside [0, sizes[n_layers]), and, with
- * net->check_finite, FM_ERR_NOT_FINITE when the update wrote a NaN or infinite weight or bias. */
+ * net->check_finite, FM_ERR_NOT_FINITE when the update wrote a NaN or infinite weight or bias.
+ * The update is opt's rule: SGD (momentum when net gives state 0), or Adam, for which net gives
+ * both states of every W and b. */
 int fm_train_step(const fm_net *net, ptrdiff_t M, const float *X, const int32_t *labels,
                   int loss_kind, const fm_optimizer *opt, double *loss);
 

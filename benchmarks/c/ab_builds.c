@@ -112,7 +112,7 @@ int main(int argc, char **argv)
     float *out = bench_pattern((size_t)(rows > 0 ? rows : 1) * 10, 1.0f);
     float *scratch[2] = { bench_pattern((size_t)MAX_SCRATCH_ROWS * 512, 1.0f),
                           bench_pattern((size_t)MAX_SCRATCH_ROWS * 256, 1.0f) };
-    const fm_optimizer opt = { 1e-5f, 0.0f, 0.0f, 0 };
+    const fm_optimizer opt = { .lr = 1e-5f };
     const int reps = step ? STEPS : rows >= 1000 ? 1 : 200;
     ptrdiff_t next = 0;
 

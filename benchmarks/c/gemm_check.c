@@ -41,12 +41,13 @@ typedef struct {
 } problem;
 
 static const char *kind_names[] = { "store", "bias", "bias_relu", "relu_grad", "sgd", "sgd_l2",
-                                    "momentum", "nesterov", "bias_tanh", "tanh_grad" };
-enum { N_KINDS = 10 };
+                                    "momentum", "nesterov", "bias_tanh", "tanh_grad", "adam" };
+enum { N_KINDS = 11, KIND_ADAM = 10 };
 
 /* Runs the product into C (initialised from C0) with the current ISA and thread count. */
 static int run(const problem *pb, const float *Abuf, const float *Bbuf, const float *bias,
-               const float *mask, const float *C0, const float *V0, float *C, float *V)
+               const float *mask, const float *C0, const float *V0, const float *U0, float *C,
+               float *V, float *U)
 {
     ptrdiff_t M = pb->M, N = pb->N, K = pb->K;
     ptrdiff_t rsa = K, csa = 1, rsb = N, csb = 1;
@@ -54,6 +55,7 @@ static int run(const problem *pb, const float *Abuf, const float *Bbuf, const fl
     if (pb->layout == 2) { rsb = 1; csb = K; }
     memcpy(C, C0, sizeof(float) * (size_t)(M * N));
     memcpy(V, V0, sizeof(float) * (size_t)(M * N));
+    memcpy(U, U0, sizeof(float) * (size_t)(M * N));
     fm_epilogue e = { .kind = FM_EPI_STORE, .bias = bias, .mask = mask, .ldm = N + 3,
                       .activation = FM_ACT_RELU, .opt = { .lr = 0.01f } };
     switch (pb->kind) {
@@ -68,6 +70,14 @@ static int run(const problem *pb, const float *Abuf, const float *Bbuf, const fl
         break;
     case 8: e.kind = FM_EPI_BIAS_ACT; e.activation = FM_ACT_TANH; break;
     case 9: e.kind = FM_EPI_ACT_GRAD; e.activation = FM_ACT_TANH; break;
+    case KIND_ADAM:   /* out of line (fm_epilogue_inline), with L2: moments in V and U */
+        e.kind = FM_EPI_UPDATE;
+        e.opt = (fm_optimizer){ .lr = 0.01f, .alpha = 1e-3f, .rule = FM_OPT_ADAM,
+                                .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = 1e-8f,
+                                .lr_t = 0.003f };
+        e.state[0] = V;
+        e.state[1] = U;
+        break;
     }
     return fm_gemm(M, N, K, Abuf, rsa, csa, Bbuf, rsb, csb, C, N, &e);
 }
@@ -112,7 +122,7 @@ static int check_reference(const problem *pb, const float *Abuf, const float *Bb
                 tol = 0.01 * tol + 2.0 * eps * fabs((double)C0[i * N + j]) + eps * 0.01 * mag;
                 break;
             default:
-                if (pb->kind >= 5 && pb->kind <= 7)
+                if ((pb->kind >= 5 && pb->kind <= 7) || pb->kind == KIND_ADAM)
                     continue;
             }
             if (fabs(got - ref) > tol) {
@@ -136,17 +146,22 @@ static int check_problem(const problem *pb, const char **isas, int n_isas)
     float *C0 = malloc(sizeof(float) * nc), *V0 = malloc(sizeof(float) * nc);
     float *Cref = malloc(sizeof(float) * nc), *Vref = malloc(sizeof(float) * nc);
     float *C = malloc(sizeof(float) * nc), *V = malloc(sizeof(float) * nc);
+    float *U0 = malloc(sizeof(float) * nc), *Uref = malloc(sizeof(float) * nc);
+    float *U = malloc(sizeof(float) * nc);
     fill(Abuf, na);
     fill(Bbuf, nb);
     fill(bias, (size_t)N + 1);
     fill(mask, (size_t)(M * (N + 3)) + 1);
     fill(C0, nc);
     fill(V0, nc);
+    fill(U0, nc);
+    for (size_t i = 0; i < nc; i++)
+        U0[i] = fabsf(U0[i]);   /* a second moment */
     int bad = 0;
 
     fm_isa_set("generic");
     fm_set_num_threads(1);
-    if (run(pb, Abuf, Bbuf, bias, mask, C0, V0, Cref, Vref) != 0) {
+    if (run(pb, Abuf, Bbuf, bias, mask, C0, V0, U0, Cref, Vref, Uref) != 0) {
         printf("FAIL fm_gemm returned an error\n");
         bad = 1;
     }
@@ -156,13 +171,14 @@ static int check_problem(const problem *pb, const char **isas, int n_isas)
         for (int th = 1; th <= 3 && !bad; th++) {
             fm_isa_set(isas[s]);
             fm_set_num_threads(th);
-            if (run(pb, Abuf, Bbuf, bias, mask, C0, V0, C, V) != 0) {
+            if (run(pb, Abuf, Bbuf, bias, mask, C0, V0, U0, C, V, U) != 0) {
                 printf("FAIL fm_gemm returned an error\n");
                 bad = 1;
                 break;
             }
             if (memcmp(C, Cref, sizeof(float) * (size_t)(M * N)) != 0 ||
-                memcmp(V, Vref, sizeof(float) * (size_t)(M * N)) != 0) {
+                memcmp(V, Vref, sizeof(float) * (size_t)(M * N)) != 0 ||
+                memcmp(U, Uref, sizeof(float) * (size_t)(M * N)) != 0) {
                 ptrdiff_t at = 0;
                 while (at < M * N && C[at] == Cref[at])
                     at++;
@@ -175,7 +191,7 @@ static int check_problem(const problem *pb, const char **isas, int n_isas)
         }
     }
     free(Abuf); free(Bbuf); free(bias); free(mask); free(C0); free(V0);
-    free(Cref); free(Vref); free(C); free(V);
+    free(Cref); free(Vref); free(C); free(V); free(U0); free(Uref); free(U);
     return bad;
 }
 
@@ -204,6 +220,11 @@ int main(int argc, char **argv)
                 if (check_problem(&pb, isas, n_isas) != 0)
                     return 1;
                 count++;
+                /* Adam, out of line, on half of the shapes, in their layout */
+                problem adam = { small[a], small[b], ks[c], pb.layout, KIND_ADAM };
+                if ((a + b + c) % 2 == 0 && check_problem(&adam, isas, n_isas) != 0)
+                    return 1;
+                count += (a + b + c) % 2 == 0;
             }
         }
     }

@@ -62,6 +62,9 @@
 enum {
     STACK_FLOATS = 16384, /* the packing buffer on the stack: 64 KiB (KC x 64, or 512 x 32) */
     LIST_TRIAL_TILES = 3, /* tiles of a block listed before giving up on lists (list_tile) */
+    TILE_SUMS_FLOATS = 1024, /* an update's sums parked apart from its weights (gemm_block):
+                                at least every kernel's MR x NR, 384 at most (6 x 64, 12 x 32,
+                                24 x 16) or 1 x 128 */
     CHUNK_COLS = 32    /* columns per chunk of a dynamically scheduled product: one column tile
                           of the "columns" kernel, so a thread that finishes first waits at the
                           next barrier for at most a small chunk */
@@ -392,6 +395,12 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p, const fm_hin
     _Alignas(64) float stack_buf[STACK_FLOATS];
     block_plan pl;
     plan_block(ks, p, h, m0, m1, n0, n1, &pl);
+    /* An update out of line (Adam) has the kernel park its sums apart: C holds the weights. */
+    _Alignas(64) float sums[TILE_SUMS_FLOATS];
+    const int sums_apart = p->epi.kind == FM_EPI_UPDATE && !pl.kernel_epilogue
+                           && pl.mr * pl.nr <= TILE_SUMS_FLOATS;
+    if (p->epi.kind == FM_EPI_UPDATE && !pl.kernel_epilogue && !sums_apart)
+        return -1;   /* no kernel set has such a tile */
     float *heap_buf = NULL;
     if (pl.b_strided && !pl.b_fits_stack) {
         heap_buf = malloc(sizeof(float) * (size_t)pl.kc_max * (size_t)pl.nr);
@@ -463,13 +472,16 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p, const fm_hin
                               .last = last && pl.kernel_epilogue,
                               .runs = whole_k ? h->k_runs : NULL, .n_runs = h->n_k_runs,
                               .k_list = whole_k && pl.row ? h->k_list : NULL,
-                              .n_k_list = h->n_k_list };
+                              .n_k_list = h->n_k_list, .sums = sums_apart ? sums : NULL,
+                              .ld_sums = pl.nr };
                 row_tiles rt = { ic, ic + mc, mc, n_tiles, 0, pl.mr,
                                  pl.apack == NULL ? h->m_runs : NULL, h->n_m_runs, 0 };
                 ptrdiff_t i;
                 int mt;
                 for (ptrdiff_t it = 0; next_row_tile(&rt, &i, &mt); it++) {
                     float *c = p->C + c_start + i * ldc;
+                    float *kernel_c = sums_apart ? sums : c;
+                    const ptrdiff_t kernel_ldc = sums_apart ? pl.nr : ldc;
                     t.i0 = i;
                     if (pl.lists != NULL) {
                         const int32_t *slot = pl.lists + it * tile_list_floats(K);
@@ -481,10 +493,10 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p, const fm_hin
                             t.state[s] = p->epi.state[s] + c_start + i * ldc;
                     if (pl.apack != NULL)
                         pl.kernel(mt, nb, kc, pl.apack + it * panel_floats + pc * pl.mr, 1,
-                                  pl.mr, bp, rsbp, c, ldc, &t);
+                                  pl.mr, bp, rsbp, kernel_c, kernel_ldc, &t);
                     else
                         pl.kernel(mt, nb, kc, p->A + i * p->rsa + pc * p->csa, p->rsa, p->csa,
-                                  bp, rsbp, c, ldc, &t);
+                                  bp, rsbp, kernel_c, kernel_ldc, &t);
                     if (last && !pl.kernel_epilogue)
                         ks->epilogue_tile(&t, mt, nb, c, ldc);
                 }

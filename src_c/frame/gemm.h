@@ -18,8 +18,9 @@
  *                       from z there, for an activation that keeps it)
  *                       (ReLU: mask > 0 ? acc : 0)
  *     FM_EPI_UPDATE     in-place optimiser step on the weights held in C, acc the gradient
- *                       (ops/optimizer.h), with the rule's state (velocity V(i,j) =
- *                       state[0][i*ldc + j], C's layout), or none for plain SGD
+ *                       (ops/optimizer.h), with the rule's state (S_s(i,j) =
+ *                       state[s][i*ldc + j], C's layout): momentum's velocity (state 0) or
+ *                       Adam's moments (states 0 and 1), or none for plain SGD
  *
  * Reproducibility contract: each acc is one FMA chain in the fixed k order above, whatever the
  * instruction set, the blocking or the thread count (threads split M or N, never K; a partial
@@ -61,7 +62,8 @@ typedef struct {
     fm_optimizer opt;               /* FM_EPI_UPDATE */
     float *state[FM_OPT_STATES];    /* FM_EPI_UPDATE: the rule's state buffers, each M x N in
                                        C's layout, or NULL (ops/optimizer.h): state[0] the
-                                       velocity, NULL for plain SGD */
+                                       velocity, NULL for plain SGD; Adam's moments in
+                                       state[0] and state[1], both given */
     atomic_int *not_finite;         /* FM_EPI_UPDATE: NULL, or set to 1 when a weight it
                                        writes is NaN or infinite */
 } fm_epilogue;
@@ -70,6 +72,8 @@ typedef struct {
  * epilogue_tile, over each finished tile while it is in L1 (kernels/ukernel.h). */
 static inline int fm_epilogue_inline(const fm_epilogue *e)
 {
+    if (e->kind == FM_EPI_UPDATE)
+        return e->opt.rule != FM_OPT_ADAM;
     return (e->kind != FM_EPI_BIAS_ACT && e->kind != FM_EPI_ACT_GRAD)
            || fm_activation_cheap(e->activation);
 }

@@ -65,9 +65,14 @@ typedef struct {
     int n_runs;              /* [runs[2r], runs[2r+1]) within [0, k), ascending */
     const int32_t *k_list;   /* NULL, or (the row and columns kernels) p takes these n_k_list */
     int n_k_list;            /* values alone, ascending, within [0, k); runs are then unused */
+    const float *sums;       /* epilogue_tile: NULL when the sums are parked in C, else where
+                                the kernel parked them, row stride ld_sums (an update out of
+                                line: its C holds the weights) */
+    ptrdiff_t ld_sums;
 } fm_tile;
 
-/* The epilogue over a finished m x n tile whose sums are parked in C (ops/epilogue.h). */
+/* The epilogue over a finished m x n tile whose sums are parked in C, or in t->sums
+ * (ops/epilogue.h). */
 typedef void (*fm_epilogue_tile_fn)(const fm_tile *t, int m, int n, float *c, ptrdiff_t ldc);
 
 typedef void (*fm_ukernel_fn)(int m, int n, ptrdiff_t k,

@@ -17,6 +17,7 @@
  *                             (loads zero the others; neither touches memory outside them)
  *   v_broadcast(p), v_set1(x), v_zero()
  *   v_add, v_sub, v_mul, v_div, v_fma(a,b,c) = a*b+c and v_fnma(a,b,c) = c-a*b, each rounded once
+ *   v_sqrt(a)                 the square root, rounded once (IEEE 754's sqrt)
  *   v_max(a,b) = a > b ? a : b,  v_min(a,b) = a < b ? a : b  (x86's order: NaN gives b)
  *   v_gt, v_lt (ordered), v_select(m, yes, no), v_abs, v_copysign(mag, sgn)
  *   v_exp2i(n)                2^n for integral n in [-126, 127]

@@ -31,6 +31,7 @@ FM_INLINE fm_vec v_add(fm_vec a, fm_vec b) { return _mm256_add_ps(a, b); }
 FM_INLINE fm_vec v_sub(fm_vec a, fm_vec b) { return _mm256_sub_ps(a, b); }
 FM_INLINE fm_vec v_mul(fm_vec a, fm_vec b) { return _mm256_mul_ps(a, b); }
 FM_INLINE fm_vec v_div(fm_vec a, fm_vec b) { return _mm256_div_ps(a, b); }
+FM_INLINE fm_vec v_sqrt(fm_vec a) { return _mm256_sqrt_ps(a); }
 FM_INLINE fm_vec v_fma(fm_vec a, fm_vec b, fm_vec c) { return _mm256_fmadd_ps(a, b, c); }
 FM_INLINE fm_vec v_fnma(fm_vec a, fm_vec b, fm_vec c) { return _mm256_fnmadd_ps(a, b, c); }
 FM_INLINE fm_vec v_max(fm_vec a, fm_vec b) { return _mm256_max_ps(a, b); }   /* a > b ? a : b */

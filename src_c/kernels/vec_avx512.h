@@ -30,6 +30,7 @@ FM_INLINE fm_vec v_add(fm_vec a, fm_vec b) { return _mm512_add_ps(a, b); }
 FM_INLINE fm_vec v_sub(fm_vec a, fm_vec b) { return _mm512_sub_ps(a, b); }
 FM_INLINE fm_vec v_mul(fm_vec a, fm_vec b) { return _mm512_mul_ps(a, b); }
 FM_INLINE fm_vec v_div(fm_vec a, fm_vec b) { return _mm512_div_ps(a, b); }
+FM_INLINE fm_vec v_sqrt(fm_vec a) { return _mm512_sqrt_ps(a); }
 FM_INLINE fm_vec v_fma(fm_vec a, fm_vec b, fm_vec c) { return _mm512_fmadd_ps(a, b, c); }
 FM_INLINE fm_vec v_fnma(fm_vec a, fm_vec b, fm_vec c) { return _mm512_fnmadd_ps(a, b, c); }
 FM_INLINE fm_vec v_max(fm_vec a, fm_vec b) { return _mm512_max_ps(a, b); }   /* a > b ? a : b */

@@ -34,6 +34,7 @@ FM_INLINE fm_vec v_add(fm_vec a, fm_vec b) { return a + b; }
 FM_INLINE fm_vec v_sub(fm_vec a, fm_vec b) { return a - b; }
 FM_INLINE fm_vec v_mul(fm_vec a, fm_vec b) { return a * b; }
 FM_INLINE fm_vec v_div(fm_vec a, fm_vec b) { return a / b; }
+FM_INLINE fm_vec v_sqrt(fm_vec a) { return sqrtf(a); }
 FM_INLINE fm_vec v_fma(fm_vec a, fm_vec b, fm_vec c) { return fmaf(a, b, c); }
 FM_INLINE fm_vec v_fnma(fm_vec a, fm_vec b, fm_vec c) { return fmaf(-a, b, c); }
 FM_INLINE fm_vec v_max(fm_vec a, fm_vec b) { return a > b ? a : b; }

@@ -27,12 +27,13 @@ fm_product fm_input_grad_product(float *dA_prev, const float *dZ, const float *W
                          .panels = panels ? FM_PANELS_BT : FM_PANELS_NONE };
 }
 
-fm_product fm_weight_update_product(float *W, float *vW, const float *A_prev, const float *dZ,
-                                    ptrdiff_t M, ptrdiff_t K, ptrdiff_t N,
+fm_product fm_weight_update_product(float *W, float *const *state, const float *A_prev,
+                                    const float *dZ, ptrdiff_t M, ptrdiff_t K, ptrdiff_t N,
                                     const fm_optimizer *opt, atomic_int *not_finite, int panels)
 {
-    fm_epilogue epi = { .kind = FM_EPI_UPDATE, .opt = *opt, .state = { vW },
-                        .not_finite = not_finite };
+    fm_epilogue epi = { .kind = FM_EPI_UPDATE, .opt = *opt, .not_finite = not_finite };
+    for (int s = 0; s < FM_OPT_STATES && state != NULL; s++)
+        epi.state[s] = state[s];
     /* W (K x N) steps along A_prev^T (K x M) dZ (M x N): A_prev^T(k, i) = A_prev[i*K + k] */
     return (fm_product){ .M = K, .N = N, .K = M, .A = A_prev, .rsa = 1, .csa = K, .B = dZ,
                          .rsb = N, .csb = 1, .C = W, .ldc = N, .epi = epi,
@@ -69,16 +70,19 @@ void fm_bias_grad_share(float *gb, const float *dZ, ptrdiff_t M, ptrdiff_t N, in
 /* Columns [j0, j1) of b step along the column sums of dZ. Rows outer, columns inner: the inner
  * loop runs along contiguous memory and vectorises, and every column's sum keeps its order
  * (so its bits). Columns go in chunks summed on the stack. */
-static void bias_update_columns(float *b, float *vb, const float *dZ, ptrdiff_t M, ptrdiff_t N,
-                                ptrdiff_t j0, ptrdiff_t j1, const fm_optimizer *opt,
-                                atomic_int *not_finite)
+static void bias_update_columns(float *b, float *const *state, const float *dZ, ptrdiff_t M,
+                                ptrdiff_t N, ptrdiff_t j0, ptrdiff_t j1,
+                                const fm_optimizer *opt, atomic_int *not_finite)
 {
     enum { CHUNK = 1024 };
     float g[CHUNK];
-    fm_epilogue epi = { .kind = FM_EPI_UPDATE, .opt = *opt, .state = { vb },
-                        .not_finite = not_finite };
+    fm_epilogue epi = { .kind = FM_EPI_UPDATE, .opt = *opt, .not_finite = not_finite };
+    for (int s = 0; s < FM_OPT_STATES && state != NULL; s++)
+        epi.state[s] = state[s];
     epi.opt.alpha = 0.0f;   /* no L2 penalty on the biases */
-    const fm_tile tile = { .epi = &epi, .state = { vb } };
+    fm_tile tile = { .epi = &epi };
+    for (int s = 0; s < FM_OPT_STATES; s++)
+        tile.state[s] = epi.state[s];
     for (ptrdiff_t c0 = j0; c0 < j1; c0 += CHUNK) {
         ptrdiff_t nj = j1 - c0 < CHUNK ? j1 - c0 : CHUNK;
         for (ptrdiff_t j = 0; j < nj; j++)
@@ -93,8 +97,9 @@ static void bias_update_columns(float *b, float *vb, const float *dZ, ptrdiff_t 
     }
 }
 
-void fm_bias_update_share(float *b, float *vb, const float *dZ, ptrdiff_t M, ptrdiff_t N,
-                          const fm_optimizer *opt, atomic_int *not_finite, int tid, int nth)
+void fm_bias_update_share(float *b, float *const *state, const float *dZ, ptrdiff_t M,
+                          ptrdiff_t N, const fm_optimizer *opt, atomic_int *not_finite,
+                          int tid, int nth)
 {
     /* Whole 16-float units per thread: no two threads write the same cache line of b. */
     ptrdiff_t units = (N + 15) / 16;
@@ -102,7 +107,7 @@ void fm_bias_update_share(float *b, float *vb, const float *dZ, ptrdiff_t M, ptr
     if (j1 > N)
         j1 = N;
     if (j0 < j1)
-        bias_update_columns(b, vb, dZ, M, N, j0, j1, opt, not_finite);
+        bias_update_columns(b, state, dZ, M, N, j0, j1, opt, not_finite);
 }
 
 int fm_dense_forward(float *out, const float *X, const float *W, const float *b,
@@ -125,9 +130,13 @@ int fm_dense_update(float *W, float *b, float *vW, float *vb,
 {
     atomic_int not_finite;
     atomic_init(&not_finite, 0);
-    fm_product p = fm_weight_update_product(W, vW, A_prev, dZ, M, K, N, opt, &not_finite, 0);
+    fm_optimizer sgd = *opt;
+    sgd.rule = FM_OPT_SGD;   /* the one rule whose state is at most a velocity */
+    float *const state_W[FM_OPT_STATES] = { vW }, *const state_b[FM_OPT_STATES] = { vb };
+    fm_product p = fm_weight_update_product(W, state_W, A_prev, dZ, M, K, N, &sgd, &not_finite,
+                                            0);
     if (fm_product_run(&p) != 0)
         return FM_ERR_MEMORY;
-    fm_bias_update_share(b, vb, dZ, M, N, opt, &not_finite, 0, 1);
+    fm_bias_update_share(b, state_b, dZ, M, N, &sgd, &not_finite, 0, 1);
     return atomic_load(&not_finite) ? FM_ERR_NOT_FINITE : 0;
 }

@@ -9,7 +9,7 @@
 #include "fastmlp.h"
 #include "frame/gemm.h"
 
-/* In each product W (K x N), and its velocity vW, are row-major when panels == 0, or in
+/* In each product W (K x N), and its optimiser state, are row-major when panels == 0, or in
  * gemm.h's column panels when panels != 0 (a network's weights, fm_net). */
 
 /* out (M x N) = f(X (M x K) W (K x N) + b), f the activation (ops/activation.h), or none
@@ -23,9 +23,11 @@ fm_product fm_input_grad_product(float *dA_prev, const float *dZ, const float *W
                                  const float *A_prev, int activation, ptrdiff_t M, ptrdiff_t K,
                                  ptrdiff_t N, int panels);
 
-/* W (K x N) steps along A_prev^T (K x M) dZ (M x N), with velocity vW (or NULL); not_finite:
+/* W (K x N) steps along A_prev^T (K x M) dZ (M x N), with the rule's state buffers state[s]
+ * shaped like W (ops/optimizer.h; each NULL when unused, or state NULL for none); not_finite:
  * NULL, or set to 1 when a weight it writes is NaN or infinite. */
-fm_product fm_weight_update_product(float *W, float *vW, const float *A_prev, const float *dZ,
+fm_product fm_weight_update_product(float *W, float *const *state, const float *A_prev,
+                                    const float *dZ,
                                     ptrdiff_t M, ptrdiff_t K, ptrdiff_t N,
                                     const fm_optimizer *opt, atomic_int *not_finite, int panels);
 
@@ -40,8 +42,10 @@ void fm_bias_grad_share(float *gb, const float *dZ, ptrdiff_t M, ptrdiff_t N, in
 
 /* Thread tid's share, among nth, of b's step along the column sums of dZ (M x N): a range of
  * columns in units of 16 floats. Each column is summed in ascending row order whatever the
- * split, so every split gives the same bits. Synchronises nothing. not_finite as above. */
-void fm_bias_update_share(float *b, float *vb, const float *dZ, ptrdiff_t M, ptrdiff_t N,
-                          const fm_optimizer *opt, atomic_int *not_finite, int tid, int nth);
+ * split, so every split gives the same bits. Synchronises nothing. state (shaped like b) and
+ * not_finite as above. */
+void fm_bias_update_share(float *b, float *const *state, const float *dZ, ptrdiff_t M,
+                          ptrdiff_t N, const fm_optimizer *opt, atomic_int *not_finite,
+                          int tid, int nth);
 
 #endif

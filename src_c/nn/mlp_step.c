@@ -418,6 +418,16 @@ static void gather_share(ptrdiff_t M, ptrdiff_t n_in, ptrdiff_t n_out, const flo
     }
 }
 
+/* Layer l's state buffers of the update rule, for W (sW) and b (sb): each NULL when unused. */
+static void layer_states(const fm_net *net, int l, float *sW[FM_OPT_STATES],
+                         float *sb[FM_OPT_STATES])
+{
+    for (int s = 0; s < FM_OPT_STATES; s++) {
+        sW[s] = net->state_W[s] != NULL ? net->state_W[s][l] : NULL;
+        sb[s] = net->state_b[s] != NULL ? net->state_b[s][l] : NULL;
+    }
+}
+
 /* Thread tid's part of fm_train_step; thread 0 writes *loss. With gW != NULL (the gradient
  * mode, fm_gradient, opt unused) the walk back writes each layer's gradient to gW[l], gb[l]
  * instead of updating it. */
@@ -470,18 +480,20 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const fm_
             fm_bias_grad_share(gb[l], net->grad[l], M, N, tid, nth);
             continue;
         }
-        fm_product u = fm_weight_update_product(net->W[l], net->vW ? net->vW[l] : NULL,
-                                                input, net->grad[l], M, K, N, opt, not_finite, 1);
+        float *sW[FM_OPT_STATES], *sb[FM_OPT_STATES];
+        layer_states(net, l, sW, sb);
+        fm_product u = fm_weight_update_product(net->W[l], sW, input, net->grad[l], M, K, N, opt,
+                                                not_finite, 1);
         /* Plain SGD leaves the rows of W[0] for X's zero columns as they are: skip them. Each
          * tile of those rows sums over the samples it has a nonzero in (gemm.h, tile_steps). */
         fm_hints h = { .tile_steps = l == 0 && n_runs >= 0 };
-        if (l == 0 && n_runs >= 0 && opt->alpha == 0.0f && net->vW == NULL) {
+        if (l == 0 && n_runs >= 0 && opt->alpha == 0.0f && opt->rule == FM_OPT_SGD
+            && sW[0] == NULL) {
             h.m_runs = runs;
             h.n_m_runs = n_runs;
         }
         failed |= fm_product_share(&u, &h, tid, nth, schedule(ss, 2 * L + l)) != 0;
-        fm_bias_update_share(net->b[l], net->vb ? net->vb[l] : NULL, net->grad[l], M, N, opt,
-                             not_finite, tid, nth);
+        fm_bias_update_share(net->b[l], sb, net->grad[l], M, N, opt, not_finite, tid, nth);
     }
     return failed ? -1 : 0;
 }

@@ -60,7 +60,13 @@ FM_INLINE void epilogue_vector(const int INLINE, const fm_epilogue *e, const fm_
     }
     case FM_EPI_UPDATE: {
         const fm_vec w = load_part(c, mk, full);
-        if (t->state[0] == NULL) {
+        if (!INLINE && e->opt.rule == FM_OPT_ADAM) {   /* never in a kernel's store */
+            float *mp = t->state[0] + i * ldc + j, *vp = t->state[1] + i * ldc + j;
+            fm_vec m = load_part(mp, mk, full), v = load_part(vp, mk, full);
+            r = adam_step(&e->opt, w, acc, &m, &v);
+            store_part(mp, mk, m, full);
+            store_part(vp, mk, v, full);
+        } else if (t->state[0] == NULL) {
             r = optimizer_step(&e->opt, w, acc, NULL);
         } else {
             float *vp = t->state[0] + i * ldc + j;
@@ -68,7 +74,7 @@ FM_INLINE void epilogue_vector(const int INLINE, const fm_epilogue *e, const fm_
             r = optimizer_step(&e->opt, w, acc, &vel);
             store_part(vp, mk, vel, full);
         }
-        /* Lanes outside mk hold zeros, which stay finite. */
+        /* Lanes outside mk hold zeros, which stay finite (Adam's: 0 / epsilon). */
         /* In a kernel's store the frame checks the finished weights instead (finite_rows): the
          * check would cost the kernel registers. */
         if (!INLINE && e->not_finite != NULL && v_any_not_finite(r))
@@ -79,10 +85,10 @@ FM_INLINE void epilogue_vector(const int INLINE, const fm_epilogue *e, const fm_
     store_part(c, mk, r, full);
 }
 
-/* The epilogue of a finished tile of m x n sums parked in C, out of line: for the epilogues
- * that a micro-kernel's store leaves out (fm_epilogue_inline), while the tile is in L1. The
- * frame calls it (the set's epilogue_tile) right after the kernel: a call inside a kernel's
- * body would cost it registers. */
+/* The epilogue of a finished tile of m x n sums parked in C (or, for an update, in t->sums),
+ * out of line: for the epilogues that a micro-kernel's store leaves out (fm_epilogue_inline),
+ * while the tile is in L1. The frame calls it (the set's epilogue_tile) right after the
+ * kernel: a call inside a kernel's body would cost it registers. */
 static void epilogue_tile(const fm_tile *t, int m, int n, float *c, ptrdiff_t ldc)
 {
     for (int i = 0; i < m; i++) {
@@ -90,7 +96,8 @@ static void epilogue_tile(const fm_tile *t, int m, int n, float *c, ptrdiff_t ld
             const int full = n - j >= FM_VL;
             const fm_lanes mk = v_lanes(n - j);
             float *cij = c + i * ldc + j;
-            epilogue_vector(0, t->epi, t, load_part(cij, mk, full), i, j, cij, ldc, mk, full);
+            const float *sij = t->sums != NULL ? t->sums + i * t->ld_sums + j : cij;
+            epilogue_vector(0, t->epi, t, load_part(sij, mk, full), i, j, cij, ldc, mk, full);
         }
     }
 }

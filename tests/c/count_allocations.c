@@ -108,7 +108,8 @@ typedef struct {
 
 static int run(const calls *c, int kind)
 {
-    const fm_optimizer sgd = { 1e-4f, 0.0f, 0.0f, 0 }, nesterov = { 1e-4f, 1e-5f, 0.9f, 1 };
+    const fm_optimizer sgd = { .lr = 1e-4f },
+                       nesterov = { .lr = 1e-4f, .alpha = 1e-5f, .momentum = 0.9f, .nesterov = 1 };
     double loss;
     switch (kind) {
     case 0: return fm_train_step(&c->plain, BATCH, c->X, c->labels, FM_LOSS_MSE, &sgd, &loss);
@@ -169,8 +170,10 @@ int main(int argc, char **argv)
         grad2[l] = filled(BATCH * width, 1.0f);
     }
     calls c;
-    c.plain = (fm_net){ LAYERS, sizes, W, b, NULL, NULL, act, grad };
-    c.momentum = (fm_net){ LAYERS, sizes, W2, b2, vW, vb, act2, grad2 };
+    c.plain = (fm_net){ .n_layers = LAYERS, .sizes = sizes, .W = W, .b = b, .act = act,
+                        .grad = grad };
+    c.momentum = (fm_net){ .n_layers = LAYERS, .sizes = sizes, .W = W2, .b = b2,
+                           .state_W = { vW }, .state_b = { vb }, .act = act2, .grad = grad2 };
     float *X = filled((size_t)SAMPLES * 784, 1.0f);
     for (size_t i = 0; i < (size_t)SAMPLES * 784; i += 3)
         X[i] = 0.0f;                  /* zeros, so that passes skip some inputs */
