@@ -164,10 +164,12 @@ def _as_float32_rows(X, name="X"):
     """X (dense or sparse) with float32 values, C-contiguous when dense, CSR when sparse; a
     ValueError when a value overflows float32."""
     if hasattr(X, "tocsr"):
-        X32 = X.tocsr().astype(np.float32)
+        with np.errstate(over="ignore"):
+            X32 = X.tocsr().astype(np.float32)
         values = X32.data
     else:
-        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        with np.errstate(over="ignore"):    # checked below
+            X32 = np.ascontiguousarray(X, dtype=np.float32)
         values = X32
     if X.dtype != np.float32 and not np.isfinite(values).all():
         raise ValueError(_FLOAT32_OVERFLOW.format(name))
@@ -491,7 +493,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
     def _core_inputs(self, X, y, sample_weight):
         """X, y and sample_weight as the core reads them: float32 (X: C-contiguous or CSR)."""
         X32 = _as_float32_rows(X)
-        Y32 = np.ascontiguousarray(y, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            Y32 = np.ascontiguousarray(y, dtype=np.float32)
         if not np.isfinite(Y32).all():
             raise ValueError(_FLOAT32_OVERFLOW.format("y"))
         sw32 = None
