@@ -7,7 +7,10 @@ steps taken: the curves below are compared to LOSS_RTOL over a few tens of epoch
 accuracies (R^2) to ACCURACY_TOL. Initial weights are scikit-learn's draws rounded to float32.
 """
 import inspect
+import os
 import re
+import subprocess
+import sys
 import pickle
 import warnings
 
@@ -649,3 +652,26 @@ def test_negative_sample_weight_is_refused_clearly():
     w[0] = -1
     with pytest.raises(ValueError, match="sample_weight must be >= 0"):
         MLPClassifier(max_iter=1).fit(X, y, sample_weight=w)
+
+
+# -- optional dependencies -----------------------------------------------------------------------
+
+def test_clear_import_error_without_sklearn():
+    code = ("import sys; sys.modules['sklearn'] = None\n"
+            "import fastmlp\n"
+            "try:\n"
+            "    import fastmlp.neural_network\n"
+            "except ImportError as exc:\n"
+            "    print(exc)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "fastmlp.neural_network needs scikit-learn" in out.stdout
+
+
+def test_clear_import_error_without_scipy_for_lbfgs(monkeypatch):
+    X, y = iris()
+    monkeypatch.setitem(sys.modules, "scipy.optimize", None)
+    with pytest.raises(ImportError, match="solver='lbfgs' needs SciPy"):
+        MLPClassifier(solver="lbfgs").fit(X, y)
