@@ -3,7 +3,8 @@ core (spec #23, parts B and C), for testing ``fastmlp.neural_network`` before (a
 the compiled core.
 
 Weights, biases and optimiser states are stored in float32 as the core stores them; each call
-computes in float64 from them and rounds its results to float32. Inputs are checked as the
+computes in float64 from them (``NumpyNetwork32``: in float32, as the core does) and rounds its
+results to float32. Inputs are checked as the
 binding checks them (float32, C-contiguous, shapes), so the estimator's conversions are
 tested too. The losses, their gradients and the update rules are scikit-learn 1.9's
 (sklearn/neural_network/_base.py, _stochastic_optimizers.py).
@@ -74,6 +75,8 @@ def _check_float32_matrix(a, name, rows=None, cols=None):
 class NumpyNetwork:
     """``_core.Network(sizes, max_batch, momentum=False, activation="relu", adam=False)`` in
     NumPy: the same constructor, the same methods, the same checks."""
+
+    COMPUTE = np.float64    # the dtype of the arithmetic (storage is always float32)
 
     def __init__(self, sizes, max_batch, momentum=False, activation="relu", adam=False):
         sizes = tuple(int(s) for s in sizes)
@@ -161,12 +164,14 @@ class NumpyNetwork:
                          for w in self._W))
 
     # -- passes -----------------------------------------------------------------------------
-    def _forward64(self, X):
-        """Activations of every layer (float64), the output layer's pre-activation last."""
-        acts = [X.astype(np.float64)]
+    def _forward64(self, X, dtype=None):
+        """Activations of every layer (in dtype, default COMPUTE), the output layer's
+        pre-activation last."""
+        dtype = self.COMPUTE if dtype is None else dtype
+        acts = [X.astype(dtype)]
         f = ACTIVATIONS[self.activation]
         for l in range(self.n_layers):
-            z = acts[-1] @ self._W[l].astype(np.float64) + self._b[l]
+            z = acts[-1] @ self._W[l].astype(dtype) + self._b[l]
             acts.append(f(z) if l < self.n_layers - 1 else z)
         return acts
 
@@ -177,7 +182,10 @@ class NumpyNetwork:
         if X.shape[0] == 0:
             return np.zeros((0, self.sizes[-1]), np.float32)
         with np.errstate(over="ignore", invalid="ignore"):
-            return self._forward64(X)[-1].astype(np.float32)
+            # float64 whatever COMPUTE: the core gives each row the same bits whatever the
+            # number of rows, and NumPy's float32 products do not (their blocking depends on
+            # the shape); float64 rounded to float32 does, in practice.
+            return self._forward64(X, np.float64)[-1].astype(np.float32)
 
     def _batch(self, X, Y, sample_weight, rows, loss, weight_sum):
         _check_float32_matrix(X, "X", cols=self.sizes[0])
@@ -207,21 +215,23 @@ class NumpyNetwork:
         sw = np.ones(M) if sample_weight is None else sample_weight.astype(np.float64)
         if weight_sum == 0:
             weight_sum = float(M) if sample_weight is None else float(sw.sum())
-        return X, Y.astype(np.float64), sw, 1.0 / weight_sum
+        return X, Y.astype(self.COMPUTE), sw.astype(self.COMPUTE), 1.0 / weight_sum
 
     def _loss_and_grads(self, X, Y, sw, scale, loss):
         with np.errstate(over="ignore", invalid="ignore"):
             acts = self._forward64(X)
-            l, p = loss_rows(loss, acts[-1], Y)
-            S = float(np.dot(sw, l))
-            dZ = (p - Y) * (sw * scale)[:, None]
+            # the loss in float64 from the output's float32 (or float64) sums, as the core's
+            l, p = loss_rows(loss, acts[-1].astype(np.float64), Y.astype(np.float64))
+            p = p.astype(self.COMPUTE)
+            S = float(np.dot(sw.astype(np.float64), l))
+            dZ = (p - Y) * (sw * self.COMPUTE(scale))[:, None]
             grads = [None] * (2 * self.n_layers)
             d = DERIVATIVES[self.activation]
             for k in range(self.n_layers - 1, -1, -1):
                 grads[2 * k] = acts[k].T @ dZ
                 grads[2 * k + 1] = dZ.sum(axis=0)
                 if k > 0:
-                    dZ = (dZ @ self._W[k].T.astype(np.float64)) * d(acts[k])
+                    dZ = (dZ @ self._W[k].T.astype(self.COMPUTE)) * d(acts[k])
         return S, grads
 
     def gradient(self, X, Y, loss, sample_weight=None, weight_sum=0.0, n_threads=0):
@@ -258,7 +268,7 @@ class NumpyNetwork:
             if adam is not None:
                 lr_t = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
             for i, (w, g) in enumerate(zip(params, grads)):
-                w64 = w.astype(np.float64)
+                w64 = w.astype(self.COMPUTE)
                 if i % 2 == 0 and alpha != 0:
                     g = g + alpha * w64
                 if adam is not None:
@@ -278,3 +288,11 @@ class NumpyNetwork:
             raise FloatingPointError("the update made a weight or bias NaN or infinite")
         self._W, self._b = new[0::2], new[1::2]
         return S
+
+
+class NumpyNetwork32(NumpyNetwork):
+    """The stand-in with its arithmetic in float32, as the compiled core's: what the tests'
+    tolerances must allow before the core lands (FASTMLP_SK_NETWORK=numpy32)."""
+
+    COMPUTE = np.float32
+
