@@ -23,3 +23,11 @@ NETWORK_CLASS = (_core.Network if USE_CORE
 
 #: Whether that network's arithmetic is float32 (the core's) rather than the stand-in's float64.
 FLOAT32_ARITHMETIC = NETWORK_CLASS is not NumpyNetwork
+
+
+def skip_without_activation(activation):
+    """Skips the calling test when the compiled core in use lacks this hidden activation
+    (spec #23's part A adds identity and logistic)."""
+    import pytest
+    if USE_CORE and activation not in getattr(_core, "ACTIVATIONS", ()):
+        pytest.skip(f"this build of the core lacks the {activation!r} activation")
