@@ -288,11 +288,15 @@ class BaseMultilayerPerceptron(BaseEstimator):
         self._remember_weights()
 
     def _push_weights(self, net):
-        """Loads coefs_ and intercepts_ into net, keeping its optimiser state."""
+        """Loads coefs_ and intercepts_ into net, keeping its optimiser state, unless it holds
+        them already."""
+        if self._weights_in_network():
+            return
         state = net.get_optimizer_state()
         net.set_weights(self._interleaved())
         if state:
             net.set_optimizer_state(state)
+        self._remember_weights()
 
     def _release_network(self):
         """Drops the network, keeping its optimiser state with the optimiser when it is
@@ -311,16 +315,14 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if (net is not None and self._network_kind == optimizer.kind
                 and net.max_batch >= max_batch and list(net.sizes) == self._layer_sizes()
                 and net.activation == self.activation):
-            if not self._weights_in_network():
-                self._push_weights(net)
-                self._remember_weights()
+            self._push_weights(net)
             return net
         self._release_network()
         net = _engine.make_network(self._layer_sizes(), max_batch, self.activation,
                                    solver=optimizer.solver,
                                    momentum=getattr(optimizer, "momentum", 0.0))
         net.set_weights(self._interleaved())
-        if optimizer.state is not None:
+        if optimizer.state:
             net.set_optimizer_state(optimizer.state)
         optimizer.state = None
         self._network = net
@@ -331,11 +333,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
     def _predict_network(self):
         """A network holding the model's weights, for a forward pass."""
         net = self.__dict__.get("_network")
-        if net is not None and list(net.sizes) == self._layer_sizes() \
-                and net.activation == self.activation:
-            if not self._weights_in_network():
-                self._push_weights(net)
-                self._remember_weights()
+        if (net is not None and list(net.sizes) == self._layer_sizes()
+                and net.activation == self.activation):
+            self._push_weights(net)
             return net
         self._release_network()
         net = _engine.make_network(self._layer_sizes(), 1, self.activation, solver="lbfgs")
