@@ -33,8 +33,8 @@ try:
                                           unique_labels)
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("fastmlp.neural_network needs scikit-learn (>= 1.9): "
-                      "pip install 'scikit-learn>=1.9'") from exc
+    raise ImportError(f"fastmlp.neural_network needs scikit-learn (>= 1.9): "
+                      f"pip install 'scikit-learn>=1.9' ({exc})") from exc
 
 from . import _engine
 
