@@ -77,3 +77,5 @@ def test_wheel_package_leaves_out_the_extension_sources(sdist, tmp_path):
     files = set(os.listdir(tmp_path / "fastmlp"))
     assert {"__init__.py", "mlp.py", "cli.py", "_core.pyi", "py.typed"} <= files
     assert not {"_core.c", "_core.pyx", "_core.pxd"} & files
+    assert {"__init__.py", "_engine.py", "_multilayer_perceptron.py"} <= set(
+        os.listdir(tmp_path / "fastmlp" / "neural_network"))
