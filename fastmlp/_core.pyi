@@ -24,6 +24,8 @@ def have_openmp() -> bool:
 def all_finite(X: _F32) -> bool:
     """Whether no element of X (float32, C-contiguous) is NaN or infinite."""
     ...
+def keeps_preactivation(activation: str) -> bool:
+    """Whether layers with this activation keep their pre-activation beside their output."""
 def network_sizes_fit(sizes: Sequence[int], max_batch: int) -> bool:
     """Whether every buffer of such a network fits in a C ptrdiff_t (checked in C)."""
     ...

@@ -391,6 +391,12 @@ cdef int _targets(fm_targets *t, const float[:, ::1] Y, const float[::1] sw,
     return 0
 
 
+def keeps_preactivation(activation):
+    """Whether layers with this activation keep their pre-activation z beside their output
+    (its derivative needs z): one more buffer of the activations' size per hidden layer."""
+    return fm_activation_keeps_z(_activation_code(activation)) != 0
+
+
 def all_finite(const float[:, ::1] X):
     """Whether no element of X (float32, C-contiguous) is NaN or infinite: one pass without the
     GIL and without a temporary array."""

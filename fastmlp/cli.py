@@ -22,8 +22,8 @@ import sys
 
 import numpy as np
 
-from ._options import (ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_LOSS, DEFAULT_LR_SCHEDULE, LOSSES,
-                       LR_SCHEDULES)
+from ._options import (ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_LOSS, DEFAULT_LR_SCHEDULE,
+                       DEFAULT_SOLVER, LOSSES, LR_SCHEDULES, SOLVERS)
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
@@ -83,6 +83,9 @@ def _build_parser():
                             f"the tutorial's)")
     train.add_argument("--loss", choices=LOSSES, default=DEFAULT_LOSS,
                        help="training loss (default mse, the tutorial's)")
+    train.add_argument("--solver", choices=SOLVERS, default=DEFAULT_SOLVER,
+                       help=f"optimiser (default {DEFAULT_SOLVER}, the tutorial's); adam is "
+                            f"scikit-learn's Adam, --lr its initial rate")
     train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum in [0, 1) (default 0)")
     train.add_argument("--nesterov", action="store_true", help="use Nesterov momentum")
     train.add_argument("--alpha", type=float, default=0.0, help="L2 penalty on the weights (default 0)")
@@ -214,7 +217,7 @@ def _train(args):
                 momentum=args.momentum, nesterov=args.nesterov, alpha=args.alpha,
                 lr_schedule=args.lr_schedule, lr_decay=args.lr_decay,
                 lr_step_epochs=args.lr_step_epochs, activation=args.activation,
-                callbacks=reporters_for(verbose, summary=_epoch_line) or None)
+                solver=args.solver, callbacks=reporters_for(verbose, summary=_epoch_line) or None)
     model._check_params()   # a wrong option fails at once, not after reading (or fetching) MNIST
     x_train, y_train, x_test, y_test = _load_mnist(args.data_dir)
     if args.train_samples is not None:

@@ -424,7 +424,7 @@ def _read_archive(path, archive, max_bytes):
     try:   # the parameters and the network's memory, before allocating for the weights
         model = MLP(**params)
         model._check_params()
-        _safety.check_network_memory(sizes, 1, model.momentum > 0)
+        _safety.check_network_memory(sizes, 1, model.momentum > 0, model.activation)
     except (ValueError, MemoryError) as exc:
         _fail(path, f"invalid parameters: {exc}")
     weights = []

@@ -369,7 +369,8 @@ class MLPClassifier(*BASES):
             sizes = (X.shape[1],) + hidden + (known.shape[0],)
             max_batch = min(self.batch_size, X.shape[0])   # no batch is larger than the data
             adam = self.solver == "adam"
-            _safety.check_network_memory(sizes, max_batch, 2 if adam else self.momentum > 0)
+            _safety.check_network_memory(sizes, max_batch, 2 if adam else self.momentum > 0,
+                                         self.activation)
             network = _new_network(sizes, max_batch, self.momentum > 0, self.activation, adam)
             network.set_weights(self._initial_weights(sizes))
             self._network = network
@@ -420,7 +421,8 @@ class MLPClassifier(*BASES):
         old = self._network
         adam = self.solver == "adam"
         momentum = not adam and (self.momentum > 0 or old.has_velocity)
-        _safety.check_network_memory(old.sizes, max_batch, 2 if adam else momentum)
+        _safety.check_network_memory(old.sizes, max_batch, 2 if adam else momentum,
+                                     self._activation)
         self._network = _new_network(old.sizes, max(max_batch, old.max_batch), momentum,
                                      self._activation, adam)
         self._network.set_weights(old.get_weights())

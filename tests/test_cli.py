@@ -56,6 +56,19 @@ def test_quiet_prints_one_line(mnist_files, capsys):
     assert len(out) == 1 and out[0].startswith("test accuracy: ")
 
 
+def test_train_with_adam_saves_the_solver(mnist_files, tmp_path, capsys):
+    path = tmp_path / "adam.npz"
+    assert main(["train", "--train-samples", "1000", "--epochs", "2", "--hidden", "16",
+                 "--solver", "adam", "--lr", "0.001", "--loss", "cross_entropy", "-q",
+                 "--save", str(path)]) == 0
+    accuracy = float(capsys.readouterr().out.split(": ")[1])
+    assert accuracy > 0.7
+    assert fastmlp.load(path).solver == "adam"
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--solver", "lbfgs"])
+    assert info.value.code == 2
+
+
 def test_evaluate_prints_aligned_tables(trained, capsys):
     directory, model, _, argv = trained
     if not model.exists():

@@ -422,3 +422,28 @@ def test_a_network_larger_than_physical_memory_raises_before_allocating(monkeypa
     with pytest.raises(MemoryError, match=r"GiB.*hidden_layer_sizes"):
         small(hidden_layer_sizes=(2 ** 27,)).fit(X, Y)     # 3 GiB of weights for 6 features
     small(hidden_layer_sizes=(64,)).fit(X, Y)               # a normal network still fits
+
+
+def test_the_memory_check_counts_what_each_activation_and_rule_keeps(monkeypatch):
+    """gelu keeps every hidden layer's pre-activation, and Adam two moments per weight: the
+    check before allocating counts them, so a network that fits only without them is refused."""
+    from fastmlp import _safety
+    sizes, batch = (10, 1000, 1000, 3), 1000
+    need = {}
+    for activation in ("relu", "gelu"):
+        for rule in (0, 1, 2):
+            low, high = 0, 2 ** 40      # the least memory the check accepts, by bisection
+            while high - low > 1:
+                mid = (low + high) // 2
+                monkeypatch.setattr(_safety, "physical_memory", lambda mid=mid: mid)
+                try:
+                    _safety.check_network_memory(sizes, batch, rule, activation)
+                    high = mid
+                except MemoryError:
+                    low = mid
+            need[activation, rule] = high
+    hidden = batch * (1000 + 1000)
+    assert need["gelu", 0] - need["relu", 0] == 4 * hidden
+    weights = 10 * 1000 + 1000 * 1000 + 1000 * 3
+    assert need["relu", 2] - need["relu", 0] == 2 * 8 * weights
+    assert need["relu", 1] - need["relu", 0] == 8 * weights
