@@ -59,7 +59,8 @@ def test_quiet_prints_one_line(mnist_files, capsys):
 def test_train_with_adam_saves_the_solver(mnist_files, tmp_path, capsys):
     path = tmp_path / "adam.npz"
     assert main(["train", "--train-samples", "1000", "--epochs", "2", "--hidden", "16",
-                 "--solver", "adam", "--lr", "0.001", "--loss", "cross_entropy", "-q",
+                 "--solver", "adam", "--lr", "0.001", "--loss", "cross_entropy", "--batch-size",
+                 "20", "-q",
                  "--save", str(path)]) == 0
     accuracy = float(capsys.readouterr().out.split(": ")[1])
     assert accuracy > 0.7
