@@ -1,0 +1,176 @@
+"""A training step over many network shapes, fastmlp against PyTorch, interleaved.
+
+    python benchmarks/sweep.py [--rounds 3] [--threads 2] [--steps-per-round N] [--quick]
+                               [--plot sweep.png] [--csv sweep.csv]
+
+Each row is one network (input, hidden..., output widths) and batch size, trained with the
+tutorial's step: MSE on one-hot targets, plain SGD, ReLU, on dense random data (every term of
+every product is computed; no blank pixels to skip). Per round, each contender runs the same
+number of steps in turn (the order alternating from round to round); a row reports the median
+step time of each, the GFLOP/s counting the full flops of the step's products
+(`fastmlp.reference.flops_per_step`: forward, weight gradient, and input gradient of every
+layer but the first), the % of the FP32 peak measured on the same threads, the ratio of
+fastmlp's time to PyTorch's (median of the per-round ratios) and fastmlp's 2-thread over
+1-thread speed-up. `--plot` draws GFLOP/s against the step's flops for both.
+"""
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from fastmlp import _core
+from fastmlp.reference import flops_per_step, init_params
+
+LR = 0.001
+
+# (name, sizes, batch): the issue's table, then widths, depths, batches, inputs and outputs
+SHAPES = [
+    ("tutorial", (784, 512, 256, 10), 200),
+    ("tutorial, batch 32", (784, 512, 256, 10), 32),
+    ("tutorial, batch 1024", (784, 512, 256, 10), 1024),
+    ("784-64-10", (784, 64, 10), 200),
+    ("wide 784-2048-2048-10", (784, 2048, 2048, 10), 200),
+    ("deep 784-512x6-10", (784,) + (512,) * 6 + (10,), 200),
+    ("tabular 64-256-256-2", (64, 256, 256, 2), 256),
+] + [
+    (f"width {w}", (784, w, w, 10), 200) for w in (128, 256, 1024, 4096)
+] + [
+    (f"{d} hidden of 512", (784,) + (512,) * d + (10,), 200) for d in (1, 2, 4, 8)
+] + [
+    (f"batch {b}", (784, 512, 256, 10), b) for b in (1, 8, 128, 512, 4096)
+] + [
+    (f"input {n}", (n, 512, 256, 10), 200) for n in (8, 64, 256, 1024, 4096)
+] + [
+    (f"output {n}", (784, 512, 256, n), 200) for n in (1, 2, 32, 100, 1000)
+]
+
+QUICK = {"tutorial", "784-64-10", "wide 784-2048-2048-10", "deep 784-512x6-10",
+         "tabular 64-256-256-2"}
+
+
+class FastmlpStep:
+    name = "fastmlp"
+
+    def __init__(self, sizes, batch, weights, biases, threads):
+        self.net = _core.Network(sizes, batch)
+        self.net.set_weights([a for pair in zip(weights, biases) for a in pair])
+        self.threads = threads
+
+    def __call__(self, X, y):
+        return self.net.train_step(X, y, LR, n_threads=self.threads)
+
+
+class TorchStep:
+    name = "pytorch"
+
+    def __init__(self, sizes, batch, weights, biases, threads):
+        import torch
+        self.torch = torch
+        torch.set_num_threads(threads)
+        layers = []
+        for l, (w, b) in enumerate(zip(weights, biases)):
+            linear = torch.nn.Linear(w.shape[0], w.shape[1])
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(w.T.copy()))
+                linear.bias.copy_(torch.from_numpy(b))
+            layers.append(linear)
+            if l < len(weights) - 1:
+                layers.append(torch.nn.ReLU())
+        self.model = torch.nn.Sequential(*layers)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
+        self.eye = torch.eye(sizes[-1])
+
+    def __call__(self, X, y):
+        torch = self.torch
+        xb = torch.from_numpy(X)
+        target = self.eye[torch.from_numpy(y).long()]
+        self.opt.zero_grad(set_to_none=True)
+        loss = ((self.model(xb) - target) ** 2).sum() / xb.shape[0]
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+
+def seconds_per_step(step, X, y, n):
+    step(X, y)   # warm: first-touch of buffers, thread pools
+    start = time.perf_counter()
+    for _ in range(n):
+        step(X, y)
+    return (time.perf_counter() - start) / n
+
+
+def steps_for(flop, target_seconds=0.25, assumed_gflops=100.0):
+    """Steps of a round: about target_seconds of work at assumed_gflops, 3 to 2000."""
+    return int(min(2000, max(3, target_seconds * assumed_gflops * 1e9 / flop)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="the issue's table's shapes only")
+    parser.add_argument("--plot", help="write GFLOP/s against the step's flops to this image")
+    parser.add_argument("--csv", help="write the rows to this CSV file")
+    args = parser.parse_args()
+    shapes = [s for s in SHAPES if not args.quick or s[0] in QUICK]
+    peak = max(_core.peak_gflops(args.threads) for _ in range(3))
+    rows = []
+    for name, sizes, batch in shapes:
+        rng = np.random.default_rng(0)
+        X = rng.uniform(0, 1, size=(batch, sizes[0])).astype(np.float32)
+        y = rng.integers(0, sizes[-1], size=batch).astype(np.int32)
+        weights, biases = init_params(list(sizes), np.random.default_rng(0))
+        flop = flops_per_step(list(sizes), batch)
+        n = steps_for(flop)
+        contenders = [FastmlpStep(sizes, batch, weights, biases, args.threads),
+                      TorchStep(sizes, batch, weights, biases, args.threads)]
+        one_thread = FastmlpStep(sizes, batch, weights, biases, 1)
+        times = {c.name: [] for c in contenders}
+        single = []
+        for r in range(args.rounds):
+            for c in contenders if r % 2 == 0 else contenders[::-1]:
+                times[c.name].append(seconds_per_step(c, X, y, n))
+            single.append(seconds_per_step(one_thread, X, y, n))
+        f, t = statistics.median(times["fastmlp"]), statistics.median(times["pytorch"])
+        ratio = statistics.median(a / b for a, b in zip(times["fastmlp"], times["pytorch"]))
+        scaling = statistics.median(s / a for s, a in zip(single, times["fastmlp"]))
+        rows.append((name, sizes, batch, flop, f, t, ratio, scaling))
+        print(f"{name}: fastmlp {f * 1e6:.0f} us, pytorch {t * 1e6:.0f} us", file=sys.stderr)
+
+    print(f"{args.threads} threads, FP32 peak {peak:.0f} GFLOP/s (probed), {args.rounds} rounds, "
+          f"ISA {_core.build_info()['isa']}\n")
+    print("| network | batch | MFLOP/step | fastmlp us | GFLOP/s | % of peak | PyTorch us | "
+          "PyTorch GFLOP/s | fastmlp / PyTorch | 2T / 1T |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, sizes, batch, flop, f, t, ratio, scaling in rows:
+        print(f"| {name} ({'-'.join(map(str, sizes))}) | {batch} | {flop / 1e6:.1f} "
+              f"| {f * 1e6:.0f} | {flop / f / 1e9:.0f} | {100 * flop / f / 1e9 / peak:.0f}% "
+              f"| {t * 1e6:.0f} | {flop / t / 1e9:.0f} | {ratio:.2f}x | {scaling:.2f}x |")
+    if args.csv:
+        with open(args.csv, "w") as out:
+            out.write("network,sizes,batch,flop,fastmlp_s,pytorch_s,ratio,scaling\n")
+            for name, sizes, batch, flop, f, t, ratio, scaling in rows:
+                out.write(f"{name},{'-'.join(map(str, sizes))},{batch},{flop},{f},{t},{ratio},"
+                          f"{scaling}\n")
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        flops = [r[3] for r in rows]
+        ax.scatter(flops, [r[3] / r[4] / 1e9 for r in rows], label="fastmlp")
+        ax.scatter(flops, [r[3] / r[5] / 1e9 for r in rows], marker="x", label="PyTorch")
+        ax.axhline(peak, linestyle="--", color="gray", label=f"FP32 peak ({peak:.0f})")
+        ax.set_xscale("log")
+        ax.set_xlabel("flops of one training step")
+        ax.set_ylabel("GFLOP/s")
+        ax.set_title(f"Training step, {args.threads} threads")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
