@@ -101,13 +101,20 @@ static void epilogue_tile(const fm_tile *t, int m, int n, float *c, ptrdiff_t ld
     const fm_dropout *d = t->epi->dropout;
     enum { DROP_CHUNK = 64 };   /* columns whose dropout factors are made at a time */
     float drop[DROP_CHUNK];
+    /* ReLU's input gradient needs no mask: a dropped unit's output is 0, where the derivative
+     * is 0 too, so every unit's factor can be the kept units' (the same bits). */
+    const int relu_grad = d != NULL && t->epi->kind == FM_EPI_ACT_GRAD
+                          && t->epi->activation == FM_ACT_RELU;
+    if (relu_grad)
+        for (int j = 0; j < DROP_CHUNK; j++)
+            drop[j] = d->scale;
     for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j += FM_VL) {
             const int full = n - j >= FM_VL;
             const fm_lanes mk = v_lanes(n - j);
             float *cij = c + i * ldc + j;
             const float *sij = t->sums != NULL ? t->sums + i * t->ld_sums + j : cij;
-            if (d != NULL && j % DROP_CHUNK == 0)   /* FM_VL divides DROP_CHUNK */
+            if (d != NULL && !relu_grad && j % DROP_CHUNK == 0)   /* FM_VL divides it */
                 fm_dropout_factors(d, t->i0 + i, t->j0 + j,
                                    n - j < DROP_CHUNK ? n - j : DROP_CHUNK, drop);
             epilogue_vector(0, t->epi, t, load_part(sij, mk, full), i, j, cij, ldc, mk, full,
