@@ -1,5 +1,5 @@
 # Declarations of the C kernels in src_c/ (see fastmlp.h and gemm.h there).
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 cdef extern from "frame/gemm.h" nogil:
     cdef enum fm_epilogue_kind:
@@ -12,11 +12,24 @@ cdef extern from "frame/gemm.h" nogil:
                 const float *B, Py_ssize_t rsb, Py_ssize_t csb,
                 float *C, Py_ssize_t ldc, const fm_epilogue *epi)
 
+cdef extern from "ops/dropout.h" nogil:
+    ctypedef struct fm_dropout:
+        uint32_t threshold
+        float scale
+        uint32_t key[2]
+        uint32_t layer
+        uint32_t step
+        Py_ssize_t row0
+    void fm_philox4x32(const uint32_t *ctr, const uint32_t *key, uint32_t *out)
+    void fm_dropout_factors(const fm_dropout *d, Py_ssize_t row, Py_ssize_t col, int n,
+                            float *factor)
+
 cdef extern from "ops/activation.h" nogil:
     enum: FM_ACT_NONE
     enum: FM_ACT_COUNT
     const char *fm_activation_names[]
     int fm_activation_keeps_z(int act)
+    int fm_activation_sign_only(int act)
 
 cdef extern from "fastmlp.h" nogil:
     cdef enum fm_loss_kind:
@@ -64,6 +77,9 @@ cdef extern from "fastmlp.h" nogil:
         int n_threads
         int check_finite
         float **state_b[2]
+        const double *dropout
+        uint64_t dropout_seed
+        uint64_t dropout_step
 
     int fm_all_finite(const float *x, Py_ssize_t n)
     int fm_network_sizes_check(int n_layers, const Py_ssize_t *sizes, Py_ssize_t max_batch)

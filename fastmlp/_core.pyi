@@ -24,8 +24,14 @@ def have_openmp() -> bool:
 def all_finite(X: _F32) -> bool:
     """Whether no element of X (float32, C-contiguous) is NaN or infinite."""
     ...
-def keeps_preactivation(activation: str) -> bool:
-    """Whether layers with this activation keep their pre-activation beside their output."""
+def keeps_preactivation(activation: str, dropout: bool = ...) -> bool:
+    """Whether layers with this activation keep their pre-activation beside their output (or,
+    with dropout, their output before the drop)."""
+def dropout_masks(rows: int, columns: int, rate: float, seed: int, step: int, layer: int,
+                  row0: int = ...) -> _F32:
+    """A training step's dropout factors (0 or 1 / (1 - rate)) of a hidden layer's units."""
+def philox4x32(counter: Sequence[int], key: Sequence[int]) -> tuple[int, int, int, int]:
+    """Philox4x32-10's four words of a counter under a key (the masks' generator)."""
 def network_sizes_fit(sizes: Sequence[int], max_batch: int) -> bool:
     """Whether every buffer of such a network fits in a C ptrdiff_t (checked in C)."""
     ...
@@ -73,8 +79,11 @@ class Network:
     def n_layers(self) -> int: ...
     @property
     def activation(self) -> str: ...
+    @property
+    def dropout(self) -> tuple[float, ...]: ...
     def __init__(self, sizes: Sequence[int], max_batch: int, momentum: bool = ...,
-                 activation: str = ..., adam: bool = ...) -> None: ...
+                 activation: str = ..., adam: bool = ...,
+                 dropout: float | Sequence[float] | None = ...) -> None: ...
     def get_weights(self) -> list[_F32]:
         """``[W1, b1, W2, b2, ...]`` copies; W of shape (n_in, n_out), b of shape (n_out,)."""
     def set_weights(self, weights: Sequence[npt.ArrayLike]) -> None: ...
@@ -86,23 +95,28 @@ class Network:
     def set_optimizer_state(self, arrays: Sequence[npt.ArrayLike]) -> None: ...
     def train_step(self, X: _F32, labels: _I32, lr: float, loss: _Loss = ..., alpha: float = ...,
                    momentum: float = ..., nesterov: bool = ..., n_threads: int = ...,
-                   adam: tuple[float, float, float, int] | None = ...) -> float:
+                   adam: tuple[float, float, float, int] | None = ..., dropout_seed: int = ...,
+                   dropout_step: int = ...) -> float:
         """One optimiser step on X (M, n_in), labels (M,); returns the batch loss."""
     def train_step_rows(self, X: _F32, labels: _I32, rows: npt.NDArray[np.int64], lr: float,
                         loss: _Loss = ..., alpha: float = ..., momentum: float = ...,
                         nesterov: bool = ..., n_threads: int = ...,
-                        adam: tuple[float, float, float, int] | None = ...) -> float:
+                        adam: tuple[float, float, float, int] | None = ...,
+                        dropout_seed: int = ..., dropout_step: int = ...) -> float:
         """``train_step(X[rows], labels[rows], ...)`` without the copy: X (n, n_in), labels
         (n,), rows (M,) int64 in [0, n)."""
     def train_step_targets(self, X: _F32, Y: _F32, lr: float, loss: _TargetLoss,
                            sample_weight: _F32 | None = ...,
                            rows: npt.NDArray[np.int64] | None = ..., weight_sum: float = ...,
                            alpha: float = ..., momentum: float = ..., nesterov: bool = ...,
-                           n_threads: int = ...) -> float:
+                           adam: tuple[float, float, float, int] | None = ...,
+                           n_threads: int = ..., dropout_seed: int = ...,
+                           dropout_step: int = ...) -> float:
         """One step towards float targets Y (n, n_out) with scikit-learn's loss, per-sample
         weights (n,) or None, on all rows or ``rows``; returns S = sum_i w_i l_i."""
     def gradient(self, X: _F32, Y: _F32, loss: _TargetLoss, sample_weight: _F32 | None = ...,
-                 weight_sum: float = ..., n_threads: int = ...) -> tuple[float, list[_F32]]:
+                 weight_sum: float = ..., n_threads: int = ..., dropout_seed: int = ...,
+                 dropout_step: int = ...) -> tuple[float, list[_F32]]:
         """``(S, [gW1, gb1, ...])``: the gradient of S / weight_sum, weights unchanged; at
         most max_batch rows."""
     def weights_sum_squares(self) -> float:

@@ -6,6 +6,7 @@ any C runs; typed memoryviews reject a wrong dtype or a non-contiguous buffer. T
 checks again each label and row number it indexes with, as it reads it, so a buffer changed by
 another thread after these checks cannot make it read or write out of bounds.
 """
+import numbers
 import threading
 
 import numpy as np
@@ -13,7 +14,8 @@ cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.float cimport FLT_MAX
 from libc.math cimport isfinite, sqrt
-from libc.stdint cimport int32_t, int64_t
+from libc.string cimport memset
+from libc.stdint cimport int32_t, int64_t, uint32_t
 from cpython.pyport cimport PY_SSIZE_T_MAX
 
 cnp.import_array()
@@ -165,6 +167,7 @@ def gemm(const float[:, ::1] A, const float[:, ::1] B, float[:, ::1] C,
     cdef Py_ssize_t rsb = 1 if trans_b else B.shape[1]
     cdef Py_ssize_t csb = B.shape[1] if trans_b else 1
     cdef fm_epilogue epi
+    memset(&epi, 0, sizeof(epi))   # the fields the binding does not declare: none
     epi.kind = FM_EPI_STORE
     cdef int status
     if M == 0 or N == 0:
@@ -391,10 +394,93 @@ cdef int _targets(fm_targets *t, const float[:, ::1] Y, const float[::1] sw,
     return 0
 
 
-def keeps_preactivation(activation):
+def keeps_preactivation(activation, dropout=False):
     """Whether layers with this activation keep their pre-activation z beside their output
-    (its derivative needs z): one more buffer of the activations' size per hidden layer."""
-    return fm_activation_keeps_z(_activation_code(activation)) != 0
+    (its derivative needs z), or, with ``dropout``, their output before the drop (its
+    derivative needs more than the output's sign): one more buffer of the activations' size
+    per such hidden layer."""
+    cdef int act = _activation_code(activation)
+    return fm_activation_keeps_z(act) != 0 or (
+        bool(dropout) and fm_activation_sign_only(act) == 0)
+
+
+cdef tuple _dropout_key(seed, step):
+    """(seed, step) as the masks' key; ValueError for a seed outside [0, 2**64) or a negative
+    step (taken mod 2**32)."""
+    if (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+            or not 0 <= seed < 2 ** 64):
+        raise ValueError(f"dropout_seed must be an integer in [0, 2**64), got {seed!r}")
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        raise ValueError(f"dropout_step must be an integer >= 0, got {step!r}")
+    return int(seed), int(step) % 2 ** 32
+
+
+def _dropout_rates(dropout, Py_ssize_t n_hidden):
+    """A Network's dropout as a tuple of one rate per hidden layer, each a float in [0, 1):
+    from None, a rate for every layer, or a sequence of n_hidden rates. ValueError else."""
+    if dropout is None:
+        return (0.0,) * n_hidden
+    if isinstance(dropout, numbers.Real) and not isinstance(dropout, bool):
+        rates = [dropout] * n_hidden
+    else:
+        try:
+            rates = list(dropout)
+        except TypeError:
+            raise ValueError(f"dropout must be a rate in [0, 1) or one per hidden layer, got "
+                             f"{dropout!r}") from None
+        if len(rates) != n_hidden:
+            raise ValueError(f"dropout has {len(rates)} rates for {n_hidden} hidden layers")
+    for r in rates:
+        if (isinstance(r, bool) or not isinstance(r, numbers.Real)
+                or not 0.0 <= float(r) < 1.0):
+            raise ValueError(f"every dropout rate must be a number in [0, 1), got {r!r}")
+    return tuple(float(r) for r in rates)
+
+
+def dropout_masks(Py_ssize_t rows, Py_ssize_t columns, double rate, seed, step, int layer,
+                  Py_ssize_t row0=0):
+    """The factors a training step multiplies hidden layer ``layer``'s output by, for batch
+    rows [row0, row0 + rows) and columns [0, columns): 0 for a dropped unit, ``1 / (1 - rate)``
+    rounded to float32 for a kept one (ops/dropout.h: Philox4x32-10 keyed by the seed, its
+    counter (column // 4, row, layer, step)). A float32 array (rows, columns)."""
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"rate must be in [0, 1), got {rate!r}")
+    _expect(rows >= 0 and columns >= 0 and row0 >= 0 and layer >= 0, "negative size")
+    key_seed, key_step = _dropout_key(seed, step)
+    out = np.zeros((rows, columns), np.float32)
+    if rate == 0.0:
+        out.fill(1.0)
+        return out
+    cdef float[:, ::1] view = out
+    cdef fm_dropout d
+    d.threshold = <uint32_t>(rate * 4294967296.0)
+    d.scale = <float>(1.0 / (1.0 - rate))
+    d.key[0] = <uint32_t>(key_seed & 0xffffffff)
+    d.key[1] = <uint32_t>(key_seed >> 32)
+    d.layer = <uint32_t>layer
+    d.step = <uint32_t>key_step
+    d.row0 = row0
+    cdef Py_ssize_t i
+    if columns > 0:
+        with nogil:
+            for i in range(rows):
+                fm_dropout_factors(&d, i, 0, <int>columns, &view[i, 0])
+    return out
+
+
+def philox4x32(counter, key):
+    """Philox4x32-10's four words of ``counter`` (4 integers) under ``key`` (2): the generator
+    of the dropout masks, for tests against Random123's known answers."""
+    cdef uint32_t c[4]
+    cdef uint32_t k[2]
+    cdef uint32_t out[4]
+    cdef int i
+    for i in range(4):
+        c[i] = <uint32_t>counter[i]
+    for i in range(2):
+        k[i] = <uint32_t>key[i]
+    fm_philox4x32(c, k, out)
+    return tuple(int(out[i]) for i in range(4))
 
 
 def all_finite(const float[:, ::1] X):
@@ -444,6 +530,11 @@ cdef class Network:
     adam : bool
         Whether to keep Adam's two moments (and train with Adam alone: every step passes
         ``adam=(beta_1, beta_2, epsilon, t)``). Not with ``momentum``.
+    dropout : None, float or sequence of float
+        Inverted dropout on the hidden layers' outputs in training steps (and ``gradient``),
+        never in ``forward``: a rate in [0, 1) for every hidden layer, or one per hidden layer
+        (``dropout`` then holds them as a tuple). Each step's masks come from its
+        ``dropout_seed`` and ``dropout_step`` (``dropout_masks``). None or 0: none.
 
     The calls that take ``n_threads`` run on at most that many threads (0: the process's
     count, ``get_num_threads()``), for that call alone.
@@ -453,6 +544,8 @@ cdef class Network:
     cdef readonly Py_ssize_t max_batch
     cdef readonly bint has_velocity
     cdef readonly bint has_adam
+    cdef readonly tuple dropout   # one rate per hidden layer
+    cdef double *_dropout
     cdef list _W, _b, _vW, _vb, _act, _grad, _pre
     cdef list _state_W, _state_b  # the update rule's state buffers, [state][layer]: velocity or
                                   # Adam's moments (_vW, _vb: state 0 with momentum)
@@ -466,7 +559,7 @@ cdef class Network:
     cdef fm_net _net
 
     def __cinit__(self, sizes, Py_ssize_t max_batch, bint momentum=False, activation="relu",
-                  bint adam=False):
+                  bint adam=False, dropout=None):
         cdef int act = _activation_code(activation)
         _expect(not (momentum and adam), "a Network keeps momentum's or Adam's state, not both")
         cdef int n_states = 2 if adam else 1 if momentum else 0
@@ -480,7 +573,11 @@ cdef class Network:
                               f"larger than this machine can address")
         n_weights = sum(sizes[l] * sizes[l + 1] for l in range(len(sizes) - 1))
         n_act = max_batch * sum(sizes[1:])
-        keeps_z = fm_activation_keeps_z(act) != 0
+        rates = _dropout_rates(dropout, len(sizes) - 2)
+        # What each hidden layer's derivative reads beside its output (fm_net_keeps_pre).
+        keeps = [fm_activation_keeps_z(act) != 0
+                 or (r > 0 and fm_activation_sign_only(act) == 0) for r in rates]
+        keeps_z = any(keeps)
         # weights (and the update rule's states), activations, gradients (and the
         # pre-activations)
         n_floats = n_weights * (1 + n_states) + (3 if keeps_z else 2) * n_act
@@ -499,8 +596,9 @@ cdef class Network:
         self._act = [_aligned_zeros((max_batch, sizes[l + 1])) for l in range(L)]
         self._grad = [_aligned_zeros((max_batch, sizes[l + 1])) for l in range(L)]
         # An activation whose derivative needs z keeps each hidden layer's (fm_net.pre).
-        self._pre = ([_aligned_zeros((max_batch, sizes[l + 1])) for l in range(L - 1)]
-                     if keeps_z else [])
+        # So does a dropout layer whose derivative needs its output before the drop.
+        self._pre = [_aligned_zeros((max_batch, sizes[l + 1])) if keeps[l] else None
+                     for l in range(L - 1)]
         self._state_W = [[_aligned_zeros(w.shape) for w in self._W] for s in range(n_states)]
         self._state_b = [[_aligned_zeros(b.shape) for b in self._b] for s in range(n_states)]
         self._vW = self._state_W[0] if momentum else []
@@ -512,9 +610,12 @@ cdef class Network:
         # W, b, act, grad, state 0 of W and b, forward's scratch, state 1 of W and b,
         # pre-activations
         self._ptrs = <float **>PyMem_Malloc(10 * L * sizeof(float *))
-        if self._sizes == NULL or self._ptrs == NULL:
+        self._dropout = <double *>PyMem_Malloc(L * sizeof(double))
+        if self._sizes == NULL or self._ptrs == NULL or self._dropout == NULL:
             raise MemoryError()
         cdef int l
+        for l in range(L - 1):
+            self._dropout[l] = rates[l]
         for l in range(L + 1):
             self._sizes[l] = sizes[l]
         for l in range(L):
@@ -530,8 +631,7 @@ cdef class Network:
                 self._ptrs[8 * L + l] = _data(self._state_b[1][l])
             if l < L - 1:
                 self._ptrs[6 * L + l] = _data(self._scratch[l])
-                if keeps_z:
-                    self._ptrs[9 * L + l] = _data(self._pre[l])
+                self._ptrs[9 * L + l] = _data(self._pre[l]) if keeps[l] else NULL
         self._net.n_layers = L
         self._net.sizes = self._sizes
         self._net.W = self._ptrs
@@ -543,6 +643,10 @@ cdef class Network:
         self._net.state_W[1] = self._ptrs + 7 * L if n_states >= 2 else NULL
         self._net.state_b[1] = self._ptrs + 8 * L if n_states >= 2 else NULL
         self._net.pre = self._ptrs + 9 * L if keeps_z else NULL
+        self._net.dropout = self._dropout if any(r > 0 for r in rates) else NULL
+        self._net.dropout_seed = 0
+        self._net.dropout_step = 0
+        self.dropout = rates
         self._net.activation = act
         self._net.n_threads = 0
         self._net.check_finite = 1
@@ -551,6 +655,7 @@ cdef class Network:
     def __dealloc__(self):
         PyMem_Free(self._sizes)
         PyMem_Free(self._ptrs)
+        PyMem_Free(self._dropout)
 
     @property
     def n_layers(self):
@@ -647,7 +752,7 @@ cdef class Network:
 
     def train_step(self, const float[:, ::1] X, const int32_t[::1] labels, double lr,
                    str loss="mse", double alpha=0.0, double momentum=0.0, bint nesterov=False,
-                   int n_threads=0, adam=None):
+                   int n_threads=0, adam=None, dropout_seed=0, dropout_step=0):
         """One optimiser step on the batch (X, labels); returns the batch loss computed before
         the update. When that loss is not finite the weights are left as they were; when the
         update makes a weight NaN or infinite it raises FloatingPointError.
@@ -655,6 +760,9 @@ cdef class Network:
         Shapes: X (M, n_in) float32 with 1 <= M <= max_batch, labels (M,) int32 in [0, n_out).
         adam: None (SGD), or ``(beta_1, beta_2, epsilon, t)`` on a Network made with
         ``adam=True``: an Adam step, t >= 1 the step's number counting this one.
+        dropout_seed, dropout_step: the key of the masks of a Network made with ``dropout``
+        (integers, the seed in [0, 2**64), the step >= 0, taken mod 2**32): a unit's mask is a
+        function of (seed, step, layer, row of the batch, column) alone (``dropout_masks``).
         """
         cdef Py_ssize_t M = X.shape[0]
         cdef int kind = self._check_step(M, X.shape[0], X.shape[1], labels.shape[0], loss, momentum)
@@ -662,7 +770,7 @@ cdef class Network:
         cdef fm_optimizer opt = self._step_optimizer(lr, alpha, momentum, nesterov, adam)
         cdef double value = 0.0
         cdef int status
-        cdef fm_net net = self._for_call(n_threads)
+        cdef fm_net net = self._for_step(n_threads, dropout_seed, dropout_step)
         with nogil:
             status = fm_train_step(&net, M, &X[0, 0], &labels[0], kind, &opt, &value)
         _check_status(status)
@@ -670,7 +778,8 @@ cdef class Network:
 
     def train_step_rows(self, const float[:, ::1] X, const int32_t[::1] labels,
                         const int64_t[::1] rows, double lr, str loss="mse", double alpha=0.0,
-                        double momentum=0.0, bint nesterov=False, int n_threads=0, adam=None):
+                        double momentum=0.0, bint nesterov=False, int n_threads=0, adam=None,
+                        dropout_seed=0, dropout_step=0):
         """``train_step`` on the rows ``rows`` of (X, labels): a shuffled batch, with no copy
         made in Python. The same bits as ``train_step(X[rows], labels[rows], ...)``; the rows
         are copied by the step's own threads into a buffer of this Network's (made on the
@@ -696,7 +805,7 @@ cdef class Network:
         cdef fm_optimizer opt = self._step_optimizer(lr, alpha, momentum, nesterov, adam)
         cdef double value = 0.0
         cdef int status
-        cdef fm_net net = self._for_call(n_threads)
+        cdef fm_net net = self._for_step(n_threads, dropout_seed, dropout_step)
         with nogil:
             status = fm_train_step_rows(&net, M, &X[0, 0], &labels[0], n, &rows[0],
                                         &batch[0, 0], &batch_labels[0], kind, &opt, &value)
@@ -707,7 +816,7 @@ cdef class Network:
                            str loss, const float[::1] sample_weight=None,
                            const int64_t[::1] rows=None, double weight_sum=0.0,
                            double alpha=0.0, double momentum=0.0, bint nesterov=False,
-                           adam=None, int n_threads=0):
+                           adam=None, int n_threads=0, dropout_seed=0, dropout_step=0):
         """One optimiser step towards float targets with scikit-learn's loss ``loss`` (one of
         ``TARGET_LOSSES``), on the batch (X, Y) or, with ``rows``, on those rows of (X, Y,
         sample_weight), gathered by the step's threads as ``train_step_rows`` does.
@@ -755,7 +864,7 @@ cdef class Network:
             batch.weights = &batch_sw[0]
         cdef double value = 0.0
         cdef int status
-        cdef fm_net net = self._for_call(n_threads)
+        cdef fm_net net = self._for_step(n_threads, dropout_seed, dropout_step)
         with nogil:
             status = fm_train_step_targets(&net, M, &X[0, 0], &t, n, rows_ptr, &batch, &opt,
                                            &value)
@@ -763,7 +872,8 @@ cdef class Network:
         return value
 
     def gradient(self, const float[:, ::1] X, const float[:, ::1] Y, str loss,
-                 const float[::1] sample_weight=None, double weight_sum=0.0, int n_threads=0):
+                 const float[::1] sample_weight=None, double weight_sum=0.0, int n_threads=0,
+                 dropout_seed=0, dropout_step=0):
         """The loss on the batch (X, Y) and its gradient with respect to every weight and
         bias, the weights unchanged (for L-BFGS): returns ``(S, [gW1, gb1, gW2, gb2, ...])``,
         S as ``train_step_targets`` returns it and the gradients those of ``S / weight_sum``
@@ -791,7 +901,7 @@ cdef class Network:
             ptrs[L + l] = _data(grads[2 * l + 1])
         cdef double value = 0.0
         cdef int status
-        cdef fm_net net = self._for_call(n_threads)
+        cdef fm_net net = self._for_step(n_threads, dropout_seed, dropout_step)
         try:
             with nogil:
                 status = fm_gradient(&net, M, &X[0, 0], &t, ptrs, ptrs + L, &value)
@@ -825,6 +935,12 @@ cdef class Network:
         the count goes with the call, and concurrent calls never change each other's."""
         cdef fm_net net = self._net
         net.n_threads = n_threads if n_threads > 0 else 0
+        return net
+
+    cdef fm_net _for_step(self, int n_threads, seed, step) except *:
+        """_for_call for a training step whose dropout masks take the key (seed, step)."""
+        cdef fm_net net = self._for_call(n_threads)
+        net.dropout_seed, net.dropout_step = _dropout_key(seed, step)
         return net
 
     cdef int _check_step(self, Py_ssize_t M, Py_ssize_t n, Py_ssize_t features,

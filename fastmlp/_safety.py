@@ -113,10 +113,11 @@ def physical_memory():
         return None
 
 
-def check_network_memory(sizes, max_batch, momentum, activation="relu"):
+def check_network_memory(sizes, max_batch, momentum, activation="relu", dropout=False):
     """Raise ``MemoryError`` before allocating a network that cannot fit in physical memory.
     ``momentum``: the update rule's state buffers per weight (True or 1: a velocity; 2: Adam's
-    moments); ``activation``: the hidden layers' (some keep their pre-activations too).
+    moments); ``activation``: the hidden layers' (some keep their pre-activations too);
+    ``dropout``: whether they drop units (some then keep their outputs before the drop).
 
     Allocation alone would not fail everywhere: where the kernel overcommits memory, a huge
     ``numpy.empty`` succeeds and the process is killed later, when the pages are touched.
@@ -124,7 +125,7 @@ def check_network_memory(sizes, max_batch, momentum, activation="relu"):
     weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     activations = max_batch * sum(sizes[1:])
-    if _core.keeps_preactivation(activation):
+    if _core.keeps_preactivation(activation, dropout):
         activations += max_batch * sum(sizes[1:-1]) // 2   # float32 z of each hidden layer
     # float32 weights (+ velocities) and the copy FiniteWeights keeps of them during an epoch,
     # float32 activations and gradients, the batch a shuffled epoch gathers

@@ -109,15 +109,16 @@ def run_epoch(model, X, y, epoch, step_hooks=(), interrupt=None):
             rule = (model.beta_1, model.beta_2, model.epsilon, model._adam_t)
         else:
             rule = None
+        drop = model._dropout_key() or {}   # the step's dropout masks' key, counting it
         try:
             if order is None:
                 loss = network.train_step(X[start:start + bs], y[start:start + bs], lr,
                                           model.loss, model.alpha, model.momentum, model.nesterov,
-                                          n_threads=n_threads, adam=rule)
+                                          n_threads=n_threads, adam=rule, **drop)
             else:   # the step's threads gather the shuffled rows: no copy made here
                 loss = network.train_step_rows(X, y, order[start:start + bs], lr, model.loss,
                                                model.alpha, model.momentum, model.nesterov,
-                                               n_threads=n_threads, adam=rule)
+                                               n_threads=n_threads, adam=rule, **drop)
         except FloatingPointError:   # the step made a weight non-finite
             loss = math.nan
         if not abs(loss) <= _FLOAT32_MAX:   # NaN, inf, or beyond float32 (see fm_train_step)

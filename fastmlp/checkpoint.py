@@ -9,7 +9,9 @@ A checkpoint is one file, ``DIR/checkpoint.npz``: an uncompressed ``.npz`` (neve
   "format_version": 1, "epochs_done": int, "rng": <numpy bit generator state>}``;
 - ``vW1``, ``vb1``, ...: the momentum velocities (only when the model has them);
 - ``adam_mW1``, ``adam_mb1``, ..., ``adam_vW1``, ``adam_vb1``, ...: Adam's first and second
-  moments (only with ``solver="adam"``), and ``"adam_t"`` (its steps taken) in ``state``.
+  moments (only with ``solver="adam"``), and ``"adam_t"`` (its steps taken) in ``state``;
+  ``state`` also holds ``"dropout_seed"`` (an integer or null) and ``"dropout_step"``, the key
+  of the next step's dropout masks.
 
 It is replaced atomically (temporary file, fsync, rename) after every epoch, so a crash or a
 Ctrl-C at any moment leaves the previous epoch's checkpoint intact.
@@ -37,7 +39,7 @@ MAX_STATE_BYTES = 1 << 20
 _TRAINING_PARAMS = ("hidden_layer_sizes", "learning_rate", "batch_size", "shuffle",
                     "random_state", "loss", "momentum", "nesterov", "alpha", "lr_schedule",
                     "lr_decay", "lr_step_epochs", "validation_split", "activation", "solver",
-                    "beta_1", "beta_2", "epsilon")
+                    "beta_1", "beta_2", "epsilon", "dropout")
 
 
 def _fail(path, message):
@@ -52,7 +54,8 @@ def save_checkpoint(model, path):
     model_bytes = buffer.getbuffer()
     state = {"format": FORMAT, "format_version": FORMAT_VERSION,
              "epochs_done": len(training["loss_curve"]), "rng": training["rng"],
-             "adam_t": training["adam_t"]}
+             "adam_t": training["adam_t"], "dropout_seed": training["dropout_seed"],
+             "dropout_step": training["dropout_step"]}
     arrays = {"model": np.frombuffer(model_bytes, np.uint8),
               "state": np.frombuffer(json.dumps(state).encode("utf-8"), np.uint8)}
     velocity = training["velocity"]
@@ -127,6 +130,8 @@ def _load_members(path, archive, max_bytes, fail):
         fail(f"invalid random generator state ({type(exc).__name__}: {exc})")
     saved["rng"] = state["rng"]
     saved["adam_t"] = state.get("adam_t", 0)
+    saved["dropout_seed"] = state.get("dropout_seed")
+    saved["dropout_step"] = state.get("dropout_step", 0)
     try:
         model = MLP.from_state(saved)   # zero velocities: read below, once the shapes are known
     except ValueError as exc:
@@ -222,8 +227,8 @@ def fit(model, X, y, directory=None, resume=False):
         theirs, ours = saved.get_params(), model.get_params()
         for name in _TRAINING_PARAMS:
             a, b = theirs.get(name), ours.get(name)
-            if name == "hidden_layer_sizes":
-                a, b = tuple(np.atleast_1d(a)), tuple(np.atleast_1d(b))
+            if name in ("hidden_layer_sizes", "dropout"):
+                a, b = tuple(np.atleast_1d(a).tolist()), tuple(np.atleast_1d(b).tolist())
             if a != b:
                 raise ValueError(f"the checkpoint in {directory} was made with {name}={a!r}, "
                                  f"this run asks for {b!r}: resume with the same options, or "

@@ -86,6 +86,9 @@ def _build_parser():
     train.add_argument("--solver", choices=SOLVERS, default=DEFAULT_SOLVER,
                        help=f"optimiser (default {DEFAULT_SOLVER}, the tutorial's); adam is "
                             f"scikit-learn's Adam, --lr its initial rate")
+    train.add_argument("--dropout", type=float, nargs="+", default=[0.0],
+                       help="dropout rate in [0, 1) of the hidden layers' outputs while "
+                            "training: one for all, or one per hidden layer (default 0)")
     train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum in [0, 1) (default 0)")
     train.add_argument("--nesterov", action="store_true", help="use Nesterov momentum")
     train.add_argument("--alpha", type=float, default=0.0, help="L2 penalty on the weights (default 0)")
@@ -217,7 +220,9 @@ def _train(args):
                 momentum=args.momentum, nesterov=args.nesterov, alpha=args.alpha,
                 lr_schedule=args.lr_schedule, lr_decay=args.lr_decay,
                 lr_step_epochs=args.lr_step_epochs, activation=args.activation,
-                solver=args.solver, callbacks=reporters_for(verbose, summary=_epoch_line) or None)
+                solver=args.solver,
+                dropout=args.dropout[0] if len(args.dropout) == 1 else tuple(args.dropout),
+                callbacks=reporters_for(verbose, summary=_epoch_line) or None)
     model._check_params()   # a wrong option fails at once, not after reading (or fetching) MNIST
     x_train, y_train, x_test, y_test = _load_mnist(args.data_dir)
     if args.train_samples is not None:

@@ -72,7 +72,7 @@ _SAVED_PARAMS = ("hidden_layer_sizes", "learning_rate", "batch_size", "epochs", 
                  "random_state", "n_threads", "verbose", "loss", "momentum", "nesterov", "alpha",
                  "lr_schedule", "lr_decay", "lr_step_epochs", "validation_split",
                  "early_stopping", "patience", "monitor", "min_delta", "warm_start",
-                 "activation", "solver", "beta_1", "beta_2", "epsilon")
+                 "activation", "solver", "beta_1", "beta_2", "epsilon", "dropout")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,6 +106,8 @@ def _param_to_json(name, value):
         if isinstance(value, numbers.Integral):
             value = (value,)
         return [int(v) for v in value]
+    if name == "dropout" and not isinstance(value, numbers.Real):
+        return [float(v) for v in value]   # one rate per hidden layer
     if name == "random_state" and not isinstance(value, numbers.Integral):
         return None  # a Generator is not saved; the loaded model gets a fresh one
     if isinstance(value, (bool, np.bool_)):
@@ -119,6 +121,12 @@ def _param_to_json(name, value):
     raise TypeError(f"parameter {name}={value!r} cannot be saved")
 
 
+def _no_dropout(value):
+    """Whether a dropout parameter drops nothing: a file then leaves it out, as files made
+    before dropout do."""
+    return all(float(v) == 0.0 for v in np.atleast_1d(value))
+
+
 def _header(state):
     params = state["params"]
     names = state["feature_names_in"]
@@ -130,7 +138,7 @@ def _header(state):
         "loss": params["loss"],
         "activation": params["activation"],
         "params": {name: _param_to_json(name, params[name]) for name in _SAVED_PARAMS
-                   if name in params},
+                   if name in params and not (name == "dropout" and _no_dropout(params[name]))},
         "classes": _classes_to_json(state["classes"]),
         "n_features_in": state["layer_sizes"][0],
         "feature_names_in": None if names is None else [str(n) for n in names],
@@ -417,6 +425,11 @@ def _read_archive(path, archive, max_bytes):
         _fail(path, "params.loss differs from loss")
     if params.setdefault("activation", activation) != activation:
         _fail(path, "params.activation differs from activation")
+    if isinstance(params.get("dropout"), list):   # one rate per hidden layer
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                   for v in params["dropout"]):
+            _fail(path, "parameter dropout has the wrong type")
+        params["dropout"] = tuple(float(v) for v in params["dropout"])
     for name, value in params.items():
         if isinstance(value, list):
             if name != "hidden_layer_sizes":

@@ -41,12 +41,12 @@ class NotFittedError(SkNotFittedError):
     """
 
 
-def _new_network(sizes, max_batch, momentum, activation, adam=False):
+def _new_network(sizes, max_batch, momentum, activation, adam=False, dropout=None):
     """The compiled network of widths ``sizes``, for batches of up to ``max_batch`` rows, with
-    velocity buffers when ``momentum``, Adam's moments when ``adam``, and ``activation`` after
-    its hidden layers."""
+    velocity buffers when ``momentum``, Adam's moments when ``adam``, ``activation`` after
+    its hidden layers and their ``dropout`` rates (``_core.Network``)."""
     return _core.Network(sizes, max_batch, momentum=momentum and not adam, activation=activation,
-                         adam=adam)
+                         adam=adam, dropout=dropout)
 
 
 def _softmax(logits):
@@ -144,6 +144,14 @@ class MLPClassifier(*BASES):
         Adam's decay rates of its first and second moment estimates, in [0, 1).
     epsilon : float
         Adam's term for numerical stability, > 0.
+    dropout : float or sequence of float
+        Inverted dropout on the hidden layers' outputs while training (Keras' and PyTorch's):
+        a rate in [0, 1) for every hidden layer, or one rate per hidden layer. Each training
+        step drops each unit with that probability and scales the others by
+        ``1 / (1 - rate)``; predictions never drop. The masks come from a counter-based
+        generator (Philox4x32-10) keyed by a seed drawn from ``random_state`` and by the step,
+        layer, row and column, so they are the same bits on every instruction set and thread
+        count, and a resumed checkpoint continues them. 0 (the default): none.
 
     Attributes
     ----------
@@ -181,7 +189,7 @@ class MLPClassifier(*BASES):
                  lr_decay=0.1, lr_step_epochs=10, validation_data=None, validation_split=0.0,
                  early_stopping=False, patience=5, monitor="val_loss", min_delta=0.0,
                  callbacks=None, warm_start=False, activation=DEFAULT_ACTIVATION,
-                 solver=DEFAULT_SOLVER, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+                 solver=DEFAULT_SOLVER, beta_1=0.9, beta_2=0.999, epsilon=1e-8, dropout=0.0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -210,6 +218,7 @@ class MLPClassifier(*BASES):
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
+        self.dropout = dropout
 
     if HAVE_SKLEARN:
         def __sklearn_tags__(self):
@@ -268,6 +277,7 @@ class MLPClassifier(*BASES):
             for cb in self.callbacks:
                 if not callable(cb):
                     raise ValueError(f"every callback must be callable, got {cb!r}")
+        _core._dropout_rates(self.dropout, len(hidden))   # ValueError for bad rates
         if self.validation_data is not None and (
                 not isinstance(self.validation_data, (tuple, list)) or len(self.validation_data) != 2):
             raise ValueError("validation_data must be a pair (X_val, y_val)")
@@ -369,12 +379,18 @@ class MLPClassifier(*BASES):
             sizes = (X.shape[1],) + hidden + (known.shape[0],)
             max_batch = min(self.batch_size, X.shape[0])   # no batch is larger than the data
             adam = self.solver == "adam"
+            rates = _core._dropout_rates(self.dropout, len(hidden))
             _safety.check_network_memory(sizes, max_batch, 2 if adam else self.momentum > 0,
-                                         self.activation)
-            network = _new_network(sizes, max_batch, self.momentum > 0, self.activation, adam)
+                                         self.activation, any(rates))
+            network = _new_network(sizes, max_batch, self.momentum > 0, self.activation, adam,
+                                   rates)
             network.set_weights(self._initial_weights(sizes))
             self._network = network
             self._adam_t = 0
+            # The masks' seed, drawn after the weights (and only with dropout, so a run
+            # without it draws what it always drew); their step counts every step from here.
+            self._dropout_seed = self._draw_dropout_seed() if any(rates) else None
+            self._dropout_step = 0
             self._activation = self.activation
             self.loss_curve_ = []
             self.history_ = {}
@@ -388,10 +404,14 @@ class MLPClassifier(*BASES):
                 raise ValueError(f"activation is {self.activation!r}, but the fitted network "
                                  f"uses {self._activation!r}; refit with warm_start=False")
             max_batch = min(self.batch_size, X.shape[0])
+            rates = _core._dropout_rates(self.dropout, len(hidden))
             if self._network.max_batch < max_batch or (
                     self.momentum > 0 and not self._network.has_velocity) or (
-                    (self.solver == "adam") != self._network.has_adam):
+                    (self.solver == "adam") != self._network.has_adam) or (
+                    self._network.dropout != rates):
                 self._rebuild_network(max_batch)
+            if any(rates) and getattr(self, "_dropout_seed", None) is None:
+                self._dropout_seed = self._draw_dropout_seed()
         return X, self._encode(y, "y")
 
     def _encode(self, y, name):
@@ -409,6 +429,20 @@ class MLPClassifier(*BASES):
                              f"{np.unique(np.asarray(y)[unseen])[:10]}")
         return idx.astype(np.int32)
 
+    def _draw_dropout_seed(self):
+        """The dropout masks' seed (64 bits), from the model's generator."""
+        return int(self._rng.integers(0, 2 ** 63, dtype=np.int64)) * 2 + int(
+            self._rng.integers(0, 2, dtype=np.int64))
+
+    def _dropout_key(self):
+        """The next training step's dropout key, ``dropout_seed`` and ``dropout_step`` for
+        ``Network.train_step``, counting the step; None without dropout."""
+        if not any(self._network.dropout):
+            return None
+        step = self._dropout_step
+        self._dropout_step = step + 1
+        return {"dropout_seed": self._dropout_seed, "dropout_step": step}
+
     def _initial_weights(self, sizes):
         weights = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
@@ -421,10 +455,11 @@ class MLPClassifier(*BASES):
         old = self._network
         adam = self.solver == "adam"
         momentum = not adam and (self.momentum > 0 or old.has_velocity)
+        rates = _core._dropout_rates(self.dropout, len(old.sizes) - 2)
         _safety.check_network_memory(old.sizes, max_batch, 2 if adam else momentum,
-                                     self._activation)
+                                     self._activation, any(rates))
         self._network = _new_network(old.sizes, max(max_batch, old.max_batch), momentum,
-                                     self._activation, adam)
+                                     self._activation, adam, rates)
         self._network.set_weights(old.get_weights())
         if (old.has_adam, old.has_velocity) == (adam, momentum):
             self._network.set_optimizer_state(old.get_optimizer_state())
@@ -670,6 +705,11 @@ class MLPClassifier(*BASES):
             ``rng`` : dict
                 The state of the random generator that shuffles the next epochs
                 (``numpy.random.Generator.bit_generator.state``).
+            ``dropout_seed`` : int or None
+                The dropout masks' seed (None: not drawn yet).
+            ``dropout_step`` : int
+                The training steps taken since the masks' seed was drawn: the next step's
+                number in its masks' key.
 
         Raises
         ------
@@ -696,6 +736,8 @@ class MLPClassifier(*BASES):
             "best_epoch": None if getattr(self, "best_epoch_", None) is None
                           else self.best_epoch_ - 1,
             "rng": self._rng.bit_generator.state,
+            "dropout_seed": getattr(self, "_dropout_seed", None),
+            "dropout_step": int(getattr(self, "_dropout_step", 0)),
         }
 
     @classmethod
@@ -708,7 +750,8 @@ class MLPClassifier(*BASES):
             As returned by :meth:`get_state`. These keys may be left out: ``velocity``
             (zero velocities), ``adam_state`` and ``adam_t`` (Adam from its start), ``rng``
             (a generator seeded from ``random_state``), ``feature_names_in`` and
-            ``best_epoch`` (None); ``params`` may hold only some parameters (the others take
+            ``best_epoch`` (None), ``dropout_seed`` (None: drawn when training starts) and
+            ``dropout_step`` (0); ``params`` may hold only some parameters (the others take
             their defaults).
 
         Returns
@@ -738,7 +781,8 @@ class MLPClassifier(*BASES):
         # Buffers for one row: training grows them to its batches (_prepare_fit), so a
         # batch_size read from a file allocates nothing.
         adam = model.solver == "adam"
-        network = _new_network(sizes, 1, model.momentum > 0, model.activation, adam)
+        rates = _core._dropout_rates(model.dropout, len(sizes) - 2)
+        network = _new_network(sizes, 1, model.momentum > 0, model.activation, adam, rates)
         network.set_weights(state["weights"])    # zeroes the velocities: set them after
         velocity = state.get("velocity")
         if velocity:
@@ -754,6 +798,15 @@ class MLPClassifier(*BASES):
         if isinstance(adam_t, bool) or not isinstance(adam_t, numbers.Integral) or adam_t < 0:
             raise ValueError(f"adam_t must be an integer >= 0, got {adam_t!r}")
         model._adam_t = int(adam_t)
+        seed, step = state.get("dropout_seed"), state.get("dropout_step", 0)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                                 or not 0 <= seed < 2 ** 64):
+            raise ValueError(f"dropout_seed must be None or an integer in [0, 2**64), got "
+                             f"{seed!r}")
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+            raise ValueError(f"dropout_step must be an integer >= 0, got {step!r}")
+        model._dropout_seed = None if seed is None else int(seed)
+        model._dropout_step = int(step)
         model._network = network
         model._activation = model.activation
         model.loss_curve_ = list(state["loss_curve"])
@@ -772,7 +825,7 @@ class MLPClassifier(*BASES):
                 "momentum": network.has_velocity, "activation": self._activation,
                 "weights": network.get_weights(),
                 "velocity": network.get_velocity(), "adam": network.has_adam,
-                "optimizer_state": network.get_optimizer_state()}
+                "optimizer_state": network.get_optimizer_state(), "dropout": network.dropout}
         return state
 
     def __setstate__(self, state):
@@ -780,14 +833,17 @@ class MLPClassifier(*BASES):
         saved = state.pop("_network_state", None)
         state.setdefault("activation", DEFAULT_ACTIVATION)   # a pickle without it is ReLU
         for name, default in (("solver", DEFAULT_SOLVER), ("beta_1", 0.9), ("beta_2", 0.999),
-                              ("epsilon", 1e-8), ("_adam_t", 0)):   # a pickle from before Adam
+                              ("epsilon", 1e-8), ("_adam_t", 0),   # a pickle from before Adam
+                              ("dropout", 0.0), ("_dropout_seed", None),
+                              ("_dropout_step", 0)):   # or from before dropout
             state.setdefault(name, default)
         self.__dict__.update(state)
         if saved is not None:
             # A pickle without an activation holds a ReLU network.
             self._activation = saved.get("activation", DEFAULT_ACTIVATION)
             network = _new_network(saved["sizes"], saved["max_batch"], saved["momentum"],
-                                   self._activation, saved.get("adam", False))
+                                   self._activation, saved.get("adam", False),
+                                   saved.get("dropout"))
             network.set_weights(saved["weights"])
             if saved["momentum"] and saved["velocity"]:
                 network.set_velocity(saved["velocity"])

@@ -214,7 +214,7 @@ def dense_forward(X, W, b, relu=False, activation=None):
     return f(X @ W + b)
 
 
-def forward(weights, biases, X, activation="relu"):
+def forward(weights, biases, X, activation="relu", dropout=None):
     """Forward pass through all layers, keeping every activation.
 
     Parameters
@@ -224,6 +224,9 @@ def forward(weights, biases, X, activation="relu"):
     X : ndarray, shape (M, n_0)
     activation : str
         The hidden layers' activation, a name in :data:`ACTIVATIONS`.
+    dropout : list of L - 1 ndarrays, optional
+        A training step's dropout factors of the hidden layers (:func:`dropout_factors`):
+        hidden layer l's output is ``f(Z) * dropout[l]``.
 
     Returns
     -------
@@ -236,9 +239,83 @@ def forward(weights, biases, X, activation="relu"):
     n_layers = len(weights)
     for l, (W, b) in enumerate(zip(weights, biases)):
         is_hidden = l < n_layers - 1
-        activations.append(dense_forward(activations[-1], W, b,
-                                         activation=activation if is_hidden else "identity"))
+        A = dense_forward(activations[-1], W, b,
+                          activation=activation if is_hidden else "identity")
+        if is_hidden and dropout is not None:
+            A = A * dropout[l]
+        activations.append(A)
     return activations
+
+
+# --------------------------------------------------------------------------
+# Dropout: inverted dropout's masks from a counter-based generator
+# --------------------------------------------------------------------------
+#
+# Philox4x32-10 (Salmon, Moraes, Dror and Shaw, "Parallel random numbers: as easy as 1, 2,
+# 3", SC 2011; Random123): a 64-bit key and a 128-bit counter give four 32-bit words through
+# ten rounds. A unit's word: key = the seed, counter = (column // 4, row, layer, step mod
+# 2**32), word column % 4 of the four. The unit is dropped when its word is below
+# floor(rate * 2**32), so it is kept with probability 1 - rate (to within 2**-32).
+
+PHILOX_M = (0xD2511F53, 0xCD9E8D57)   # the round's multipliers
+PHILOX_W = (0x9E3779B9, 0xBB67AE85)   # the key's step between rounds
+_WORD = 0xFFFFFFFF
+
+
+def philox4x32(counters, key):
+    """Philox4x32-10's words of every counter.
+
+    Parameters
+    ----------
+    counters : array of int, shape (..., 4)
+        Each counter's four 32-bit words.
+    key : pair of int
+        The key's two 32-bit words.
+
+    Returns
+    -------
+    words : ndarray of uint32, shape (..., 4)
+    """
+    c = [np.asarray(counters, np.uint64)[..., i] for i in range(4)]
+    k0, k1 = np.uint64(key[0]), np.uint64(key[1])
+    m0, m1, word = np.uint64(PHILOX_M[0]), np.uint64(PHILOX_M[1]), np.uint64(_WORD)
+    for _ in range(10):
+        p0, p1 = c[0] * m0, c[2] * m1            # exact: 32 x 32 bits fit in 64
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ k0, p1 & word,
+             (p0 >> np.uint64(32)) ^ c[3] ^ k1, p0 & word]
+        k0 = (k0 + np.uint64(PHILOX_W[0])) & word
+        k1 = (k1 + np.uint64(PHILOX_W[1])) & word
+    return np.stack(c, axis=-1).astype(np.uint32)
+
+
+def dropout_keep(rate, seed, step, layer, rows, columns, row0=0):
+    """Which units a training step keeps: a bool array (rows, columns) for the batch's rows
+    ``row0 ..`` of hidden layer ``layer`` (from 0), the step's key ``(seed, step)``."""
+    groups = (columns + 3) // 4
+    ctr = np.zeros((rows, groups, 4), np.uint64)
+    ctr[..., 0] = np.arange(groups, dtype=np.uint64)[None, :]
+    ctr[..., 1] = np.arange(row0, row0 + rows, dtype=np.uint64)[:, None]
+    ctr[..., 2] = layer
+    ctr[..., 3] = step % 2 ** 32
+    words = philox4x32(ctr, (seed & _WORD, seed >> 32)).reshape(rows, 4 * groups)[:, :columns]
+    return words >= np.uint32(math.floor(rate * 2 ** 32))
+
+
+def dropout_factors(rate, seed, step, layer, rows, columns, row0=0, dtype=np.float64):
+    """What a training step multiplies hidden layer ``layer``'s output by (inverted dropout, as
+    Keras and PyTorch): 0 for a dropped unit, ``1 / (1 - rate)`` (in ``dtype``) for a kept
+    one. Shape (rows, columns)."""
+    keep = dropout_keep(rate, seed, step, layer, rows, columns, row0)
+    return np.where(keep, dtype(1.0 / (1.0 - rate)), dtype(0.0)).astype(dtype)
+
+
+def step_dropout(rates, seed, step, layer_sizes, rows, dtype=np.float64):
+    """The factors of every hidden layer (``rates`` one per hidden layer, 0: all ones) for a
+    step on ``rows`` rows of a network of widths ``layer_sizes``: :func:`forward`'s and
+    :func:`backward`'s ``dropout``."""
+    return [dropout_factors(r, seed, step, l, rows, n, dtype=dtype) if r > 0
+            else np.ones((rows, n), dtype)
+            for l, (r, n) in enumerate(zip(rates, layer_sizes[1:-1]))]
 
 
 # --------------------------------------------------------------------------
@@ -423,7 +500,8 @@ def preactivations(weights, biases, activations):
     return [A @ W + b for A, W, b in zip(activations[:-2], weights[:-1], biases[:-1])]
 
 
-def backward(weights, activations, dOut, activation="relu", preactivations=None):
+def backward(weights, activations, dOut, activation="relu", preactivations=None,
+             dropout=None):
     """Backward pass: gradients of the loss w.r.t. every weight and bias.
 
     Parameters
@@ -437,7 +515,11 @@ def backward(weights, activations, dOut, activation="relu", preactivations=None)
         The hidden layers' activation, as given to :func:`forward`.
     preactivations : list of L - 1 ndarrays, optional
         As :func:`preactivations` returns; needed for an activation in
-        :data:`FROM_PREACTIVATION`.
+        :data:`FROM_PREACTIVATION`, and with ``dropout``.
+    dropout : list of L - 1 ndarrays, optional
+        The factors :func:`forward` dropped the hidden layers' outputs by: the gradient
+        of a layer's output before the drop is the dropped output's times them, and the
+        derivative comes from the output before the drop (or Z).
 
     Returns
     -------
@@ -454,6 +536,10 @@ def backward(weights, activations, dOut, activation="relu", preactivations=None)
             # activations[l] is the output A of layer l - 1: dZ = dA * f'(Z), from A (or Z).
             source = (preactivations[l - 1] if activation in FROM_PREACTIVATION
                       else activations[l])
+            if dropout is not None:
+                if activation not in FROM_PREACTIVATION:   # f(Z) before the drop
+                    source = ACTIVATIONS[activation](preactivations[l - 1])
+                dA_prev = dA_prev * dropout[l - 1]
             dZ = dA_prev * derivative(source)
         # For l == 0, dA_prev (the gradient w.r.t. X) is not needed.
     return dWs, dbs
@@ -616,7 +702,7 @@ def parameter_update(W, dW, lr, v=None, alpha=0.0, momentum=0.0, nesterov=False)
 # Training
 # --------------------------------------------------------------------------
 
-def loss_and_grads(weights, biases, X, labels, loss="mse", activation="relu"):
+def loss_and_grads(weights, biases, X, labels, loss="mse", activation="relu", dropout=None):
     """Loss of one batch and its gradients w.r.t. all parameters.
 
     Parameters
@@ -628,6 +714,8 @@ def loss_and_grads(weights, biases, X, labels, loss="mse", activation="relu"):
     loss : {"mse", "cross_entropy"}
     activation : str
         The hidden layers' activation, a name in :data:`ACTIVATIONS`.
+    dropout : list of L - 1 ndarrays, optional
+        The step's dropout factors (:func:`step_dropout`).
 
     Returns
     -------
@@ -636,10 +724,10 @@ def loss_and_grads(weights, biases, X, labels, loss="mse", activation="relu"):
     dbs : list of L ndarrays, shapes like ``biases``
     """
     loss_fn, grad_fn = _loss_functions(loss)
-    activations = forward(weights, biases, X, activation)
+    activations = forward(weights, biases, X, activation, dropout)
     out = activations[-1]
     dWs, dbs = backward(weights, activations, grad_fn(out, labels), activation,
-                        preactivations(weights, biases, activations))
+                        preactivations(weights, biases, activations), dropout)
     return loss_fn(out, labels), dWs, dbs
 
 
@@ -854,12 +942,13 @@ def target_output_grad(out, Y, loss, sample_weight=None, weight_sum=None):
 
 
 def target_loss_and_grads(weights, biases, X, Y, loss, sample_weight=None, weight_sum=None,
-                          activation="relu"):
+                          activation="relu", dropout=None):
     """``S`` and the gradients ``dWs, dbs`` that the output delta
     :func:`target_output_grad` gives through :func:`backward`: scikit-learn's
     ``_backprop`` with ``alpha = 0``, its loss times its weight sum."""
-    activations = forward(weights, biases, X, activation)
+    activations = forward(weights, biases, X, activation, dropout)
     out = activations[-1]
     dOut = target_output_grad(out, Y, loss, sample_weight, weight_sum)
-    dWs, dbs = backward(weights, activations, dOut, activation)
+    dWs, dbs = backward(weights, activations, dOut, activation,
+                        preactivations(weights, biases, activations), dropout)
     return target_loss(out, Y, loss, sample_weight), dWs, dbs

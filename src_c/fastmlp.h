@@ -110,10 +110,28 @@ typedef struct {
     float *const *pre;         /* pre[l], l = 0..n_layers-2: hidden layer l's pre-activation z,
                                   like act[l], for an activation whose derivative needs it
                                   (fm_activation_keeps_z; a training step then requires it);
+                                  for a layer with dropout, what its derivative reads: z, or
+                                  f(z) before the drop when the output's sign does not tell
+                                  (fm_activation_sign_only; fm_net_keeps_pre says which);
                                   else NULL */
-    float *const *state_b[FM_OPT_STATES];  /* the same like b. Last, so the fields above keep
-                                  their offsets (benchmarks/c/ab_builds calls older builds) */
+    float *const *state_b[FM_OPT_STATES];  /* the same like b. Last but for dropout, so the
+                                  fields above keep their offsets (benchmarks/c/ab_builds calls
+                                  older builds) */
+    const double *dropout;     /* NULL, or n_layers - 1 rates in [0, 1): a training step (and
+                                  the gradient mode) drops each unit of hidden layer l's output
+                                  with probability dropout[l] and scales the others by
+                                  1 / (1 - dropout[l]) (ops/dropout.h); a forward pass never */
+    uint64_t dropout_seed;     /* the masks' key */
+    uint64_t dropout_step;     /* the step's number in the masks' counter (mod 2^32) */
 } fm_net;
+
+/* Whether a training step of net needs pre[l] for hidden layer l (fm_net.pre). */
+static inline int fm_net_keeps_pre(const fm_net *net, int l)
+{
+    const enum fm_activation act = (enum fm_activation)net->activation;
+    return fm_activation_keeps_z(act)
+           || (net->dropout != NULL && net->dropout[l] > 0.0 && !fm_activation_sign_only(act));
+}
 
 /* 1 when none of the n floats at x is NaN or infinite, else 0. */
 int fm_all_finite(const float *x, ptrdiff_t n);

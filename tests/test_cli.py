@@ -56,6 +56,16 @@ def test_quiet_prints_one_line(mnist_files, capsys):
     assert len(out) == 1 and out[0].startswith("test accuracy: ")
 
 
+def test_train_with_dropout_saves_the_rates(mnist_files, tmp_path, capsys):
+    path = tmp_path / "dropout.npz"
+    assert main(["train", "--train-samples", "1000", "--epochs", "2", "--hidden", "32", "16",
+                 "--dropout", "0.2", "0.1", "--lr", "0.05", "--loss", "cross_entropy", "-q",
+                 "--save", str(path)]) == 0
+    assert capsys.readouterr().out.startswith("test accuracy: ")
+    assert tuple(fastmlp.load(path).dropout) == (0.2, 0.1)
+    assert main(["train", "--dropout", "1.0", "-q"]) != 0   # refused before reading MNIST
+
+
 def test_train_with_adam_saves_the_solver(mnist_files, tmp_path, capsys):
     path = tmp_path / "adam.npz"
     assert main(["train", "--train-samples", "1000", "--epochs", "2", "--hidden", "16",

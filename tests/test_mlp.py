@@ -174,9 +174,10 @@ def test_state_round_trip_continues_bit_identical():
     kw = dict(momentum=0.9, nesterov=True, shuffle=True, warm_start=True, epochs=2)
     model = small_model(**kw).fit(X, y)
     state = model.get_state()
-    assert sorted(state) == ["adam_state", "adam_t", "best_epoch", "classes", "feature_names_in",
-                             "history", "layer_sizes", "loss_curve", "n_iter", "params", "rng",
-                             "velocity", "weights"]
+    assert sorted(state) == ["adam_state", "adam_t", "best_epoch", "classes", "dropout_seed",
+                             "dropout_step", "feature_names_in", "history", "layer_sizes",
+                             "loss_curve", "n_iter", "params", "rng", "velocity", "weights"]
+    assert state["dropout_seed"] is None   # no dropout: no seed drawn
     assert state["adam_state"] == [] and state["adam_t"] == 0      # SGD keeps none of Adam's
     assert state["layer_sizes"] == [6, 16, 8, 3] and state["params"]["activation"] == "relu"
     copy = fastmlp.MLP.from_state(state)

@@ -13,10 +13,13 @@
  *     FM_EPI_STORE      C = acc                                  (overwrites C)
  *     FM_EPI_BIAS       C = acc + bias[j]
  *     FM_EPI_BIAS_ACT   C = f(acc + bias[j]), f the activation (ops/activation.h); with pre,
- *                       also pre[i*ldm + j] = acc + bias[j]
+ *                       also pre[i*ldm + j] = acc + bias[j]. With dropout, C = f(z) d(i,j),
+ *                       d the unit's factor (ops/dropout.h: 0 or 1 / (1 - p)), and pre, when
+ *                       given, keeps what the derivative reads: z (fm_activation_keeps_z) or
+ *                       f(z) undropped
  *     FM_EPI_ACT_GRAD   C = acc * f'(z), f' from the activation's output mask[i*ldm + j] (or
  *                       from z there, for an activation that keeps it)
- *                       (ReLU: mask > 0 ? acc : 0)
+ *                       (ReLU: mask > 0 ? acc : 0); with dropout, C = (acc d(i,j)) * f'(z)
  *     FM_EPI_UPDATE     in-place optimiser step on the weights held in C, acc the gradient
  *                       (ops/optimizer.h), with the rule's state (S_s(i,j) =
  *                       state[s][i*ldc + j], C's layout): momentum's velocity (state 0) or
@@ -40,6 +43,7 @@
 #include <stdint.h>
 
 #include "ops/activation.h"
+#include "ops/dropout.h"
 #include "ops/optimizer.h"
 
 enum fm_epilogue_kind {
@@ -66,6 +70,9 @@ typedef struct {
                                        state[0] and state[1], both given */
     atomic_int *not_finite;         /* FM_EPI_UPDATE: NULL, or set to 1 when a weight it
                                        writes is NaN or infinite */
+    const fm_dropout *dropout;      /* FM_EPI_BIAS_ACT, FM_EPI_ACT_GRAD: NULL, or the layer's
+                                       dropout in this step (ops/dropout.h), its rows those of
+                                       C from dropout->row0 */
 } fm_epilogue;
 
 /* Whether a micro-kernel applies e in its store. The frame hands the others to the kernel set's
@@ -74,8 +81,10 @@ static inline int fm_epilogue_inline(const fm_epilogue *e)
 {
     if (e->kind == FM_EPI_UPDATE)
         return e->opt.rule != FM_OPT_ADAM;
-    return (e->kind != FM_EPI_BIAS_ACT && e->kind != FM_EPI_ACT_GRAD)
-           || fm_activation_cheap(e->activation);
+    if (e->kind != FM_EPI_BIAS_ACT && e->kind != FM_EPI_ACT_GRAD)
+        return 1;
+    /* dropout's factors are made over the finished tile */
+    return e->dropout == NULL && fm_activation_cheap(e->activation);
 }
 
 /* Returns 0, or -1 when a packing buffer could not be allocated (C is then unspecified).

@@ -44,7 +44,7 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             if (t->last)
-                epilogue_vector(0, t->epi, t, acc[i][j], i, j, c + i * ldc + j, ldc, 1, 1);
+                epilogue_vector(0, t->epi, t, acc[i][j], i, j, c + i * ldc + j, ldc, 1, 1, NULL);
             else
                 c[i * ldc + j] = acc[i][j];
         }

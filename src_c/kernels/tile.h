@@ -172,7 +172,7 @@ FM_INLINE void tile(const int MR, const int NV, const int LISTED, int n, ptrdiff
             const fm_lanes mkv = TILE_FEW_REGISTERS && LISTED ? v_lanes(n_again - FM_VL * v)
                                                               : mk[v];
             if (t->last)
-                epilogue_vector(1, e, tf, acc[i][v], i, FM_VL * v, cv, ldc, mkv, full[v]);
+                epilogue_vector(1, e, tf, acc[i][v], i, FM_VL * v, cv, ldc, mkv, full[v], NULL);
             else
                 store_part(cv, mkv, acc[i][v], full[v]);
         }

@@ -93,7 +93,7 @@ static void bias_update_columns(float *b, float *const *state, const float *dZ, 
                 g[j] += row[j];
         }
         for (ptrdiff_t j = 0; j < nj; j++)
-            epilogue_vector(0, &epi, &tile, g[j], 0, c0 + j, b + c0 + j, 0, 1, 1);
+            epilogue_vector(0, &epi, &tile, g[j], 0, c0 + j, b + c0 + j, 0, 1, 1, NULL);
     }
 }
 

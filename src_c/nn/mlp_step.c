@@ -151,24 +151,43 @@ static int net_threads(const fm_net *net)
     return fm_threads_for(net->n_threads);
 }
 
-/* Thread tid's part of layers [0, n) of a forward pass, layer l's output to dest[l] (and its
- * pre-activation to pre[l], when pre is not NULL), with a barrier after each; layer 0
+/* Hidden layer l's dropout in a training step of net, for rows from row0 of the batch, in *d:
+ * returns d, or NULL when the layer drops nothing (ops/dropout.h). */
+static const fm_dropout *layer_dropout(const fm_net *net, int l, ptrdiff_t row0, fm_dropout *d)
+{
+    if (net->dropout == NULL || !(net->dropout[l] > 0.0))
+        return NULL;
+    const double p = net->dropout[l];
+    *d = (fm_dropout){ .threshold = (uint32_t)(p * 4294967296.0),   /* p 2^32 < 2^32 */
+                       .scale = (float)(1.0 / (1.0 - p)),
+                       .key = { (uint32_t)net->dropout_seed, (uint32_t)(net->dropout_seed >> 32) },
+                       .layer = (uint32_t)l, .step = (uint32_t)net->dropout_step, .row0 = row0 };
+    return d;
+}
+
+/* Thread tid's part of layers [0, n) of a forward pass, layer l's output to dest[l] (and, when
+ * pre is not NULL, what its derivative reads to pre[l] where the step keeps it:
+ * fm_net_keeps_pre), with a barrier after each; with dropout, the step's (layer_dropout); layer 0
  * computes only the runs of X's columns (input_runs), if n_runs >= 0; downwards: each
  * product's columns_downwards (gemm.h). Returns 0, or -1 when a buffer could not be
  * allocated. */
 static int hidden_share(const fm_net *net, int n, ptrdiff_t M, const float *X,
                         const ptrdiff_t *runs, int n_runs, float *const *dest,
-                        float *const *pre, step_schedules *ss, int downwards, int tid, int nth)
+                        float *const *pre, int dropout, step_schedules *ss, int downwards,
+                        int tid, int nth)
 {
     int failed = 0;
     const float *input = X;
     for (int l = 0; l < n; l++) {
         fm_product p = fm_forward_product(dest[l], input, net->W[l], net->b[l], M,
                                           net->sizes[l], net->sizes[l + 1], net->activation, 1);
-        if (pre != NULL) {
+        if (pre != NULL && fm_net_keeps_pre(net, l)) {
             p.epi.pre = pre[l];
             p.epi.ldm = net->sizes[l + 1];
         }
+        fm_dropout drop;
+        if (dropout)
+            p.epi.dropout = layer_dropout(net, l, 0, &drop);
         fm_hints h = l == 0 ? runs_hints(runs, n_runs) : (fm_hints){ 0 };
         h.columns_downwards = downwards;
         failed |= fm_product_share(&p, &h, tid, nth, schedule(ss, l)) != 0;
@@ -227,8 +246,8 @@ static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *
     int last = net->n_layers - 1;
     ptrdiff_t runs[2 * FM_MAX_RUNS];
     int n_runs = last > 0 ? input_runs(X, M, net->sizes[0], runs) : -1;
-    int failed = hidden_share(net, last, M, X, runs, n_runs, scratch, NULL, ss, downwards, tid,
-                              nth) != 0;
+    int failed = hidden_share(net, last, M, X, runs, n_runs, scratch, NULL, 0, ss, downwards,
+                              tid, nth) != 0;
     fm_product p = fm_forward_product(out, last == 0 ? X : scratch[last - 1], net->W[last],
                                       net->b[last], M, net->sizes[last], net->sizes[last + 1],
                                       FM_ACT_NONE, 1);
@@ -339,10 +358,11 @@ static void step_shared_init(step_shared *sh, ptrdiff_t M)
 }
 
 /* What the input gradient of layer l + 1 takes hidden layer l's derivative from: its output,
- * or its pre-activation for an activation that keeps it (fm_activation_keeps_z). */
+ * or what pre[l] keeps (fm_net_keeps_pre: the pre-activation for an activation that keeps it,
+ * a dropout layer's output before the drop). */
 static const float *derivative_source(const fm_net *net, int l)
 {
-    return fm_activation_keeps_z(net->activation) ? net->pre[l] : net->act[l];
+    return fm_net_keeps_pre(net, l) ? net->pre[l] : net->act[l];
 }
 
 /* Whether one of the n labels is outside [0, N). */
@@ -388,6 +408,8 @@ static int output_rows_share(const fm_net *net, ptrdiff_t M, const float *X,
         fm_product d = fm_input_grad_product(net->grad[last - 1] + r0 * K, dout + r0 * N,
                                              net->W[last], source, net->activation, r1 - r0, K,
                                              N, 1);
+        fm_dropout drop;
+        d.epi.dropout = layer_dropout(net, last - 1, r0, &drop);
         failed |= fm_gemm_thread(0, 1, NULL, &d, NULL) != 0;
     }
     return failed ? -1 : 0;
@@ -439,8 +461,7 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const fm_
     fm_reserve_packing(M, widest(net));
     ptrdiff_t runs[2 * FM_MAX_RUNS];
     int n_runs = L > 1 ? input_runs(X, M, net->sizes[0], runs) : -1;
-    int failed = hidden_share(net, L - 1, M, X, runs, n_runs, net->act,
-                              fm_activation_keeps_z(net->activation) ? net->pre : NULL, ss, 0,
+    int failed = hidden_share(net, L - 1, M, X, runs, n_runs, net->act, net->pre, 1, ss, 0,
                               tid, nth) != 0;
     failed |= output_rows_share(net, M, X, t, sh, tid, nth) != 0;
     if (failed)
@@ -470,6 +491,8 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const fm_
             fm_product p = fm_input_grad_product(net->grad[l - 1], net->grad[l], net->W[l],
                                                  derivative_source(net, l - 1),
                                                  net->activation, M, K, N, 1);
+            fm_dropout drop;
+            p.epi.dropout = layer_dropout(net, l - 1, 0, &drop);
             failed |= fm_product_share(&p, NULL, tid, nth, schedule(ss, L + l)) != 0;
             team_barrier(nth);
         }
@@ -659,8 +682,9 @@ static int train_step(const fm_net *net, const step_call *c)
 {
     const ptrdiff_t M = c->M;
     fm_dispatch_init();
-    if (net->n_layers > 1 && fm_activation_keeps_z(net->activation) && net->pre == NULL)
-        return FM_ERR_MEMORY;   /* no buffers for the pre-activations its derivative needs */
+    for (int l = 0; l < net->n_layers - 1; l++)
+        if (fm_net_keeps_pre(net, l) && net->pre == NULL)
+            return FM_ERR_MEMORY;   /* no buffers for what its derivative reads */
     /* forward, input gradients and weight gradients: three passes' flops */
     int nth = team_for(3.0 * pass_flop(net, M), STEP_FLOP_PER_THREAD, net_threads(net));
     step_shared sh;

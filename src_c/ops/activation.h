@@ -48,6 +48,15 @@ static inline int fm_activation_keeps_z(enum fm_activation act)
     return act == FM_ACT_GELU;
 }
 
+/* Whether the derivative is read from the output's sign alone (or not at all), which a dropout
+ * layer's dropped output f(z) d keeps (d = 0 or 1 / (1 - p) >= 1, and a dropped unit's gradient
+ * is 0 whatever the derivative): its input gradient then reads the output as without dropout.
+ * The others keep f(z) before the drop (fm_net.pre). */
+static inline int fm_activation_sign_only(enum fm_activation act)
+{
+    return act == FM_ACT_RELU || act == FM_ACT_LEAKY_RELU || act == FM_ACT_IDENTITY;
+}
+
 #endif
 
 #if defined(FM_VL) && !defined(FASTMLP_ACTIVATION_MATH)

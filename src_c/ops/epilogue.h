@@ -32,10 +32,11 @@ FM_INLINE void store_part(float *p, fm_lanes mk, fm_vec v, int full)
 /* Writes the epilogue of one vector of sums acc to C(i, j..) at c, lanes mk (all when full).
  * i, j: the vector's place inside the tile t. INLINE: in the micro-kernel's store, where only
  * the cheap activations come (fm_epilogue_inline), so the others' code stays out of it: a
- * kernel that holds its accumulators in 16 vector registers spills them for less. */
+ * kernel that holds its accumulators in 16 vector registers spills them for less. drop: NULL,
+ * or the lanes' dropout factors (e->dropout; out of line alone). */
 FM_INLINE void epilogue_vector(const int INLINE, const fm_epilogue *e, const fm_tile *t,
                                fm_vec acc, ptrdiff_t i, ptrdiff_t j, float *c, ptrdiff_t ldc,
-                               fm_lanes mk, int full)
+                               fm_lanes mk, int full, const float *drop)
 {
     fm_vec r = acc;
     switch (e->kind) {
@@ -48,14 +49,20 @@ FM_INLINE void epilogue_vector(const int INLINE, const fm_epilogue *e, const fm_
         const fm_vec z = v_add(acc, load_part(e->bias + t->j0 + j, mk, full));
         r = INLINE ? activation_forward_cheap(e->activation, z)
                    : activation_forward(e->activation, z);
-        if (!INLINE && e->pre != NULL)   /* out of line alone: no cheap activation keeps z */
-            store_part(e->pre + (t->i0 + i) * e->ldm + t->j0 + j, mk, z, full);
+        /* Out of line alone: no cheap activation keeps z, and dropout runs out of line. What
+         * the derivative reads: z, or a dropout layer's output before the drop. */
+        if (!INLINE && e->pre != NULL)
+            store_part(e->pre + (t->i0 + i) * e->ldm + t->j0 + j, mk,
+                       fm_activation_keeps_z(e->activation) ? z : r, full);
+        if (!INLINE && drop != NULL)
+            r = v_mul(r, load_part(drop, mk, full));
         break;
     }
     case FM_EPI_ACT_GRAD: {
         const fm_vec a = load_part(e->mask + (t->i0 + i) * e->ldm + t->j0 + j, mk, full);
-        r = INLINE ? activation_backward_cheap(e->activation, acc, a)
-                   : activation_backward(e->activation, acc, a);
+        const fm_vec g = !INLINE && drop != NULL ? v_mul(acc, load_part(drop, mk, full)) : acc;
+        r = INLINE ? activation_backward_cheap(e->activation, g, a)
+                   : activation_backward(e->activation, g, a);
         break;
     }
     case FM_EPI_UPDATE: {
@@ -91,13 +98,27 @@ FM_INLINE void epilogue_vector(const int INLINE, const fm_epilogue *e, const fm_
  * kernel: a call inside a kernel's body would cost it registers. */
 static void epilogue_tile(const fm_tile *t, int m, int n, float *c, ptrdiff_t ldc)
 {
+    const fm_dropout *d = t->epi->dropout;
+    enum { DROP_CHUNK = 64 };   /* columns whose dropout factors are made at a time */
+    float drop[DROP_CHUNK];
+    /* ReLU's input gradient needs no mask: a dropped unit's output is 0, where the derivative
+     * is 0 too, so every unit's factor can be the kept units' (the same bits). */
+    const int relu_grad = d != NULL && t->epi->kind == FM_EPI_ACT_GRAD
+                          && t->epi->activation == FM_ACT_RELU;
+    if (relu_grad)
+        for (int j = 0; j < DROP_CHUNK; j++)
+            drop[j] = d->scale;
     for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j += FM_VL) {
             const int full = n - j >= FM_VL;
             const fm_lanes mk = v_lanes(n - j);
             float *cij = c + i * ldc + j;
             const float *sij = t->sums != NULL ? t->sums + i * t->ld_sums + j : cij;
-            epilogue_vector(0, t->epi, t, load_part(sij, mk, full), i, j, cij, ldc, mk, full);
+            if (d != NULL && !relu_grad && j % DROP_CHUNK == 0)   /* FM_VL divides it */
+                fm_dropout_factors(d, t->i0 + i, t->j0 + j,
+                                   n - j < DROP_CHUNK ? n - j : DROP_CHUNK, drop);
+            epilogue_vector(0, t->epi, t, load_part(sij, mk, full), i, j, cij, ldc, mk, full,
+                            d != NULL ? drop + j % DROP_CHUNK : NULL);
         }
     }
 }
