@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(_HERE))
 from reliability_util import python_env  # noqa: E402
 
 _MARK = "HOSTILE-OUTCOME:"
-# The child reports what its case raised and its own peak RSS (ru_maxrss, KiB on Linux).
+# The child reports what its case raised and its own peak RSS (VmHWM, else ru_maxrss; KiB).
 _WRAPPER = """
 import json, resource, sys
 if {hide_sklearn}:
@@ -27,7 +27,18 @@ try:
     exec(compile({code!r}, "<hostile case>", "exec"), {{"__name__": "__hostile__"}})
 except BaseException as exc:
     outcome = {{"exception": type(exc).__name__, "message": str(exc)[:4000]}}
-outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_rss_kib():
+    # VmHWM is this process's own peak; ru_maxrss would also count the parent's, which Linux
+    # carries across fork and exec.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+outcome["peak_rss_mb"] = peak_rss_kib() / 1024
 sys.stdout.flush()
 print({mark!r} + json.dumps(outcome), flush=True)
 """
