@@ -18,12 +18,15 @@ import statistics
 import sys
 import time
 
-import numpy as np
+from pathlib import Path
 
-from fastmlp import _core
-from fastmlp.reference import flops_per_step, init_params
+sys.path.insert(0, str(Path(__file__).parent))
 
-LR = 0.001
+import numpy as np  # noqa: E402
+
+from contenders import LR, TorchTrainer, initial_weights  # noqa: E402
+from fastmlp import _core  # noqa: E402
+from fastmlp.reference import flops_per_step  # noqa: E402
 
 # (name, sizes, batch): the issue's table, then widths, depths, batches, inputs and outputs
 SHAPES = [
@@ -51,8 +54,7 @@ QUICK = {"tutorial", "784-64-10", "wide 784-2048-2048-10", "deep 784-512x6-10",
 
 
 class FastmlpStep:
-    name = "fastmlp"
-
+    """fastmlp's training step on a network of its own (batches up to `batch`), on `threads`."""
     def __init__(self, sizes, batch, weights, biases, threads):
         self.net = _core.Network(sizes, batch)
         self.net.set_weights([a for pair in zip(weights, biases) for a in pair])
@@ -60,37 +62,6 @@ class FastmlpStep:
 
     def __call__(self, X, y):
         return self.net.train_step(X, y, LR, n_threads=self.threads)
-
-
-class TorchStep:
-    name = "pytorch"
-
-    def __init__(self, sizes, batch, weights, biases, threads):
-        import torch
-        self.torch = torch
-        torch.set_num_threads(threads)
-        layers = []
-        for l, (w, b) in enumerate(zip(weights, biases)):
-            linear = torch.nn.Linear(w.shape[0], w.shape[1])
-            with torch.no_grad():
-                linear.weight.copy_(torch.from_numpy(w.T.copy()))
-                linear.bias.copy_(torch.from_numpy(b))
-            layers.append(linear)
-            if l < len(weights) - 1:
-                layers.append(torch.nn.ReLU())
-        self.model = torch.nn.Sequential(*layers)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
-        self.eye = torch.eye(sizes[-1])
-
-    def __call__(self, X, y):
-        torch = self.torch
-        xb = torch.from_numpy(X)
-        target = self.eye[torch.from_numpy(y).long()]
-        self.opt.zero_grad(set_to_none=True)
-        loss = ((self.model(xb) - target) ** 2).sum() / xb.shape[0]
-        loss.backward()
-        self.opt.step()
-        return loss.item()
 
 
 def seconds_per_step(step, X, y, n):
@@ -121,17 +92,17 @@ def main():
         rng = np.random.default_rng(0)
         X = rng.uniform(0, 1, size=(batch, sizes[0])).astype(np.float32)
         y = rng.integers(0, sizes[-1], size=batch).astype(np.int32)
-        weights, biases = init_params(list(sizes), np.random.default_rng(0))
+        weights, biases = initial_weights(sizes=sizes)
         flop = flops_per_step(list(sizes), batch)
         n = steps_for(flop)
-        contenders = [FastmlpStep(sizes, batch, weights, biases, args.threads),
-                      TorchStep(sizes, batch, weights, biases, args.threads)]
+        contenders = [("fastmlp", FastmlpStep(sizes, batch, weights, biases, args.threads)),
+                      ("pytorch", TorchTrainer(args.threads, sizes).step)]
         one_thread = FastmlpStep(sizes, batch, weights, biases, 1)
-        times = {c.name: [] for c in contenders}
+        times = {name: [] for name, _ in contenders}
         single = []
         for r in range(args.rounds):
-            for c in contenders if r % 2 == 0 else contenders[::-1]:
-                times[c.name].append(seconds_per_step(c, X, y, n))
+            for who, step in contenders if r % 2 == 0 else contenders[::-1]:
+                times[who].append(seconds_per_step(step, X, y, n))
             single.append(seconds_per_step(one_thread, X, y, n))
         f, t = statistics.median(times["fastmlp"]), statistics.median(times["pytorch"])
         ratio = statistics.median(a / b for a, b in zip(times["fastmlp"], times["pytorch"]))

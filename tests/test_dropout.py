@@ -12,6 +12,7 @@ import pytest
 import fastmlp
 from fastmlp import MLP, _core, checkpoint
 from fastmlp import reference as ref
+from test_activation_kernels import _random_weights
 
 AVAILABLE = _core.build_info()["isa_available"]
 ACTIVATIONS = sorted(_core.ACTIVATIONS)
@@ -63,14 +64,6 @@ def test_the_keep_rate_is_one_minus_the_rate(rate):
     assert abs(kept - n * (1 - rate)) < 5 * sigma
 
 
-def _weights(rng, sizes):
-    weights = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        weights += [(rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32),
-                    (0.1 * rng.standard_normal(n_out)).astype(np.float32)]
-    return weights
-
-
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_a_step_with_dropout_matches_the_float64_reference(activation):
     rng = np.random.default_rng(9)
@@ -78,7 +71,7 @@ def test_a_step_with_dropout_matches_the_float64_reference(activation):
     rates, seed, step = (0.3, 0.5), 2 ** 40 + 17, 11
     X = rng.standard_normal((25, 30)).astype(np.float32)
     labels = rng.integers(0, 3, 25).astype(np.int32)
-    weights = _weights(rng, sizes)
+    weights = _random_weights(rng, sizes)
     net = _core.Network(sizes, 25, activation=activation, dropout=rates)
     assert net.dropout == rates
     net.set_weights(weights)
@@ -107,7 +100,7 @@ def test_the_gradient_mode_with_dropout_matches_the_reference(activation):
     rates, seed, step = (0.25, 0.4), 5, 3
     X = rng.standard_normal((16, 12)).astype(np.float32)
     Y = rng.standard_normal((16, 3)).astype(np.float32)
-    weights = _weights(rng, sizes)
+    weights = _random_weights(rng, sizes)
     net = _core.Network(sizes, 16, activation=activation, dropout=rates)
     net.set_weights(weights)
     S, grads = net.gradient(X, Y, "squared_error", dropout_seed=seed, dropout_step=step)
@@ -157,7 +150,7 @@ def _train_digest(sizes, activation, rates, isa, threads, rows=None):
     labels = rng.integers(0, sizes[-1], M + 20).astype(np.int32)
     _core.set_isa(isa)
     net = _core.Network(sizes, M, momentum=True, activation=activation, dropout=rates)
-    net.set_weights(_weights(rng, sizes))
+    net.set_weights(_random_weights(rng, sizes))
     losses = []
     for step in range(3):
         losses.append(net.train_step(X[:M], labels[:M], 0.05, "cross_entropy", alpha=1e-4,
@@ -188,7 +181,7 @@ def test_dropout_steps_give_the_same_bits_on_every_isa_and_thread_count(activati
 def test_predictions_ignore_dropout():
     rng = np.random.default_rng(1)
     sizes = (20, 16, 8, 4)
-    weights = _weights(rng, sizes)
+    weights = _random_weights(rng, sizes)
     X = rng.standard_normal((300, 20)).astype(np.float32)
     plain = _core.Network(sizes, 8)
     dropped = _core.Network(sizes, 8, dropout=0.5)
