@@ -20,6 +20,12 @@ enum { TILE_PREFETCH_A = 0, TILE_PREFETCH_C = 0, TILE_FEW_REGISTERS = 1 };
 
 #include "kernels/tile.h"
 
+enum { PAIRS_MR_ROWS = MR, PAIRS_NV_ROWS = NR / 8, PAIRS_MR_COLUMNS = MR,
+       PAIRS_NV_COLUMNS = NR / 8 };
+#include "kernels/pairs.h"
+
+static const fm_pairs_set pairs = PAIRS_SET("avx2 (emulated)", 0);
+
 enum { PROBE_CHAINS = 12 };   /* 16 registers: with 16 chains three spill */
 #include "kernels/probe.h"
 
@@ -86,6 +92,7 @@ const fm_kernel_set fm_kernels_avx2 = {
     .epilogue_tile = epilogue_tile,
     .finite_rows = finite_rows,
     .probe = PROBE_ENTRY,
+    .pairs = &pairs,
     .blocks = {
         .kc = 128,
         .kc_panels = 1024,

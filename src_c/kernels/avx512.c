@@ -26,6 +26,13 @@ enum { TILE_PREFETCH_A = 1, TILE_PREFETCH_C = 1, TILE_FEW_REGISTERS = 0 };
 
 #include "kernels/tile.h"
 
+/* bf16 products: the float tiles' shapes (wide by rows, columns by columns) */
+enum { PAIRS_MR_ROWS = MR_WIDE, PAIRS_NV_ROWS = NR_WIDE / 16, PAIRS_MR_COLUMNS = MR_COLUMNS,
+       PAIRS_NV_COLUMNS = NR_COLUMNS / 16 };
+#include "kernels/pairs.h"
+
+static const fm_pairs_set pairs = PAIRS_SET("avx512 (emulated)", 0);
+
 enum { PROBE_CHAINS = 16 };   /* 32 registers */
 #include "kernels/probe.h"
 
@@ -292,6 +299,7 @@ const fm_kernel_set fm_kernels_avx512 = {
     .epilogue_tile = epilogue_tile,
     .finite_rows = finite_rows,
     .probe = PROBE_ENTRY,
+    .pairs = &pairs,
     .blocks = {
         .kc = 128,           /* a KC x 64 packed B panel (32 KiB) stays in L1 */
         .kc_panels = 1024,   /* B read in place from column panels: whole K up to this */
