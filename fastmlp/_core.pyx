@@ -1009,8 +1009,10 @@ cdef class Network:
             raise ValueError("momentum needs a Network made with momentum=True")
         return loss_kind
 
-    def forward(self, const float[:, ::1] X, bint check_finite=False, int n_threads=0):
+    def forward(self, const float[:, ::1] X, bint check_finite=False, int n_threads=0,
+                precision=None):
         """The raw network output for X (M, n_in) float32: a new (M, n_out) float32 array.
+        ``precision`` ("fp32" or "bf16") for this call alone; None: the network's.
 
         With ``check_finite``, a NaN or an infinity in X raises ``NonFiniteInput``. A pass of
         many rows checks each block of rows as it packs it for the first layer, on the thread
@@ -1018,6 +1020,8 @@ cdef class Network:
         memory once more); a pass of fewer rows checks X before it starts."""
         cdef Py_ssize_t M = X.shape[0], L = self._net.n_layers
         cdef fm_net net = self._for_call(n_threads)
+        if precision is not None:
+            net.bf16 = _precision_code(precision)
         if X.shape[1] != self._sizes[0]:
             raise ValueError(f"X has {X.shape[1]} features, expected {self.sizes[0]}")
         out = _aligned_empty((M, self._sizes[L]))

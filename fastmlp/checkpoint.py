@@ -39,7 +39,7 @@ MAX_STATE_BYTES = 1 << 20
 _TRAINING_PARAMS = ("hidden_layer_sizes", "learning_rate", "batch_size", "shuffle",
                     "random_state", "loss", "momentum", "nesterov", "alpha", "lr_schedule",
                     "lr_decay", "lr_step_epochs", "validation_split", "activation", "solver",
-                    "beta_1", "beta_2", "epsilon", "dropout")
+                    "beta_1", "beta_2", "epsilon", "dropout", "precision")
 
 
 def _fail(path, message):

@@ -89,6 +89,9 @@ def _build_parser():
     train.add_argument("--dropout", type=float, nargs="+", default=[0.0],
                        help="dropout rate in [0, 1) of the hidden layers' outputs while "
                             "training: one for all, or one per hidden layer (default 0)")
+    train.add_argument("--precision", choices=_core_precisions(), default="fp32",
+                       help="the matrix products' precision: fp32 (default) or bf16 (bf16 "
+                            "operands summed in float32; weights and updates stay float32)")
     train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum in [0, 1) (default 0)")
     train.add_argument("--nesterov", action="store_true", help="use Nesterov momentum")
     train.add_argument("--alpha", type=float, default=0.0, help="L2 penalty on the weights (default 0)")
@@ -130,6 +133,9 @@ def _build_parser():
     evaluate.add_argument("model", help="a model file written by 'fastmlp train --save' or MLP.save")
     evaluate.add_argument("--data-dir", default=None, help=data_help)
     evaluate.add_argument("--threads", type=int, default=None, help="threads of the C kernels")
+    evaluate.add_argument("--precision", choices=_core_precisions(), default=None,
+                          help="the products' precision for the predictions (default: the "
+                               "model's)")
     evaluate.set_defaults(run=_evaluate)
 
     predict = commands.add_parser(
@@ -222,6 +228,7 @@ def _train(args):
                 lr_step_epochs=args.lr_step_epochs, activation=args.activation,
                 solver=args.solver,
                 dropout=args.dropout[0] if len(args.dropout) == 1 else tuple(args.dropout),
+                precision=args.precision,
                 callbacks=reporters_for(verbose, summary=_epoch_line) or None)
     model._check_params()   # a wrong option fails at once, not after reading (or fetching) MNIST
     x_train, y_train, x_test, y_test = _load_mnist(args.data_dir)
@@ -259,6 +266,11 @@ def _train(args):
     return 0
 
 
+def _core_precisions():
+    from . import _core
+    return _core.PRECISIONS
+
+
 def _load_model(path):
     from .io import load
     model = load(path)
@@ -274,7 +286,7 @@ def _evaluate(args):
     if args.threads is not None:
         model.n_threads = args.threads
     _, _, x_test, y_test = _load_mnist(args.data_dir, train=False)
-    predicted = model.predict(x_test)
+    predicted = model.predict(x_test, precision=args.precision)
     labels = model.classes_
     confusion = confusion_matrix(y_test, predicted, labels)
     print(f"test accuracy: {np.mean(predicted == y_test):.4f} ({int(np.sum(predicted == y_test))}"
