@@ -16,7 +16,7 @@ import os
 
 from ._graph import DEFAULT_OPSET, GELU_OPSET, MIN_OPSET, ModelGraph, describe, require_onnx
 
-__all__ = ["to_onnx", "save_onnx", "DEFAULT_OPSET"]
+__all__ = ["to_onnx", "save_onnx", "require_onnx", "DEFAULT_OPSET"]
 
 
 def to_onnx(model, *, target_opset=None, input_name="X", name=None):
