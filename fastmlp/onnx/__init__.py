@@ -14,7 +14,7 @@ and Gather for the labels; no ZipMap. Needs the ``onnx`` extra: ``pip install
 """
 import os
 
-from ._graph import DEFAULT_OPSET, GELU_OPSET, MIN_OPSET, ModelGraph, describe, require_onnx
+from ._graph import DEFAULT_OPSET, MIN_OPSET, ModelGraph, describe, require_onnx
 
 __all__ = ["to_onnx", "save_onnx", "require_onnx", "DEFAULT_OPSET"]
 

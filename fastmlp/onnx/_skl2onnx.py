@@ -12,7 +12,7 @@ from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import (BooleanTensorType, DoubleTensorType, FloatTensorType,
                                         Int64TensorType, StringTensorType)
 
-from ._graph import GELU_OPSET, describe, emit_network
+from ._graph import describe, emit_network
 
 # skl2onnx's alias of each estimator class (set by register).
 _ALIASES = {}
@@ -23,7 +23,7 @@ class _ContainerGraph:
 
     def __init__(self, scope, container):
         self.scope, self.container = scope, container
-        self.opset = container.target_opset or GELU_OPSET
+        self.opset = container.target_opset
 
     def constant(self, hint, value):
         name = self.scope.get_unique_variable_name(hint)
