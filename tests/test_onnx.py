@@ -95,12 +95,14 @@ def test_activation_matches_the_core(activation, opset):
     np.testing.assert_allclose(logit[keep], core[keep], rtol=0, atol=1e-4)
 
 
-def test_two_classes_and_float64_input_rows():
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_two_classes_bool_or_float_labels(kind):
     X, y = data()
+    target = y == 1 if kind == "bool" else np.where(y == 1, 0.5, -2.0)
     model = fastmlp.MLP(hidden_layer_sizes=(8,), epochs=2, loss="cross_entropy",
-                        learning_rate=0.1, random_state=1).fit(X, y == 1)
+                        learning_rate=0.1, random_state=1).fit(X, target)
     label, proba = run(fastmlp.onnx.to_onnx(model, input_name="features"), X)
-    assert label.dtype == np.bool_
+    assert label.dtype == (np.bool_ if kind == "bool" else np.float64)
     np.testing.assert_array_equal(label, model.predict(X))
     np.testing.assert_allclose(proba, model.predict_proba(X.astype(np.float64)), atol=ATOL)
 
