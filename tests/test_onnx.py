@@ -98,7 +98,7 @@ def test_activation_matches_the_core(activation, opset):
 @pytest.mark.parametrize("kind", ["bool", "float"])
 def test_two_classes_bool_or_float_labels(kind):
     X, y = data()
-    target = y == 1 if kind == "bool" else np.where(y == 1, 0.5, -2.0)
+    target = y == 1 if kind == "bool" else np.where(y == 1, 3.0, -2.0)
     model = fastmlp.MLP(hidden_layer_sizes=(8,), epochs=2, loss="cross_entropy",
                         learning_rate=0.1, random_state=1).fit(X, target)
     label, proba = run(fastmlp.onnx.to_onnx(model, input_name="features"), X)
