@@ -5,6 +5,7 @@
 - ``fastmlp evaluate MODEL``: accuracy, confusion matrix, per-class precision and recall on the
   MNIST test set;
 - ``fastmlp predict MODEL IMAGE...``: the digit in each image file and the top probabilities;
+- ``fastmlp export MODEL OUTPUT``: the model as an ONNX file (needs the ``onnx`` extra);
 - ``fastmlp info``: the version, the kernels' instruction set, OpenMP, threads and compiler, and
   with ``--peak`` this machine's measured FMA peak (what a bug report about speed needs).
 
@@ -168,6 +169,18 @@ def _build_parser():
                       help="threads of the C kernels (default: OMP_NUM_THREADS or all cores)")
     info.add_argument("--json", action="store_true", help="print one JSON object instead")
     info.set_defaults(run=_info)
+
+    export = commands.add_parser(
+        "export", help="write a saved model as ONNX, for ONNX Runtime (needs fastmlp[onnx])",
+        description="Convert a model file to ONNX: input 'X' (float32, one row per sample), "
+                    "outputs 'label' and 'probabilities' (see fastmlp.onnx.to_onnx). Needs "
+                    "the onnx extra: pip install \"fastmlp[onnx]\".",
+        epilog="Example: fastmlp export model.npz model.onnx")
+    export.add_argument("model", help="a model file written by 'fastmlp train --save' or MLP.save")
+    export.add_argument("output", help="the ONNX file to write (replaced atomically)")
+    export.add_argument("--opset", type=int, default=None,
+                        help="ONNX opset to write, from 13 (default 21)")
+    export.set_defaults(run=_export)
     return parser
 
 
@@ -317,6 +330,16 @@ def _predict(args):
         top = ", ".join(f"{model.classes_[i]}: {scores[i]:.3f}" for i in order)
         print(f"{path}: {model.classes_[order[0]]}  ({name} {top})", flush=True)
     return status
+
+
+def _export(args):
+    from .io import load
+    from .onnx import require_onnx, save_onnx
+    require_onnx()   # a missing extra fails before the model is read
+    _check_output_path(args.output, "ONNX file")
+    save_onnx(load(args.model), args.output, target_opset=args.opset)
+    print(f"ONNX model written to {args.output}")
+    return 0
 
 
 # Probes of the peak: the highest of a few short ones, as the benchmarks take it (another

@@ -693,6 +693,19 @@ class MLPClassifier(*BASES):
         from .io import save
         save(self, path)
 
+    def save_onnx(self, path, **kwargs):
+        """Write the fitted model to ``path`` as ONNX (atomically), for ONNX Runtime.
+
+        Needs the ``onnx`` extra (``pip install "fastmlp[onnx]"``); see
+        :func:`fastmlp.onnx.to_onnx` for the graph, its outputs and ``kwargs``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        """
+        from .onnx import save_onnx
+        save_onnx(self, path, **kwargs)
+
     def get_state(self):
         """The fitted model as a plain dict: what a model file or a checkpoint stores.
 

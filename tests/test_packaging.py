@@ -79,3 +79,5 @@ def test_wheel_package_leaves_out_the_extension_sources(sdist, tmp_path):
     assert not {"_core.c", "_core.pyx", "_core.pxd"} & files
     assert {"__init__.py", "_engine.py", "_multilayer_perceptron.py"} <= set(
         os.listdir(tmp_path / "fastmlp" / "neural_network"))
+    assert {"__init__.py", "_graph.py", "_skl2onnx.py"} <= set(
+        os.listdir(tmp_path / "fastmlp" / "onnx"))

@@ -818,6 +818,19 @@ class BaseMultilayerPerceptron(BaseEstimator):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
+    def save_onnx(self, path, **kwargs):
+        """Write the fitted model to ``path`` as ONNX (atomically), for ONNX Runtime.
+
+        Needs the ``onnx`` extra (``pip install "fastmlp[onnx]"``); see
+        :func:`fastmlp.onnx.to_onnx` for the graph, its outputs and ``kwargs``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        """
+        from ..onnx import save_onnx
+        save_onnx(self, path, **kwargs)
+
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise AttributeError("partial_fit is only available for stochastic"
