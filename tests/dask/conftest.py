@@ -1,0 +1,65 @@
+"""The Dask cluster of these tests: one real ``LocalCluster`` of 2 worker processes (1 thread
+each, behind the default nanny) for the whole session, and a deadline on every test so that a
+hung cluster fails the run instead of blocking it."""
+import signal
+
+import pytest
+
+dask = pytest.importorskip("dask", reason="the Dask tests need dask: pip install 'fastmlp[dask]'")
+distributed = pytest.importorskip(
+    "distributed", reason="the Dask tests need distributed: pip install 'fastmlp[dask]'")
+pytest.importorskip("dask_ml", reason="the Dask tests need dask-ml: pip install 'fastmlp[dask]'")
+
+import dask_helpers  # noqa: E402
+
+#: Seconds a test (the cluster's start included) may take before it fails.
+TEST_DEADLINE = 120
+#: Seconds the cluster has to start its workers or to close.
+CLUSTER_TIMEOUT = 60
+
+
+class DeadlineExceeded(Exception):
+    """A test ran past TEST_DEADLINE seconds."""
+
+
+def _deadline(signum, frame):
+    raise DeadlineExceeded(f"a Dask test ran longer than {TEST_DEADLINE} s")
+
+
+@pytest.fixture(autouse=True)
+def deadline():
+    """Interrupts the test (the main thread waiting on the cluster) after TEST_DEADLINE s."""
+    previous = signal.signal(signal.SIGALRM, _deadline)
+    signal.alarm(TEST_DEADLINE)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(scope="session")
+def client():
+    """A client of a LocalCluster with 2 worker processes of 1 thread each; closed after the
+    session."""
+    import cloudpickle
+    from distributed import Client, LocalCluster
+
+    # The workers unpickle the helpers' estimators and scorers by value: they need not import
+    # the test directory.
+    cloudpickle.register_pickle_by_value(dask_helpers)
+    previous = signal.signal(signal.SIGALRM, _deadline)
+    signal.alarm(CLUSTER_TIMEOUT)
+    try:
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               dashboard_address=None, memory_limit="1GiB")
+        client = Client(cluster, timeout=CLUSTER_TIMEOUT)
+        client.wait_for_workers(2, timeout=CLUSTER_TIMEOUT)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    try:
+        yield client
+    finally:
+        client.close(timeout=CLUSTER_TIMEOUT)
+        cluster.close(timeout=CLUSTER_TIMEOUT)

@@ -1,0 +1,77 @@
+"""What the Dask tests send to the workers: the data, the thread probe, the memory probe.
+
+conftest.py registers this module with cloudpickle by value, so workers need not import it."""
+import os
+
+import dask.array as da
+import numpy as np
+
+N_FEATURES = 20
+N_CLASSES = 3
+
+
+def labelled_blocks(n_blocks, rows_per_block, seed):
+    """(X, y): a dask array of ``n_blocks`` blocks of shape (rows_per_block, N_FEATURES),
+    float32, and its labels in 0..N_CLASSES-1 (the argmax of a fixed linear map plus noise),
+    built block by block where they are computed."""
+    rng = da.random.RandomState(seed)
+    X = rng.standard_normal((n_blocks * rows_per_block, N_FEATURES),
+                            chunks=(rows_per_block, N_FEATURES)).astype(np.float32)
+    W = np.random.default_rng(seed).standard_normal((N_FEATURES, N_CLASSES))
+    noise = rng.standard_normal((n_blocks * rows_per_block, N_CLASSES),
+                                chunks=(rows_per_block, N_CLASSES))
+    y = (X @ W + 0.3 * noise).argmax(axis=1)
+    return X, y
+
+
+def thread_probe(estimator, X, y):
+    """A scorer whose "score" is the thread count a call of ``estimator``'s kernels in this
+    process runs on, at most: its ``n_threads`` if set, else the process's count."""
+    import fastmlp
+    n = getattr(estimator, "n_threads", None)
+    return float(fastmlp.get_num_threads() if n is None else n)
+
+
+def openmp_threads(estimator, X, y):
+    """A scorer whose "score" is OpenMP's own default thread count in this process (what
+    threadpoolctl reads from the OpenMP runtime fastmlp is linked with)."""
+    from threadpoolctl import threadpool_info
+    counts = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp"]
+    return float(max(counts))
+
+
+def pid_probe(estimator, X, y):
+    """A scorer whose "score" is the id of the process that fitted ``estimator``."""
+    return float(os.getpid())
+
+
+def worker_threads():
+    """What one worker gives fastmlp: its thread count, its usable CPUs, OMP_NUM_THREADS, and
+    fastmlp's default thread count there."""
+    import fastmlp
+    from distributed import get_worker
+    from fastmlp._limits import usable_cpus
+    return {"nthreads": get_worker().state.nthreads, "cpus": usable_cpus(),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+            "fastmlp": fastmlp.get_num_threads()}
+
+
+def reset_peak_rss():
+    """Resets this process's peak resident set size (Linux: /proc/self/clear_refs, 5) and
+    returns its resident set size now, in bytes."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_bytes("VmRSS")
+
+
+def peak_rss():
+    """This process's peak resident set size since the last reset, in bytes."""
+    return _status_bytes("VmHWM")
+
+
+def _status_bytes(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
