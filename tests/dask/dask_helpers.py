@@ -56,6 +56,16 @@ def worker_threads():
             "fastmlp": fastmlp.get_num_threads()}
 
 
+def warm_up(model):
+    """Predicts a few rows with ``model`` in this process: the imports and first allocations
+    of a prediction happen here, not in what is measured after."""
+    import dask_ml.wrappers  # noqa: F401
+    X = np.zeros((10, model.n_features_in_))
+    model.predict(X)
+    if hasattr(model, "predict_proba"):
+        model.predict_proba(X)
+
+
 def reset_peak_rss():
     """Resets this process's peak resident set size (Linux: /proc/self/clear_refs, 5) and
     returns its resident set size now, in bytes."""
