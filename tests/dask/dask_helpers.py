@@ -46,7 +46,7 @@ def pid_probe(estimator, X, y):
 
 
 def worker_threads():
-    """What one worker gives fastmlp: its thread count, its usable CPUs, OMP_NUM_THREADS, and
+    """(In a task) What the worker running it gives fastmlp: its thread count, its usable CPUs, OMP_NUM_THREADS, and
     fastmlp's default thread count there."""
     import fastmlp
     from distributed import get_worker
