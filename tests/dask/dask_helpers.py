@@ -25,11 +25,16 @@ def labelled_blocks(n_blocks, rows_per_block, seed):
 
 
 def thread_probe(estimator, X, y):
-    """A scorer whose "score" is the thread count a call of ``estimator``'s kernels in this
-    process runs on, at most: its ``n_threads`` if set, else the process's count."""
+    """A scorer whose "score" is the thread count a call of ``estimator``'s kernels runs on
+    here, at most: what fastmlp.MLP's ``n_threads`` resolves to (the drop-in's is None)."""
+    return float(effective_threads(getattr(estimator, "n_threads", None)))
+
+
+def effective_threads(n_threads=None):
+    """The most threads a kernel call with this ``n_threads`` runs on, here and now."""
     import fastmlp
-    n = getattr(estimator, "n_threads", None)
-    return float(fastmlp.get_num_threads() if n is None else n)
+    from fastmlp._threading import call_threads
+    return call_threads(n_threads) or fastmlp.get_num_threads()
 
 
 def openmp_threads(estimator, X, y):
@@ -46,14 +51,15 @@ def pid_probe(estimator, X, y):
 
 
 def worker_threads():
-    """(In a task) What the worker running it gives fastmlp: its thread count, its usable CPUs, OMP_NUM_THREADS, and
-    fastmlp's default thread count there."""
+    """(In a task) What the worker running it gives fastmlp: its thread count, its usable
+    CPUs, OMP_NUM_THREADS, fastmlp's process-wide thread count, and what
+    fastmlp.MLP(n_threads=None) runs on."""
     import fastmlp
     from distributed import get_worker
     from fastmlp._limits import usable_cpus
     return {"nthreads": get_worker().state.nthreads, "cpus": usable_cpus(),
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-            "fastmlp": fastmlp.get_num_threads()}
+            "fastmlp": fastmlp.get_num_threads(), "MLP": effective_threads()}
 
 
 def warm_up(model):

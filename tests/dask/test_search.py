@@ -36,7 +36,26 @@ def test_workers_resolve_one_thread(client):
         # (distributed.nanny.pre-spawn-environ), and fastmlp's default follows it.
         assert info["OMP_NUM_THREADS"] == "1"
         assert info["fastmlp"] == 1
-        assert info["fastmlp"] <= max(1, info["cpus"] // info["nthreads"])
+        assert info["MLP"] == 1
+
+
+def test_set_num_threads_on_the_workers_overrides_the_nanny(client):
+    """client.run(fastmlp.set_num_threads, k) raises every worker's count; 0 restores it."""
+    import fastmlp
+    workers = list(client.scheduler_info()["workers"])
+
+    def probe():
+        return client.gather([client.submit(dask_helpers.worker_threads, workers=[w],
+                                            pure=False) for w in workers])
+    client.run(fastmlp.set_num_threads, 2)
+    try:
+        for info in probe():
+            assert info["fastmlp"] == 2
+            # fastmlp.MLP(n_threads=None) takes it, within the worker's share of the CPUs.
+            assert info["MLP"] == min(2, max(1, info["cpus"] // info["nthreads"]))
+    finally:
+        client.run(fastmlp.set_num_threads, 0)
+    assert [info["fastmlp"] for info in probe()] == [1, 1]
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)
