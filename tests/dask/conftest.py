@@ -5,17 +5,8 @@ import signal
 
 import pytest
 
-dask = pytest.importorskip("dask", reason="the Dask tests need dask: pip install 'fastmlp[dask]'")
-distributed = pytest.importorskip(
-    "distributed", reason="the Dask tests need distributed: pip install 'fastmlp[dask]'")
-pytest.importorskip("dask_ml", reason="the Dask tests need dask-ml: pip install 'fastmlp[dask]'")
-
-import dask_helpers  # noqa: E402
-
 #: Seconds a test (the cluster's start included) may take before it fails.
 TEST_DEADLINE = 120
-#: Seconds the cluster has to start its workers or to close.
-CLUSTER_TIMEOUT = 60
 
 
 class DeadlineExceeded(Exception):
@@ -44,6 +35,9 @@ def client():
     session."""
     import cloudpickle
     from distributed import Client, LocalCluster
+
+    import dask_helpers
+    from dask_helpers import CLUSTER_TIMEOUT
 
     # The workers unpickle the helpers' estimators and scorers by value: they need not import
     # the test directory.

@@ -8,6 +8,8 @@ import numpy as np
 
 N_FEATURES = 20
 N_CLASSES = 3
+#: Seconds a cluster has to start its workers or to close.
+CLUSTER_TIMEOUT = 60
 
 
 def labelled_blocks(n_blocks, rows_per_block, seed):

@@ -1,6 +1,11 @@
 """Out-of-core training: dask_ml's Incremental runs partial_fit over the blocks of a dask array
 that live on the workers, and the model equals, bit for bit, partial_fit over the same blocks
 in order in one process."""
+from dask_available import skip_without_dask
+
+skip_without_dask()
+
+# The rest needs the [dask] extra.
 import warnings
 
 import numpy as np

@@ -1,6 +1,11 @@
 """Distributed prediction: dask_ml's ParallelPostFit predicts 1,000,000 rows generated on the
 workers block by block; the results equal the in-process ones on the same blocks, and no
 worker's memory grows by more than a bound far below what the whole array would take."""
+from dask_available import skip_without_dask
+
+skip_without_dask()
+
+# The rest needs the [dask] extra.
 import warnings
 
 import dask

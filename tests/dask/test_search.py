@@ -1,6 +1,11 @@
 """Distributed search: GridSearchCV under joblib's dask backend fits every candidate on the
 cluster's workers, each fit on one thread (a worker of one thread gets one core), and finds
 what the same search finds in one process."""
+from dask_available import skip_without_dask
+
+skip_without_dask()
+
+# The rest needs the [dask] extra.
 import os
 import warnings
 

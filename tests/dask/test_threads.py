@@ -2,6 +2,11 @@
 (``LocalCluster(processes=False)``, no nanny to set OMP_NUM_THREADS): the process's CPUs are
 shared among the workers' threads, so concurrent tasks do not oversubscribe them; outside a
 Dask task nothing changes."""
+from dask_available import skip_without_dask
+
+skip_without_dask()
+
+# The rest needs the [dask] extra.
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster
@@ -11,7 +16,7 @@ from fastmlp._limits import usable_cpus
 from fastmlp._threading import call_threads, dask_task_threads
 
 import dask_helpers
-from conftest import CLUSTER_TIMEOUT
+from dask_helpers import CLUSTER_TIMEOUT
 
 
 def test_outside_a_dask_task_the_default_is_the_process_count(client):
