@@ -45,8 +45,9 @@ def client():
     previous = signal.signal(signal.SIGALRM, _deadline)
     signal.alarm(CLUSTER_TIMEOUT)
     try:
+        # ":0": the scheduler's HTTP server on a free port, never a fixed one another run holds.
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=None, memory_limit="1GiB")
+                               dashboard_address=":0", memory_limit="1GiB")
         client = Client(cluster, timeout=CLUSTER_TIMEOUT)
         client.wait_for_workers(2, timeout=CLUSTER_TIMEOUT)
     finally:

@@ -35,7 +35,7 @@ def _fit_in_task():
 
 def test_threaded_workers_share_the_cpus():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster, \
+                      dashboard_address=":0") as cluster, \
             Client(cluster, set_as_default=False, timeout=CLUSTER_TIMEOUT) as threaded:
         workers = list(threaded.scheduler_info()["workers"])
         results = threaded.gather([threaded.submit(_fit_in_task, workers=[w], pure=False)
