@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 from dask_ml.wrappers import Incremental
-from distributed import wait
+from distributed import get_task_stream, wait
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
@@ -47,10 +47,16 @@ def test_incremental_equals_partial_fit_in_one_process(client, blocks, name):
     assert all(client.who_has(X).values())
 
     wrapper = Incremental(factory(), shuffle_blocks=True, random_state=BLOCK_ORDER_SEED)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), get_task_stream(client) as stream:
         warnings.simplefilter("ignore")   # scikit-learn's ConvergenceWarning per partial_fit
         wrapper.fit(X, y, **kwargs)
     distributed_model = wrapper.estimator_
+    # One partial_fit per block, on the workers holding them: the model went from one worker
+    # process to the other (pickled) on its way.
+    fits = [task for task in stream.data
+            if task["key"][0].startswith("fit-") and task["key"][1] >= 0]   # -1: the model
+    assert len(fits) == N_BLOCKS
+    assert len({task["worker"] for task in fits}) == 2
 
     # The same blocks, in the same order, in this process (on its own thread count).
     order = list(range(N_BLOCKS))
