@@ -28,8 +28,12 @@ def labelled_blocks(n_blocks, rows_per_block, seed):
 
 def thread_probe(estimator, X, y):
     """A scorer whose "score" is the thread count a call of ``estimator``'s kernels runs on
-    here, at most: what fastmlp.MLP's ``n_threads`` resolves to (the drop-in's is None)."""
-    return float(effective_threads(getattr(estimator, "n_threads", None)))
+    here, at most: what fastmlp.MLP's ``n_threads`` resolves to, or the process's count for
+    the drop-in classes (which have no ``n_threads``)."""
+    import fastmlp
+    if not hasattr(estimator, "n_threads"):
+        return float(fastmlp.get_num_threads())
+    return float(effective_threads(estimator.n_threads))
 
 
 def effective_threads(n_threads=None):
