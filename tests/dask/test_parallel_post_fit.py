@@ -6,6 +6,7 @@ from dask_available import skip_without_dask
 skip_without_dask()
 
 # The rest needs the [dask] extra.
+import os
 import warnings
 
 import dask
@@ -52,12 +53,15 @@ def test_parallel_post_fit_equals_in_process_with_bounded_memory(client, name):
 
     # Imports and first allocations are not the data's: done before the measure.
     client.run(dask_helpers.warm_up, model)
-    rss_before = client.run(dask_helpers.reset_peak_rss)
+    # The peak is reset and read through /proc (Linux); elsewhere only the results are checked.
+    measure = os.path.exists("/proc/self/clear_refs")
+    rss_before = client.run(dask_helpers.reset_peak_rss) if measure else None
     results = client.compute(outputs, sync=True)
-    peak = client.run(dask_helpers.peak_rss)
-    growth = {w: peak[w] - rss_before[w] for w in peak}
-    assert PEAK_GROWTH_BOUND * 2.5 < WHOLE_X_BYTES
-    assert all(g < PEAK_GROWTH_BOUND for g in growth.values()), growth
+    if measure:
+        peak = client.run(dask_helpers.peak_rss)
+        growth = {w: peak[w] - rss_before[w] for w in peak}
+        assert PEAK_GROWTH_BOUND * 2.5 < WHOLE_X_BYTES
+        assert all(g < PEAK_GROWTH_BOUND for g in growth.values()), growth
 
     # In process, chunk by chunk: the same chunks (the generator is seeded per chunk).
     methods = [model.predict] + ([model.predict_proba] if classifier else [])
