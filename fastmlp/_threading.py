@@ -1,11 +1,12 @@
 """The thread count handed to the C kernels: every path to OpenMP goes through
 :func:`fastmlp._limits.usable_threads` (one bound, one clamp)."""
 import os
+import sys
 
 from . import _core
-from ._limits import usable_threads
+from ._limits import usable_cpus, usable_threads
 
-__all__ = ["call_threads", "peak_gflops", "set_num_threads"]
+__all__ = ["call_threads", "dask_task_threads", "peak_gflops", "set_num_threads"]
 
 
 def set_num_threads(n):
@@ -34,10 +35,37 @@ def call_threads(n):
     """The ``n_threads=`` argument of one binding call for a model's ``n_threads``: 0 (the
     process's count) for None, else ``n`` bounded and clamped as by :func:`set_num_threads`.
 
+    In a task on a Dask worker, None is at most the usable CPUs shared among the threads of
+    the Dask workers of the process (:func:`dask_task_threads`): each of them may run a task
+    at the same time.
+
     The count goes with the call, so concurrent calls with different counts never change the
     process-wide count (``set_num_threads``) under each other. A forked child runs every call
     on one thread whatever the count (src_c/frame/threads.c: libgomp is not fork-safe).
     """
     if n is None:
-        return 0
+        share = dask_task_threads()
+        if share is None or share >= _core.get_num_threads():
+            return 0
+        return share
     return usable_threads(n)
+
+
+def dask_task_threads():
+    """In a task on a ``dask.distributed`` worker: ``usable_cpus()`` divided among the threads
+    of every Dask worker in this process (at least 1). None anywhere else, and without
+    ``distributed`` imported."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return None
+    try:
+        worker = distributed.get_worker()
+    except (AttributeError, ValueError):
+        return None
+    threads = worker.state.nthreads
+    try:   # workers that are threads of one process (LocalCluster(processes=False)) share it
+        threads = max(threads, sum(w.state.nthreads for w in list(type(worker)._instances)
+                                   if getattr(w.status, "name", "") in ("running", "paused")))
+    except (AttributeError, TypeError):
+        pass
+    return max(1, usable_cpus() // max(1, threads))

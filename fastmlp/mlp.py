@@ -88,8 +88,9 @@ class MLPClassifier(*BASES):
         Seeds the initial weights, the shuffling and ``validation_split``. The same int gives
         the same model, bit for bit, whatever the thread count.
     n_threads : int or None
-        Threads of the C kernels, at most; None uses ``OMP_NUM_THREADS`` or all cores. A pass
-        too small to repay them uses fewer (one for a small network; see README, Performance).
+        Threads of the C kernels, at most; None uses ``OMP_NUM_THREADS`` or all cores (in a
+        task on a Dask worker, at most its share of them: docs/dask.md). A pass too small to
+        repay them uses fewer (one for a small network; see README, Performance).
     verbose : int
         0 silent. 1: a live progress bar per epoch when standard output is a terminal (steps
         done, ETA, running loss); otherwise plain lines, the tutorial's ``epoch step loss:
