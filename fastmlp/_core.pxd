@@ -139,3 +139,4 @@ cdef extern from "kernels/registry.h" nogil:
 
 cdef extern from "kernels/peak.h" nogil:
     double fm_peak_gflops(int n_threads, double seconds)
+    double fm_peak_gflops_bf16(int n_threads, double seconds)

@@ -153,16 +153,18 @@ def set_isa(str name):
                          f"(available: {fm_isa_available().decode()})")
 
 
-def peak_gflops(n_threads=None, double seconds=0.2):
+def peak_gflops(n_threads=None, double seconds=0.2, precision="fp32"):
     """Measured FMA throughput in GFLOP/s of ``n_threads`` threads (default: the kernels'
     thread count) running for about ``seconds``, with the current instruction set: the
-    yardstick for "% of peak"."""
+    yardstick for "% of peak". ``precision="bf16"``: the throughput of bf16 products
+    (VDPBF16PS, or its emulation where the CPU lacks it; ``build_info()["bf16"]``)."""
     cdef int n = 0 if n_threads is None else int(n_threads)
+    cdef int bf16 = _precision_code(precision)
     _expect(n_threads is None or n >= 1, f"n_threads must be >= 1, got {n_threads}")
     _expect(seconds > 0 and seconds <= 60, f"seconds must be in (0, 60], got {seconds}")
     cdef double value
     with nogil:
-        value = fm_peak_gflops(n, seconds)
+        value = fm_peak_gflops_bf16(n, seconds) if bf16 else fm_peak_gflops(n, seconds)
     return value
 
 

@@ -22,13 +22,14 @@ def set_num_threads(n):
         _core.set_num_threads(usable_threads(n))
 
 
-def peak_gflops(n_threads=None, seconds=0.2):
+def peak_gflops(n_threads=None, seconds=0.2, precision="fp32"):
     """Measured FMA throughput in GFLOP/s of ``n_threads`` threads (default: the kernels'
     thread count) running for about ``seconds``; the thread count is bounded and clamped as
-    by :func:`set_num_threads`."""
+    by :func:`set_num_threads`. ``precision="bf16"``: the throughput of bf16 products
+    (VDPBF16PS where the CPU has it, else its emulation; ``build_info()["bf16"]``)."""
     if n_threads is not None:
         n_threads = usable_threads(n_threads)
-    return _core.peak_gflops(n_threads, seconds)
+    return _core.peak_gflops(n_threads, seconds, precision)
 
 
 def call_threads(n):

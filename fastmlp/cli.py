@@ -359,6 +359,9 @@ def _info(args):
     if args.peak:
         info["peak_gflops"] = round(max(fastmlp.peak_gflops(seconds=PEAK_PROBE_SECONDS)
                                         for _ in range(PEAK_PROBES)), 1)
+        info["peak_gflops_bf16"] = round(max(
+            fastmlp.peak_gflops(seconds=PEAK_PROBE_SECONDS, precision="bf16")
+            for _ in range(PEAK_PROBES)), 1)
     if args.json:
         import json
         print(json.dumps(info))
@@ -367,12 +370,14 @@ def _info(args):
             ("instruction set", f"{info['isa']} (this CPU: {' '.join(info['isa_available'])})"),
             ("OpenMP", "yes" if info["openmp"] else "no"),
             ("threads", str(info["n_threads"])),
-            ("compiler", info["compiler"])]
+            ("compiler", info["compiler"]),
+            ("bf16 products", info["bf16"])]
     if info["isa_note"]:
         rows.append(("note", info["isa_note"]))
     if args.peak:
         rows.append(("FMA peak", f"{info['peak_gflops']:.1f} GFLOP/s on {info['n_threads']} "
                                  f"thread{'s' if info['n_threads'] != 1 else ''}"))
+        rows.append(("bf16 peak", f"{info['peak_gflops_bf16']:.1f} GFLOP/s"))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

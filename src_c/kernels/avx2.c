@@ -20,14 +20,14 @@ enum { TILE_PREFETCH_A = 0, TILE_PREFETCH_C = 0, TILE_FEW_REGISTERS = 1 };
 
 #include "kernels/tile.h"
 
+enum { PROBE_CHAINS = 12 };   /* 16 registers: with 16 chains three spill */
+#include "kernels/probe.h"
+
 enum { PAIRS_MR_ROWS = MR, PAIRS_NV_ROWS = NR / 8, PAIRS_MR_COLUMNS = MR,
        PAIRS_NV_COLUMNS = NR / 8 };
 #include "kernels/pairs.h"
 
 static const fm_pairs_set pairs = PAIRS_SET("avx2 (emulated)", 0);
-
-enum { PROBE_CHAINS = 12 };   /* 16 registers: with 16 chains three spill */
-#include "kernels/probe.h"
 
 /* An m x n tile, m <= 6 and n <= 16, over its list (LISTED) or its runs. */
 FM_INLINE void tile_m(const int LISTED, int m, int n, ptrdiff_t k, const float *a,

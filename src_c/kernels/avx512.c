@@ -26,15 +26,15 @@ enum { TILE_PREFETCH_A = 1, TILE_PREFETCH_C = 1, TILE_FEW_REGISTERS = 0 };
 
 #include "kernels/tile.h"
 
+enum { PROBE_CHAINS = 16 };   /* 32 registers */
+#include "kernels/probe.h"
+
 /* bf16 products: the float tiles' shapes (wide by rows, columns by columns) */
 enum { PAIRS_MR_ROWS = MR_WIDE, PAIRS_NV_ROWS = NR_WIDE / 16, PAIRS_MR_COLUMNS = MR_COLUMNS,
        PAIRS_NV_COLUMNS = NR_COLUMNS / 16 };
 #include "kernels/pairs.h"
 
 static const fm_pairs_set pairs = PAIRS_SET("avx512 (emulated)", 0);
-
-enum { PROBE_CHAINS = 16 };   /* 32 registers */
-#include "kernels/probe.h"
 
 /* In-register transpose of r[0..15] (rows) into columns. */
 FM_INLINE void transpose16(__m512 r[16])

@@ -15,6 +15,9 @@ enum { TILE_PREFETCH_A = 1, TILE_PREFETCH_C = 1, TILE_FEW_REGISTERS = 0 };
 
 #include "kernels/tile.h"
 
+enum { PROBE_CHAINS = 16 };   /* as avx512.c */
+#include "kernels/probe.h"
+
 /* avx512.c's float tile shapes: 6 x 64 for A by rows, 12 x 32 by columns */
 enum { PAIRS_MR_ROWS = 6, PAIRS_NV_ROWS = 4, PAIRS_MR_COLUMNS = 12, PAIRS_NV_COLUMNS = 2 };
 #include "kernels/pairs.h"

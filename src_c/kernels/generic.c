@@ -80,6 +80,7 @@ static const fm_pairs_set pairs = {
     .rows = { .mr = MR, .nr = NR, .run = kernel_pairs },
     .columns = { .mr = MR, .nr = NR, .run = kernel_pairs },
     .pair_rows = pair_rows, .pair_row = pair_row,
+    .probe = PROBE_PAIRS_ENTRY,
 };
 
 /* One kernel serves every shape: wide, columns, narrow and row. */

@@ -9,7 +9,7 @@
  *   PAIRS_MR_ROWS, PAIRS_NV_ROWS        the tallest and widest tile for A in rows of pairs
  *   PAIRS_MR_COLUMNS, PAIRS_NV_COLUMNS  the same for A in columns of pairs (rsa == 1)
  *
- * and gets pairs_rows, pairs_columns (fm_ukernel_fn), pair_rows and pair_row (fm_pairs_set).
+ * (after probe.h) and gets pairs_rows, pairs_columns (fm_ukernel_fn), pair_rows and pair_row (fm_pairs_set).
  * The generic set takes the packing alone, and runs its own loop over v_dot2_bf16.
  */
 #ifndef FASTMLP_PAIRS_H
@@ -118,7 +118,7 @@ static void pairs_columns(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t r
         .rows = { .mr = PAIRS_MR_ROWS, .nr = PAIRS_NV_ROWS * FM_VL, .run = pairs_rows },  \
         .columns = { .mr = PAIRS_MR_COLUMNS, .nr = PAIRS_NV_COLUMNS * FM_VL,              \
                      .run = pairs_columns },                                              \
-        .pair_rows = pair_rows, .pair_row = pair_row }
+        .pair_rows = pair_rows, .pair_row = pair_row, .probe = PROBE_PAIRS_ENTRY }
 
 #endif /* FASTMLP_TILE_H */
 

@@ -117,6 +117,7 @@ typedef struct {
     int pack_b_min_tiles;  /* a row-major B panel is packed when this many row tiles reuse it */
 } fm_blocksizes;
 
+
 /* Steps of each probe burst (kernels/probe.h). */
 enum { FM_PROBE_BURST = 4096 };
 
@@ -141,6 +142,7 @@ typedef struct {
     fm_tile_kernel columns;     /* A in columns of pairs (rsa == 1) */
     fm_pair_rows_fn pair_rows;
     fm_pair_row_fn pair_row;
+    fm_probe probe;             /* its throughput (kernels/probe.h, peak_probe_pairs) */
 } fm_pairs_set;
 
 typedef struct {
