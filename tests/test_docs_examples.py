@@ -95,3 +95,23 @@ def test_docs_block_runs_as_a_script(code, tmp_path):
     promised = re.findall(r"^\s*print\(.*\)\s*#\s*(\S+)\s*$", code, re.MULTILINE)
     for value in promised:
         assert value in result.stdout, (value, result.stdout[-2000:])
+
+
+# The modules whose docstrings have examples (the API reference shows them).
+DOCTEST_MODULES = ["fastmlp._threading", "fastmlp.metrics",
+                   "fastmlp.neural_network._multilayer_perceptron"]
+
+
+@pytest.mark.parametrize("name", DOCTEST_MODULES)
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+    import warnings
+    if name.startswith("fastmlp.neural_network") and not _have_sklearn():
+        pytest.skip("needs scikit-learn")
+    module = importlib.import_module(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # a short fit's ConvergenceWarning
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} has no examples"
+    assert result.failed == 0
