@@ -40,7 +40,7 @@ def set_num_threads(n):
 
 
 def peak_gflops(n_threads=None, seconds=0.2):
-    """Measure this machine's FP32 FMA throughput with the kernels' instruction set.
+    """Measure the CPU's FP32 FMA throughput with the kernels' instruction set.
 
     The yardstick of the "% of peak" figures: independent FMA chains in the vectors of the
     instruction set in use, on every thread.
