@@ -1,6 +1,6 @@
 """Side-by-side comparison for the README: contenders interleaved in one process, medians.
 
-    python benchmarks/compare.py [--rounds 5] [--threads 2] [--data random|mnist]
+    python benchmarks/compare.py [--rounds 5] [--threads 2] [--data random|mnist] [--csv FILE]
 
 Each round runs one training epoch (300 steps of 200 samples) of every contender in turn, then
 predict on 10,000 samples and on 1 sample (fastmlp's through MLPClassifier.decision_function,
@@ -57,6 +57,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data", choices=("random", "mnist"), default="random")
+    parser.add_argument("--csv", metavar="FILE",
+                        help="also append the medians to FILE (results_csv.py; figures.py draws them)")
     args = parser.parse_args()
     if args.threads:
         _core.set_num_threads(args.threads)
@@ -131,6 +133,17 @@ def main():
               f"{1e3 * statistics.median(p10k[t.name]):.2f} | "
               f"{f'{100 * g10k / peak:.0f}%' if peak else 'n/a'} | "
               f"{1e6 * statistics.median(p1[t.name]):.1f} |")
+    if args.csv:
+        from results_csv import append_rows, cpu_name
+        common = {"source": "compare.py", "case": f"784-512-256-10, {args.data} data",
+                  "rounds": args.rounds, "threads": _core.get_num_threads(), "cpu": cpu_name()}
+        append_rows(args.csv, [
+            dict(common, contender=name, metric=metric, value=scale * statistics.median(values),
+                 unit=unit)
+            for metric, unit, scale, table in (("epoch", "s", 1, epochs),
+                                               ("predict 10k", "ms", 1e3, p10k),
+                                               ("predict 1", "us", 1e6, p1))
+            for name, values in table.items() if values])
     if torch_epoch and peak and args.data != "mnist":
         # The issue's epoch target is a ratio to PyTorch, whose share of the peak differs from
         # machine to machine: say what the ratio asks of fastmlp on this one.

@@ -18,9 +18,19 @@ LOSSES: dict[str, int]
 def set_num_threads(n: int) -> None:
     """Set the number of threads of every kernel; ``n <= 0`` restores the default."""
 def get_num_threads() -> int:
-    """The number of threads the kernels will use."""
+    """The number of threads the kernels will use.
+
+    Returns
+    -------
+    int
+    """
 def have_openmp() -> bool:
-    """Whether the extension was compiled with OpenMP."""
+    """Whether the extension was compiled with OpenMP.
+
+    Returns
+    -------
+    bool
+    """
 def all_finite(X: _F32) -> bool:
     """Whether no element of X (float32, C-contiguous) is NaN or infinite."""
     ...
@@ -37,7 +47,14 @@ def network_sizes_fit(sizes: Sequence[int], max_batch: int) -> bool:
     ...
 
 def build_info() -> dict[str, object]:
-    """isa, isa_available, isa_note, openmp, n_threads, compiler."""
+    """How fastmlp was built and what it runs on (``fastmlp info`` prints it).
+
+    Returns
+    -------
+    dict
+        ``isa`` (the kernels in use), ``isa_available`` (those this CPU runs), ``isa_note``,
+        ``openmp`` (bool), ``n_threads`` and ``compiler``.
+    """
 def set_isa(name: str) -> None:
     """Use the kernels of one instruction set: generic, avx2, avx512 or auto."""
 def peak_gflops(n_threads: int | None = ..., seconds: float = ...) -> float:

@@ -13,8 +13,26 @@ def set_num_threads(n):
     """Set the number of threads of every kernel, at most; ``n <= 0`` restores the default
     (``OMP_NUM_THREADS`` or the number of cores).
 
-    Raises ``ValueError`` above ``fastmlp._limits.MAX_THREADS``, and clamps a count above
-    ``THREADS_PER_CPU`` threads per usable CPU with a ``UserWarning``.
+    A model's ``n_threads`` overrides it for that model's calls.
+
+    Parameters
+    ----------
+    n : int
+        The most threads a kernel call uses; a count above ``THREADS_PER_CPU`` threads per
+        usable CPU is clamped to that, with a ``UserWarning``.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not an integer or is above ``fastmlp._limits.MAX_THREADS``.
+
+    Examples
+    --------
+    >>> import fastmlp
+    >>> fastmlp.set_num_threads(1)
+    >>> fastmlp.get_num_threads()
+    1
+    >>> fastmlp.set_num_threads(0)   # back to the default
     """
     if isinstance(n, int) and not isinstance(n, bool) and n <= 0:
         _core.set_num_threads(0)
@@ -23,10 +41,28 @@ def set_num_threads(n):
 
 
 def peak_gflops(n_threads=None, seconds=0.2, precision="fp32"):
-    """Measured FMA throughput in GFLOP/s of ``n_threads`` threads (default: the kernels'
-    thread count) running for about ``seconds``; the thread count is bounded and clamped as
-    by :func:`set_num_threads`. ``precision="bf16"``: the throughput of bf16 products
-    (VDPBF16PS where the CPU has it, else its emulation; ``build_info()["bf16"]``)."""
+    """Measure the CPU's FP32 FMA throughput (or its bf16 products') with the kernels'
+    instruction set.
+
+    The yardstick of the "% of peak" figures: independent FMA chains in the vectors of the
+    instruction set in use, on every thread.
+
+    Parameters
+    ----------
+    n_threads : int, optional
+        Threads to run (default: the kernels' thread count), bounded and clamped as by
+        :func:`set_num_threads`.
+    seconds : float
+        About how long to measure.
+    precision : {"fp32", "bf16"}
+        "bf16": chains of bf16 products instead (VDPBF16PS where the CPU has it, else its
+        emulation; ``build_info()["bf16"]`` says which), each counting four flops a lane.
+
+    Returns
+    -------
+    float
+        GFLOP/s (an FMA counts two).
+    """
     if n_threads is not None:
         n_threads = usable_threads(n_threads)
     return _core.peak_gflops(n_threads, seconds, precision)

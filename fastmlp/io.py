@@ -53,13 +53,16 @@ from .mlp import MLP
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "read_state", "save"]
 
+#: The format's name in every model file's header.
 FORMAT = "fastmlp.mlp"
+#: The version of the format this fastmlp writes; ``load`` reads it and every earlier one.
 FORMAT_VERSION = 1
 
 # Limits of what load() accepts, so that a hostile file cannot make it allocate without bound
 # (with the byte budget, _limits.MAX_LOAD_BYTES, and the archive rules of fastmlp._archive).
 MAX_HEADER_BYTES = 64 << 20
 MAX_LAYER_WIDTH = 1 << 24
+#: The most weights and biases a model file may declare.
 MAX_PARAMETERS = 1 << 31
 _NUMBER_KINDS = "iufb"
 _HEADER_KEYS = {"format", "format_version", "fastmlp_version", "layer_sizes", "loss",
