@@ -47,13 +47,14 @@ class FastmlpTrainer:
     input checks every user call pays."""
     name = "fastmlp"
 
-    def __init__(self, n_threads=None, sizes=SIZES):
+    def __init__(self, n_threads=None, sizes=SIZES, precision="fp32"):
         weights, biases = initial_weights(sizes=sizes)
         params = [a for pair in zip(weights, biases) for a in pair]
         self.model = MLPClassifier(hidden_layer_sizes=sizes[1:-1], batch_size=BATCH, epochs=1,
-                                   random_state=0)
+                                   random_state=0, precision=precision)
         self.model.set_weights(params)          # builds the model from the weights' shapes
-        self.net = _core.Network(sizes, BATCH)  # the network fit would train, batches of BATCH
+        # the network fit would train, batches of BATCH
+        self.net = _core.Network(sizes, BATCH, precision=precision)
         self.net.set_weights(params)
         self.n_threads = n_threads
 
@@ -96,11 +97,16 @@ class NumpyTrainer:
 
 
 class TorchTrainer:
+    """PyTorch's step; with bf16, under its CPU autocast (torch.autocast("cpu", bfloat16): the
+    products in bf16, the weights and the update in float32)."""
     name = "pytorch"
 
-    def __init__(self, n_threads=None, sizes=SIZES):
+    def __init__(self, n_threads=None, sizes=SIZES, bf16=False):
+        import contextlib
         import torch                      # optional: only the benchmarks use it
         self.torch = torch
+        self.autocast = ((lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16
+                         else contextlib.nullcontext)
         if n_threads:
             torch.set_num_threads(n_threads)
         weights, biases = initial_weights(sizes=sizes)
@@ -122,8 +128,9 @@ class TorchTrainer:
         xb = torch.from_numpy(X)
         target = self.eye[torch.from_numpy(y).long()]
         self.opt.zero_grad(set_to_none=True)
-        out = self.model(xb)
-        loss = ((out - target) ** 2).sum() / xb.shape[0]
+        with self.autocast():
+            out = self.model(xb)
+        loss = ((out.float() - target) ** 2).sum() / xb.shape[0]
         loss.backward()
         self.opt.step()
         return loss.item()
@@ -136,8 +143,8 @@ class TorchTrainer:
             self.step(X[start:start + BATCH], y[start:start + BATCH])
 
     def predict(self, X):
-        with self.torch.inference_mode():
-            return self.model(self.torch.from_numpy(X)).numpy()
+        with self.torch.inference_mode(), self.autocast():
+            return self.model(self.torch.from_numpy(X)).float().numpy()
 
 
 class KerasTrainer:
