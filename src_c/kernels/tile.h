@@ -188,22 +188,11 @@ FM_INLINE void tile_body(const int PAIRS, const int MR, const int NV, const int 
     }
 }
 
-/* A float tile (tile_body). */
-FM_INLINE void tile(const int MR, const int NV, const int LISTED, int n, ptrdiff_t k,
-                    const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb,
-                    float *c, ptrdiff_t ldc, const fm_tile *t)
-{
-    tile_body(0, MR, NV, LISTED, n, k, a, rsa, csa, b, rsb, c, ldc, t);
-}
-
-/* A tile of a bf16 product: k steps of pairs, A and B holding a pair in each float's place
- * (kernels/pairs.h packs them; no runs or lists). */
-FM_INLINE void tile_pairs(const int MR, const int NV, int n, ptrdiff_t k, const float *a,
-                          ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c,
-                          ptrdiff_t ldc, const fm_tile *t)
-{
-    tile_body(1, MR, NV, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t);
-}
+/* A float tile, and a tile of a bf16 product: k steps of pairs, A and B holding a pair in each
+ * float's place (kernels/pairs.h packs them; no runs or lists). Macros rather than wrappers:
+ * one more level of inlined function changes how GCC allocates the float kernels' registers. */
+#define tile(...) tile_body(0, __VA_ARGS__)
+#define tile_pairs(MR, NV, ...) tile_body(1, MR, NV, 0, __VA_ARGS__)
 
 /* A tile whose rows of A may be 1 apart (rsa == 1: A stored by columns, or packed): the
  * compiler then addresses them with constant offsets, so that case gets a body of its own. */
