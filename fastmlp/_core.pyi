@@ -108,7 +108,11 @@ class Network:
                  activation: str = ..., adam: bool = ...,
                  dropout: float | Sequence[float] | None = ...,
                  precision: str = ...) -> None: ...
-    precision: str
+    @property
+    def precision(self) -> str:
+        """"fp32", or "bf16" for bf16 products; settable."""
+    @precision.setter
+    def precision(self, value: str) -> None: ...
     def get_weights(self) -> list[_F32]:
         """``[W1, b1, W2, b2, ...]`` copies; W of shape (n_in, n_out), b of shape (n_out,)."""
     def set_weights(self, weights: Sequence[npt.ArrayLike]) -> None: ...

@@ -38,6 +38,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(f"fastmlp.neural_network needs scikit-learn (>= 1.9): "
                       f"pip install 'scikit-learn>=1.9' ({exc})") from exc
 
+from .. import _precision
 from . import _engine
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -246,13 +247,14 @@ class BaseMultilayerPerceptron(BaseEstimator):
             Options(Real, {np.inf}),
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "precision": [StrOptions({"fp32", "bf16"})],
     }
 
     def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size,
                  learning_rate, learning_rate_init, power_t, max_iter, loss, shuffle,
                  random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
                  early_stopping, validation_fraction, beta_1, beta_2, epsilon,
-                 n_iter_no_change, max_fun):
+                 n_iter_no_change, max_fun, precision="fp32"):
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
@@ -277,6 +279,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.precision = precision
 
     # -- the network: built from coefs_ / intercepts_, the truth while training ---------------
 
@@ -340,7 +343,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 and net.max_batch >= max_batch and list(net.sizes) == self._layer_sizes()
                 and net.activation == self.activation):
             self._push_weights(net)
-            return net
+            return self._with_precision(net)
         self._release_network()
         net = _engine.make_network(self._layer_sizes(), max_batch, self.activation,
                                    solver=optimizer.solver,
@@ -352,7 +355,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
         self._network = net
         self._network_kind = optimizer.kind
         self._remember_weights()
-        return net
+        return self._with_precision(net)
 
     def _predict_network(self):
         """A network holding the model's weights, for a forward pass."""
@@ -360,13 +363,23 @@ class BaseMultilayerPerceptron(BaseEstimator):
         if (net is not None and list(net.sizes) == self._layer_sizes()
                 and net.activation == self.activation):
             self._push_weights(net)
-            return net
+            return self._with_precision(net)
         self._release_network()
         net = _engine.make_network(self._layer_sizes(), 1, self.activation, solver="lbfgs")
         net.set_weights(self._interleaved())
         self._network = net
         self._network_kind = "plain"
         self._remember_weights()
+        return self._with_precision(net)
+
+    def _with_precision(self, net):
+        """net, its products in the model's precision (the NumPy stand-in the tests can swap
+        in computes in float64 or float32 whatever it is told, so it is told only bf16)."""
+        precision = getattr(self, "precision", "fp32")   # models pickled before it existed
+        if precision != "fp32" or hasattr(net, "precision"):
+            net.precision = precision
+        if precision == "bf16":
+            _precision.warn_if_emulated(precision)
         return net
 
     def __getstate__(self):
@@ -568,8 +581,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
         X32, Y32, sw32 = self._core_inputs(X, y, sample_weight)
         n_samples = X32.shape[0]
         self._release_network()
-        net = _engine.make_network(layer_units, min(n_samples, _LBFGS_BLOCK_ROWS),
-                                   self.activation, solver="lbfgs")
+        net = self._with_precision(_engine.make_network(
+            layer_units, min(n_samples, _LBFGS_BLOCK_ROWS), self.activation, solver="lbfgs"))
         self._network = net
         self._network_kind = "plain"
         sw_sum = float(n_samples) if sw32 is None else float(sample_weight.sum())
@@ -934,6 +947,11 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         Epochs without an improvement of ``tol`` before stopping (stochastic solvers).
     max_fun : int
         The most loss-function calls of L-BFGS.
+    precision : {"fp32", "bf16"}
+        fastmlp's addition: "bf16" runs every matrix product of training and prediction with
+        bfloat16 operands summed in float32 (VDPBF16PS where the CPU has it, an exact
+        emulation elsewhere); the weights, the optimiser's state and the update stay float32
+        (or the input's dtype for ``coefs_``). See the documentation's page on bf16.
 
     Examples
     --------
@@ -950,7 +968,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 precision="fp32"):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -959,7 +978,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             verbose=verbose, warm_start=warm_start, momentum=momentum,
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            precision=precision)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
@@ -1162,6 +1182,11 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         Epochs without an improvement of ``tol`` before stopping (stochastic solvers).
     max_fun : int
         The most loss-function calls of L-BFGS.
+    precision : {"fp32", "bf16"}
+        fastmlp's addition: "bf16" runs every matrix product of training and prediction with
+        bfloat16 operands summed in float32 (VDPBF16PS where the CPU has it, an exact
+        emulation elsewhere); the weights, the optimiser's state and the update stay float32
+        (or the input's dtype for ``coefs_``). See the documentation's page on bf16.
 
     Examples
     --------
@@ -1183,7 +1208,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 precision="fp32"):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -1192,7 +1218,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             verbose=verbose, warm_start=warm_start, momentum=momentum,
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun)
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            precision=precision)
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model.

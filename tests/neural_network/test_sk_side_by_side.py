@@ -71,13 +71,27 @@ def assert_same_curve(ours, theirs):
 
 # -- the constructor ---------------------------------------------------------------------------
 
+# fastmlp's own parameters, each last and keyword-only, whose defaults compute as
+# scikit-learn does.
+EXTENSIONS = {"precision": "fp32"}
+
+
 @pytest.mark.parametrize("ours, theirs", PAIRS)
 def test_same_signature_and_constraints(ours, theirs):
-    assert inspect.signature(ours.__init__) == inspect.signature(theirs.__init__)
-    assert ours().get_params() == theirs().get_params()
-    assert ({k: [_constraint(c) for c in v] for k, v in ours._parameter_constraints.items()}
-            == {k: [_constraint(c) for c in v]
-                for k, v in theirs._parameter_constraints.items()})
+    signature = inspect.signature(ours.__init__)
+    params = list(signature.parameters.values())
+    extra = params[len(params) - len(EXTENSIONS):]
+    assert {p.name: p.default for p in extra} == EXTENSIONS
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in extra)
+    assert signature.replace(parameters=params[:len(params) - len(EXTENSIONS)]) == \
+        inspect.signature(theirs.__init__)
+    ours_params = ours().get_params()
+    assert {k: ours_params.pop(k) for k in EXTENSIONS} == EXTENSIONS
+    assert ours_params == theirs().get_params()
+    constraints = {k: [_constraint(c) for c in v] for k, v in ours._parameter_constraints.items()
+                   if k not in EXTENSIONS}
+    assert constraints == {k: [_constraint(c) for c in v]
+                           for k, v in theirs._parameter_constraints.items()}
 
 
 def _constraint(c):
@@ -96,6 +110,7 @@ BAD_PARAMS = [dict(hidden_layer_sizes=0), dict(activation="softmax"), dict(solve
               dict(momentum=1.5), dict(nesterovs_momentum=None), dict(early_stopping=1),
               dict(validation_fraction=1.0), dict(beta_1=1.0), dict(beta_2=-0.1),
               dict(epsilon=0.0), dict(n_iter_no_change=0), dict(max_fun=0)]
+# scikit-learn has no precision: ours alone is checked (test_bad_precision)
 
 
 @pytest.mark.parametrize("params", BAD_PARAMS, ids=lambda p: next(iter(p)))
@@ -680,3 +695,11 @@ def test_clear_import_error_without_scipy_for_lbfgs(monkeypatch):
     monkeypatch.setitem(sys.modules, "scipy.optimize", None)
     with pytest.raises(ImportError, match="solver='lbfgs' needs SciPy"):
         MLPClassifier(solver="lbfgs").fit(X, y)
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_bad_precision_is_scikit_learns_kind_of_error(cls):
+    from sklearn.utils._param_validation import InvalidParameterError
+    X, y = np.random.default_rng(0).random((20, 3)), np.arange(20) % 2
+    with pytest.raises(InvalidParameterError, match="precision"):
+        cls(precision="fp16").fit(X, y)
