@@ -232,8 +232,7 @@ def audit(path):
         table = table_slots.get(target) or table_addresses.get(target)
         if table is None:
             continue
-        if source is not None and (source.file == REGISTRY_FILE or
-                                   source.file is None and source.name in REGISTRY_API):
+        if in_registry(source):
             result.table_reads += 1
             continue
         where = source.label() if source else "code outside any function"
@@ -241,7 +240,7 @@ def audit(path):
 
     # The probe: CPUID and XGETBV in the registry's functions, and nowhere else.
     for source, mnemonic in probes:
-        if source is None or source.file != REGISTRY_FILE:
+        if not in_registry(source):
             where = source.label() if source else "code outside any function"
             result.violations.append(f"{where} executes {mnemonic}")
         else:
@@ -253,6 +252,11 @@ def audit(path):
         if not seen:
             result.violations.append(f"found no {what}: cannot vouch for the dispatch")
     return result
+
+
+def in_registry(function):
+    return function is not None and (function.file == REGISTRY_FILE or
+                                     function.file is None and function.name in REGISTRY_API)
 
 
 def _extension_from(path, tmp):
