@@ -71,8 +71,9 @@ def main():
     if qemu is None:
         print("qemu-x86_64 not found (apt-get install qemu-user): no emulated CPUs")
         return 2
-    # The real executable: qemu-user cannot run a shell-script shim.
-    python = os.path.realpath(shutil.which(args.python) or args.python)
+    # An ELF executable (qemu-user cannot run a shell-script shim), by its own path, so that a
+    # venv's interpreter still finds its pyvenv.cfg.
+    python = shutil.which(args.python) or args.python
     env = {k: v for k, v in os.environ.items() if k != "FASTMLP_ISA"}
     failures = 0
     for model, isa in models.items():

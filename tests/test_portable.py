@@ -59,10 +59,19 @@ LIBRARY = {
 }
 
 
-def _build(tmp_path, avx2_extra="", other_head="", other_flags=()):
-    cc = shutil.which(os.environ.get("CC", "cc"))
-    if cc is None:
+def _compiler(tmp_path):
+    """A C compiler that works ($CC, else cc), or the test skips."""
+    cc = shutil.which(os.environ.get("CC") or "cc")
+    probe = tmp_path / "probe.c"
+    probe.write_text("int main(void) { return 0; }\n")
+    if cc is None or subprocess.run([cc, "-c", str(probe), "-o", str(tmp_path / "probe.o")],
+                                    capture_output=True).returncode != 0:
         pytest.skip("needs a C compiler to build the audit's test libraries")
+    return cc
+
+
+def _build(tmp_path, avx2_extra="", other_head="", other_flags=()):
+    cc = _compiler(tmp_path)
     objects = []
     for name, text in LIBRARY.items():
         source = tmp_path / name
