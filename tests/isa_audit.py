@@ -7,8 +7,8 @@ FMA) or a legacy SSE3..SSE4.2 instruction (above the x86-64 baseline of SSE2). T
 
 - EVEX only in functions of kernels/avx512.c; VEX only in those of kernels/avx2.c and
   kernels/avx512.c; nothing above SSE2 anywhere else (so nothing was built with -march=native);
-- a kernel file's functions are reached only from the same file, or through its kernel set
-  (``fm_kernels_avx2`` / ``fm_kernels_avx512``: a table of function pointers);
+- a kernel file's functions are reached only from the same file, or through its tables
+  (``fm_kernels_<isa>``, ``fm_pairs_<isa>``: function pointers) and its own data;
 - those tables are read only by kernels/registry.c, which holds the CPUID / XGETBV probe.
 
 Usage: ``python tests/isa_audit.py [the extension's .so, or a wheel]`` (default: the installed
@@ -24,11 +24,15 @@ import zipfile
 from dataclasses import dataclass, field
 
 # The kernel files, and the instruction classes each may use.
-ISA_FILES = {"avx2.c": {"vex", "above_sse2"}, "avx512.c": {"vex", "evex", "above_sse2"}}
-TABLES = {"fm_kernels_avx2": "avx2.c", "fm_kernels_avx512": "avx512.c"}
+ISA_FILES = {"avx2.c": {"vex", "above_sse2"}, "avx512.c": {"vex", "evex", "above_sse2"},
+             "avx512_bf16.c": {"vex", "evex", "above_sse2"}}
+# A kernel file's tables: fm_kernels_<isa> (the float set), fm_pairs_<isa> (its bf16 products).
+TABLE_PREFIXES = ("fm_kernels_", "fm_pairs_")
+TABLES = {prefix + f[:-2]: f for f in ISA_FILES for prefix in TABLE_PREFIXES}
 REGISTRY_FILE = "registry.c"
 # registry.h's functions: the only global functions that may read a kernel set's table.
-REGISTRY_API = {"fm_dispatch_init", "fm_kernels", "fm_isa_name", "fm_isa_set", "fm_isa_known",
+REGISTRY_API = {"fm_dispatch_init", "fm_kernels", "fm_pairs", "fm_bf16_name", "fm_bf16_native",
+                "fm_bf16_set_emulated", "fm_isa_name", "fm_isa_set", "fm_isa_known",
                 "fm_isa_available", "fm_isa_note", "fm_compiler"}
 
 LEGACY_PREFIXES = {0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3}
@@ -212,11 +216,12 @@ def audit(path):
             target_file = isa_file_at(int(parts[3], 16))
             if target_file is None:
                 continue
-            table = [n for n, f in TABLES.items() if f == target_file][0]
-            lo, size = table_of.get(table, (0, 0))
-            if not lo <= where < lo + size:
-                result.violations.append(
-                    f"a pointer into {target_file} stored at {where:#x}, outside {table}")
+            # Its tables, and the file's own data (a table of its own the tables point to).
+            homes = [table_of[n] for n, f in TABLES.items() if f == target_file and n in table_of]
+            homes += [(addr, size) for addr, size, name, file in objects if file == target_file]
+            if not any(lo <= where < lo + size for lo, size in homes):
+                result.violations.append(f"a pointer into {target_file} stored at {where:#x}, "
+                                         f"outside that file's tables and data")
             else:
                 result.table_pointers += 1
         elif len(parts) >= 5 and parts[4].split("@")[0] in TABLES:
