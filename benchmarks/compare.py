@@ -1,10 +1,12 @@
 """Side-by-side comparison for the README: contenders interleaved in one process, medians.
 
-    python benchmarks/compare.py [--rounds 5] [--threads 2] [--data random|mnist]
+    python benchmarks/compare.py [--rounds 5] [--threads 2] [--data random|mnist] [--csv FILE]
 
 Each round runs one training epoch (300 steps of 200 samples) of every contender in turn, then
 predict on 10,000 samples and on 1 sample (fastmlp's through MLPClassifier.decision_function,
 the user's call with its input checks), so the machine's load drifts over all of them alike.
+ONNX Runtime, when installed, predicts with the same weights exported by fastmlp.onnx (its
+session on the same thread count) in the same rounds; it has no epoch columns.
 The data are MNIST-shaped random values (--data random, the default: every contender does all
 of its arithmetic), or the real digits from FASTMLP_DATA (--data mnist: the tutorial's own
 data, training digits for the epoch, test digits for the predictions, on which fastmlp skips
@@ -33,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np  # noqa: E402
 
-from contenders import BATCH, SIZES, available_trainers, mnist_digits, mnist_like  # noqa: E402
+from contenders import (BATCH, SIZES, available_predictors, available_trainers,  # noqa: E402
+                        mnist_digits, mnist_like)
 from fastmlp import _core  # noqa: E402
 from fastmlp.reference import flops_per_step  # noqa: E402
 
@@ -54,6 +57,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data", choices=("random", "mnist"), default="random")
+    parser.add_argument("--csv", metavar="FILE",
+                        help="also append the medians to FILE (results_csv.py; figures.py draws them)")
     args = parser.parse_args()
     if args.threads:
         _core.set_num_threads(args.threads)
@@ -64,22 +69,28 @@ def main():
         X_test = X
     X10k, X1 = X_test[:10000].copy(), X_test[:1].copy()
     trainers = [cls(args.threads) for cls in available_trainers()]
+    predictors = [cls(args.threads) for cls in available_predictors()]   # no training
     probe = getattr(_core, "peak_gflops", None)
     peaks = [probe(seconds=0.3)] if probe else []
     epoch_flop = flops_per_step(list(SIZES), BATCH) * (len(X) // BATCH)
     forward_flop = sum(2 * a * b for a, b in zip(SIZES[:-1], SIZES[1:])) * len(X10k)
 
     epochs = {t.name: [] for t in trainers}
-    p10k = {t.name: [] for t in trainers}
-    p1 = {t.name: [] for t in trainers}
+    p10k = {t.name: [] for t in trainers + predictors}
+    p1 = {t.name: [] for t in trainers + predictors}
     for t in trainers:                      # warm-up: caches, thread pools, lazy init
         t.step(X[:BATCH], y[:BATCH])
+        t.predict(X1)
+    for t in predictors:
         t.predict(X1)
     for r in range(args.rounds):
         if probe:
             peaks.append(probe(seconds=0.3))
         for t in trainers:
             epochs[t.name].append(timed(t.epoch, X, y))
+            p10k[t.name].append(timed(t.predict, X10k))
+            p1[t.name].append(timed(t.predict, X1, repeat=2000))
+        for t in predictors:
             p10k[t.name].append(timed(t.predict, X10k))
             p1[t.name].append(timed(t.predict, X1, repeat=2000))
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(
@@ -116,6 +127,23 @@ def main():
               f"{1e3 * statistics.median(p10k[name]):.2f} | "
               f"{f'{100 * g10k / peak:.0f}%' if peak else 'n/a'} | "
               f"{1e6 * statistics.median(p1[name]):.1f} |")
+    for t in predictors:                    # predict only: no epoch columns
+        g10k = forward_flop / statistics.median(p10k[t.name]) / 1e9
+        print(f"| {t.name} | n/a | n/a | n/a | n/a | n/a | "
+              f"{1e3 * statistics.median(p10k[t.name]):.2f} | "
+              f"{f'{100 * g10k / peak:.0f}%' if peak else 'n/a'} | "
+              f"{1e6 * statistics.median(p1[t.name]):.1f} |")
+    if args.csv:
+        from results_csv import append_rows, cpu_name
+        common = {"source": "compare.py", "case": f"784-512-256-10, {args.data} data",
+                  "rounds": args.rounds, "threads": _core.get_num_threads(), "cpu": cpu_name()}
+        append_rows(args.csv, [
+            dict(common, contender=name, metric=metric, value=scale * statistics.median(values),
+                 unit=unit)
+            for metric, unit, scale, table in (("epoch", "s", 1, epochs),
+                                               ("predict 10k", "ms", 1e3, p10k),
+                                               ("predict 1", "us", 1e6, p1))
+            for name, values in table.items() if values])
     if torch_epoch and peak and args.data != "mnist":
         # The issue's epoch target is a ratio to PyTorch, whose share of the peak differs from
         # machine to machine: say what the ratio asks of fastmlp on this one.

@@ -173,6 +173,26 @@ class KerasTrainer:
         return self.model.predict_on_batch(X)
 
 
+class OnnxRuntimePredictor:
+    """The fastmlp model of the contenders' initial weights, exported with fastmlp.onnx and
+    run by ONNX Runtime (the whole exported graph: labels and probabilities), its session on
+    the same thread count as fastmlp's kernels. Predicts only: ONNX Runtime does not train."""
+    name = "onnxruntime"
+
+    def __init__(self, n_threads=None, sizes=SIZES):
+        import onnxruntime                # optional: only the benchmarks use it
+        from fastmlp.onnx import to_onnx
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = n_threads or _core.get_num_threads()
+        options.inter_op_num_threads = 1
+        proto = to_onnx(FastmlpTrainer(sizes=sizes).model)
+        self.session = onnxruntime.InferenceSession(proto.SerializeToString(), options,
+                                                    providers=["CPUExecutionProvider"])
+
+    def predict(self, X):
+        return self.session.run(None, {"X": X})
+
+
 def _importable(module):
     import importlib.util
     return importlib.util.find_spec(module) is not None
@@ -185,3 +205,10 @@ def available_trainers():
     if _importable("keras") and _importable("torch"):
         trainers.append(KerasTrainer)
     return trainers
+
+
+def available_predictors():
+    """The contenders that only predict."""
+    if _importable("onnxruntime") and _importable("onnx"):
+        return [OnnxRuntimePredictor]
+    return []

@@ -1,6 +1,6 @@
 """fastmlp.neural_network against scikit-learn's MLPClassifier and MLPRegressor, side by side.
 
-    python benchmarks/sklearn_compare.py [--rounds 3] [--threads 2] [--only NAME ...]
+    python benchmarks/sklearn_compare.py [--rounds 3] [--threads 2] [--only NAME ...] [--csv FILE]
 
 Each row fits scikit-learn's class and fastmlp's drop-in with the same parameters and the same
 random_state on the same data, in one process, the two interleaved (their order alternates from
@@ -120,6 +120,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", nargs="*", type=int, help="row numbers (1-based) to run")
+    parser.add_argument("--csv", metavar="FILE",
+                        help="also append the median fit times to FILE (results_csv.py)")
     args = parser.parse_args()
     _core.set_num_threads(args.threads)
     cases = [c for i, c in enumerate(CASES, 1) if not args.only or i in args.only]
@@ -150,6 +152,14 @@ def main():
               f"| **{statistics.median(ratios):.3f}** ({1 / statistics.median(ratios):.1f}x faster) "
               f"| {statistics.median(v for _, v in sk_runs):.4f} "
               f"| {statistics.median(v for _, v in fm_runs):.4f} |")
+    if args.csv:
+        from results_csv import append_rows
+        append_rows(args.csv, [
+            {"source": "sklearn_compare.py", "case": name, "contender": contender,
+             "metric": "fit", "value": statistics.median(s for s, _ in results[name][who]),
+             "unit": "s", "rounds": args.rounds, "threads": args.threads, "cpu": cpu_name()}
+            for name, *_ in cases
+            for who, contender in (("sk", "scikit-learn"), ("fm", "fastmlp.neural_network"))])
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ cdef extern from "frame/gemm.h" nogil:
                 const float *A, Py_ssize_t rsa, Py_ssize_t csa,
                 const float *B, Py_ssize_t rsb, Py_ssize_t csb,
                 float *C, Py_ssize_t ldc, const fm_epilogue *epi)
+    int fm_gemm_bf16(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                     const float *A, Py_ssize_t rsa, Py_ssize_t csa,
+                     const float *B, Py_ssize_t rsb, Py_ssize_t csb,
+                     float *C, Py_ssize_t ldc, const fm_epilogue *epi)
 
 cdef extern from "ops/dropout.h" nogil:
     ctypedef struct fm_dropout:
@@ -80,6 +84,7 @@ cdef extern from "fastmlp.h" nogil:
         const double *dropout
         uint64_t dropout_seed
         uint64_t dropout_step
+        int bf16
 
     int fm_all_finite(const float *x, Py_ssize_t n)
     int fm_network_sizes_check(int n_layers, const Py_ssize_t *sizes, Py_ssize_t max_batch)
@@ -128,6 +133,10 @@ cdef extern from "kernels/registry.h" nogil:
     const char *fm_isa_available()
     const char *fm_isa_note()
     const char *fm_compiler()
+    const char *fm_bf16_name()
+    int fm_bf16_native()
+    void fm_bf16_set_emulated(int emulated)
 
 cdef extern from "kernels/peak.h" nogil:
     double fm_peak_gflops(int n_threads, double seconds)
+    double fm_peak_gflops_bf16(int n_threads, double seconds)

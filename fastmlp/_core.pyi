@@ -18,9 +18,19 @@ LOSSES: dict[str, int]
 def set_num_threads(n: int) -> None:
     """Set the number of threads of every kernel; ``n <= 0`` restores the default."""
 def get_num_threads() -> int:
-    """The number of threads the kernels will use."""
+    """The number of threads the kernels will use.
+
+    Returns
+    -------
+    int
+    """
 def have_openmp() -> bool:
-    """Whether the extension was compiled with OpenMP."""
+    """Whether the extension was compiled with OpenMP.
+
+    Returns
+    -------
+    bool
+    """
 def all_finite(X: _F32) -> bool:
     """Whether no element of X (float32, C-contiguous) is NaN or infinite."""
     ...
@@ -37,13 +47,26 @@ def network_sizes_fit(sizes: Sequence[int], max_batch: int) -> bool:
     ...
 
 def build_info() -> dict[str, object]:
-    """isa, isa_available, isa_note, openmp, n_threads, compiler."""
+    """How fastmlp was built and what it runs on (``fastmlp info`` prints it).
+
+    Returns
+    -------
+    dict
+        ``isa`` (the kernels in use), ``isa_available`` (those this CPU runs), ``isa_note``,
+        ``openmp`` (bool), ``n_threads``, ``compiler``, ``bf16`` (what runs bf16 products)
+        and ``bf16_native`` (bool: the CPU's own bf16 instructions, else their emulation).
+    """
+def set_bf16_emulated(emulated: bool) -> None:
+    """Run bf16 products on the exact emulation even where the CPU has bf16 instructions."""
 def set_isa(name: str) -> None:
     """Use the kernels of one instruction set: generic, avx2, avx512 or auto."""
-def peak_gflops(n_threads: int | None = ..., seconds: float = ...) -> float:
-    """Measured FMA throughput (GFLOP/s) of n_threads threads."""
-def gemm(A: _F32, B: _F32, C: _F32, trans_a: bool = ..., trans_b: bool = ...) -> None:
-    """C = op(A) @ op(B), overwriting C (M, N)."""
+def peak_gflops(n_threads: int | None = ..., seconds: float = ...,
+                precision: str = ...) -> float:
+    """Measured FMA throughput (GFLOP/s) of n_threads threads (or of bf16 products)."""
+def gemm(A: _F32, B: _F32, C: _F32, trans_a: bool = ..., trans_b: bool = ...,
+         precision: str = ...) -> None:
+    """C = op(A) @ op(B), overwriting C (M, N); precision "fp32" or "bf16"."""
+PRECISIONS: tuple[str, ...]
 ACTIVATIONS: dict[str, int]
 ISAS: tuple[str, ...]
 LOSSES: dict[str, int]
@@ -83,7 +106,9 @@ class Network:
     def dropout(self) -> tuple[float, ...]: ...
     def __init__(self, sizes: Sequence[int], max_batch: int, momentum: bool = ...,
                  activation: str = ..., adam: bool = ...,
-                 dropout: float | Sequence[float] | None = ...) -> None: ...
+                 dropout: float | Sequence[float] | None = ...,
+                 precision: str = ...) -> None: ...
+    precision: str
     def get_weights(self) -> list[_F32]:
         """``[W1, b1, W2, b2, ...]`` copies; W of shape (n_in, n_out), b of shape (n_out,)."""
     def set_weights(self, weights: Sequence[npt.ArrayLike]) -> None: ...
@@ -121,6 +146,7 @@ class Network:
         most max_batch rows."""
     def weights_sum_squares(self) -> float:
         """The sum of the squares of every weight (not the biases)."""
-    def forward(self, X: _F32, check_finite: bool = ..., n_threads: int = ...) -> _F32:
+    def forward(self, X: _F32, check_finite: bool = ..., n_threads: int = ...,
+                precision: str | None = ...) -> _F32:
         """The raw output (M, n_out) for X (M, n_in); with ``check_finite``, ``NonFiniteInput``
         when X holds a NaN or an infinity."""

@@ -107,7 +107,10 @@ def build_info():
         build has);
         ``isa_note``: why FASTMLP_ISA was not honoured, or "";
         ``openmp``: whether OpenMP was compiled in; ``n_threads``: threads the kernels use;
-        ``compiler``: the C compiler.
+        ``compiler``: the C compiler;
+        ``bf16``: what runs the products of ``precision="bf16"``, e.g.
+        "avx512_bf16 (VDPBF16PS)" or "avx2 (emulated)"; ``bf16_native``: whether that is
+        the CPU's own bf16 instructions (else their exact emulation, the same bits, slower).
     """
     return {
         "isa": fm_isa_name().decode(),
@@ -116,7 +119,25 @@ def build_info():
         "openmp": bool(fm_have_openmp()),
         "n_threads": fm_get_num_threads(),
         "compiler": fm_compiler().decode(),
+        "bf16": fm_bf16_name().decode(),
+        "bf16_native": bool(fm_bf16_native()),
     }
+
+
+def set_bf16_emulated(bint emulated):
+    """Run ``precision="bf16"``'s products on the exact emulation of the CPU's bf16
+    instructions even where it has them (``FASTMLP_BF16=emulate`` does the same at start-up):
+    the same bits, slower; for tests and bug reports."""
+    fm_bf16_set_emulated(emulated)
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
+cdef int _precision_code(precision) except -1:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return 1 if precision == "bf16" else 0
 
 
 def set_isa(str name):
@@ -132,21 +153,23 @@ def set_isa(str name):
                          f"(available: {fm_isa_available().decode()})")
 
 
-def peak_gflops(n_threads=None, double seconds=0.2):
+def peak_gflops(n_threads=None, double seconds=0.2, precision="fp32"):
     """Measured FMA throughput in GFLOP/s of ``n_threads`` threads (default: the kernels'
     thread count) running for about ``seconds``, with the current instruction set: the
-    yardstick for "% of peak"."""
+    yardstick for "% of peak". ``precision="bf16"``: the throughput of bf16 products
+    (VDPBF16PS, or its emulation where the CPU lacks it; ``build_info()["bf16"]``)."""
     cdef int n = 0 if n_threads is None else int(n_threads)
+    cdef int bf16 = _precision_code(precision)
     _expect(n_threads is None or n >= 1, f"n_threads must be >= 1, got {n_threads}")
     _expect(seconds > 0 and seconds <= 60, f"seconds must be in (0, 60], got {seconds}")
     cdef double value
     with nogil:
-        value = fm_peak_gflops(n, seconds)
+        value = fm_peak_gflops_bf16(n, seconds) if bf16 else fm_peak_gflops(n, seconds)
     return value
 
 
 def gemm(const float[:, ::1] A, const float[:, ::1] B, float[:, ::1] C,
-         bint trans_a=False, bint trans_b=False):
+         bint trans_a=False, bint trans_b=False, precision="fp32"):
     """C = op(A) @ op(B), overwriting C; op transposes when ``trans_*`` is true.
 
     Parameters
@@ -154,7 +177,12 @@ def gemm(const float[:, ::1] A, const float[:, ::1] B, float[:, ::1] C,
     A : float32 array, shape (M, K), or (K, M) when trans_a
     B : float32 array, shape (K, N), or (N, K) when trans_b
     C : float32 array, shape (M, N), written in place
+    precision : "fp32" or "bf16"
+        "bf16": A and B rounded to bfloat16 (to nearest even, subnormals to zero), each
+        pair of steps of K summed into a float as x86's VDPBF16PS sums it (``reference.
+        gemm_bf16`` computes the same bits in NumPy).
     """
+    cdef int bf16 = _precision_code(precision)
     cdef Py_ssize_t M = A.shape[1] if trans_a else A.shape[0]
     cdef Py_ssize_t K = A.shape[0] if trans_a else A.shape[1]
     cdef Py_ssize_t KB = B.shape[1] if trans_b else B.shape[0]
@@ -173,8 +201,12 @@ def gemm(const float[:, ::1] A, const float[:, ::1] B, float[:, ::1] C,
     if M == 0 or N == 0:
         return
     with nogil:
-        status = fm_gemm(M, N, K, &A[0, 0] if K else NULL, rsa, csa,
-                         &B[0, 0] if K else NULL, rsb, csb, &C[0, 0], N, &epi)
+        if bf16:
+            status = fm_gemm_bf16(M, N, K, &A[0, 0] if K else NULL, rsa, csa,
+                                  &B[0, 0] if K else NULL, rsb, csb, &C[0, 0], N, &epi)
+        else:
+            status = fm_gemm(M, N, K, &A[0, 0] if K else NULL, rsa, csa,
+                             &B[0, 0] if K else NULL, rsb, csb, &C[0, 0], N, &epi)
     _check_status(status)
 
 
@@ -535,6 +567,10 @@ cdef class Network:
         never in ``forward``: a rate in [0, 1) for every hidden layer, or one per hidden layer
         (``dropout`` then holds them as a tuple). Each step's masks come from its
         ``dropout_seed`` and ``dropout_step`` (``dropout_masks``). None or 0: none.
+    precision : "fp32" or "bf16"
+        "bf16": every matrix product of the training steps and forward passes takes bf16
+        operands and sums in float (``gemm``'s precision); weights, biases, optimiser state
+        and everything else stay float32. Settable later (``precision`` attribute).
 
     The calls that take ``n_threads`` run on at most that many threads (0: the process's
     count, ``get_num_threads()``), for that call alone.
@@ -559,8 +595,9 @@ cdef class Network:
     cdef fm_net _net
 
     def __cinit__(self, sizes, Py_ssize_t max_batch, bint momentum=False, activation="relu",
-                  bint adam=False, dropout=None):
+                  bint adam=False, dropout=None, precision="fp32"):
         cdef int act = _activation_code(activation)
+        cdef int bf16 = _precision_code(precision)
         _expect(not (momentum and adam), "a Network keeps momentum's or Adam's state, not both")
         cdef int n_states = 2 if adam else 1 if momentum else 0
         sizes = tuple(int(s) for s in sizes)
@@ -650,7 +687,17 @@ cdef class Network:
         self._net.activation = act
         self._net.n_threads = 0
         self._net.check_finite = 1
+        self._net.bf16 = bf16
         self.activation = activation
+
+    @property
+    def precision(self):
+        """"fp32", or "bf16" for bf16 products (see the class's parameters)."""
+        return "bf16" if self._net.bf16 else "fp32"
+
+    @precision.setter
+    def precision(self, value):
+        self._net.bf16 = _precision_code(value)
 
     def __dealloc__(self):
         PyMem_Free(self._sizes)
@@ -964,8 +1011,10 @@ cdef class Network:
             raise ValueError("momentum needs a Network made with momentum=True")
         return loss_kind
 
-    def forward(self, const float[:, ::1] X, bint check_finite=False, int n_threads=0):
+    def forward(self, const float[:, ::1] X, bint check_finite=False, int n_threads=0,
+                precision=None):
         """The raw network output for X (M, n_in) float32: a new (M, n_out) float32 array.
+        ``precision`` ("fp32" or "bf16") for this call alone; None: the network's.
 
         With ``check_finite``, a NaN or an infinity in X raises ``NonFiniteInput``. A pass of
         many rows checks each block of rows as it packs it for the first layer, on the thread
@@ -973,6 +1022,8 @@ cdef class Network:
         memory once more); a pass of fewer rows checks X before it starts."""
         cdef Py_ssize_t M = X.shape[0], L = self._net.n_layers
         cdef fm_net net = self._for_call(n_threads)
+        if precision is not None:
+            net.bf16 = _precision_code(precision)
         if X.shape[1] != self._sizes[0]:
             raise ValueError(f"X has {X.shape[1]} features, expected {self.sizes[0]}")
         out = _aligned_empty((M, self._sizes[L]))

@@ -39,7 +39,7 @@ MAX_STATE_BYTES = 1 << 20
 _TRAINING_PARAMS = ("hidden_layer_sizes", "learning_rate", "batch_size", "shuffle",
                     "random_state", "loss", "momentum", "nesterov", "alpha", "lr_schedule",
                     "lr_decay", "lr_step_epochs", "validation_split", "activation", "solver",
-                    "beta_1", "beta_2", "epsilon", "dropout")
+                    "beta_1", "beta_2", "epsilon", "dropout", "precision")
 
 
 def _fail(path, message):
@@ -47,7 +47,22 @@ def _fail(path, message):
 
 
 def save_checkpoint(model, path):
-    """Write the training state of a fitted ``model`` to ``path`` atomically."""
+    """Write the training state of a fitted ``model`` to ``path`` atomically.
+
+    Parameters
+    ----------
+    model : fastmlp.MLP
+        A fitted model (after at least one epoch).
+    path : str or os.PathLike
+        The checkpoint file; a previous one is replaced only once the new one is complete.
+
+    Raises
+    ------
+    NotFittedError
+        If the model is not fitted.
+    OSError
+        If the file cannot be written; ``path`` is then left as it was.
+    """
     training = model.get_state()
     buffer = io.BytesIO()
     _io.writer(training)(buffer)
@@ -193,7 +208,15 @@ def _remove_stale_model_dirs(directory):
 
 
 class Checkpointer:
-    """Callback (``MLP(callbacks=[...])``) saving a checkpoint of ``model`` after every epoch."""
+    """Callback (``MLP(callbacks=[...])``) saving a checkpoint of ``model`` after every epoch.
+
+    Parameters
+    ----------
+    model : fastmlp.MLP
+        The model being trained.
+    directory : str or os.PathLike
+        Where ``checkpoint.npz`` is written.
+    """
 
     def __init__(self, model, directory):
         self.model = model
@@ -210,7 +233,32 @@ def fit(model, X, y, directory=None, resume=False):
 
     The resumed run ends bit-identical to an uninterrupted ``model.fit(X, y)`` with the same
     parameters: the weights, the momentum velocities, the history and the random generator
-    state all come from the checkpoint. Returns the trained model (a new object on resume).
+    state all come from the checkpoint.
+
+    Parameters
+    ----------
+    model : fastmlp.MLP
+        The model to train, with the parameters of the whole run (``epochs`` counts the
+        epochs the checkpoint already holds).
+    X : array-like, shape (n_samples, n_features)
+        Training data.
+    y : array-like, shape (n_samples,)
+        Labels.
+    directory : str or os.PathLike, optional
+        Where ``checkpoint.npz`` is written after every epoch; None trains without one.
+    resume : bool
+        Continue from ``directory``'s checkpoint when there is one.
+
+    Returns
+    -------
+    fastmlp.MLP
+        The trained model: ``model``, or on resume a new object loaded from the checkpoint.
+
+    Raises
+    ------
+    ValueError
+        If ``resume`` has no directory, or the checkpoint was made with other training
+        parameters (the message names the first that differs).
     """
     if directory is None:
         if resume:

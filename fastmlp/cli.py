@@ -5,6 +5,7 @@
 - ``fastmlp evaluate MODEL``: accuracy, confusion matrix, per-class precision and recall on the
   MNIST test set;
 - ``fastmlp predict MODEL IMAGE...``: the digit in each image file and the top probabilities;
+- ``fastmlp export MODEL OUTPUT``: the model as an ONNX file (needs the ``onnx`` extra);
 - ``fastmlp info``: the version, the kernels' instruction set, OpenMP, threads and compiler, and
   with ``--peak`` this machine's measured FMA peak (what a bug report about speed needs).
 
@@ -89,6 +90,9 @@ def _build_parser():
     train.add_argument("--dropout", type=float, nargs="+", default=[0.0],
                        help="dropout rate in [0, 1) of the hidden layers' outputs while "
                             "training: one for all, or one per hidden layer (default 0)")
+    train.add_argument("--precision", choices=_core_precisions(), default="fp32",
+                       help="the matrix products' precision: fp32 (default) or bf16 (bf16 "
+                            "operands summed in float32; weights and updates stay float32)")
     train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum in [0, 1) (default 0)")
     train.add_argument("--nesterov", action="store_true", help="use Nesterov momentum")
     train.add_argument("--alpha", type=float, default=0.0, help="L2 penalty on the weights (default 0)")
@@ -130,6 +134,9 @@ def _build_parser():
     evaluate.add_argument("model", help="a model file written by 'fastmlp train --save' or MLP.save")
     evaluate.add_argument("--data-dir", default=None, help=data_help)
     evaluate.add_argument("--threads", type=int, default=None, help="threads of the C kernels")
+    evaluate.add_argument("--precision", choices=_core_precisions(), default=None,
+                          help="the products' precision for the predictions (default: the "
+                               "model's)")
     evaluate.set_defaults(run=_evaluate)
 
     predict = commands.add_parser(
@@ -162,6 +169,18 @@ def _build_parser():
                       help="threads of the C kernels (default: OMP_NUM_THREADS or all cores)")
     info.add_argument("--json", action="store_true", help="print one JSON object instead")
     info.set_defaults(run=_info)
+
+    export = commands.add_parser(
+        "export", help="write a saved model as ONNX, for ONNX Runtime (needs fastmlp[onnx])",
+        description="Convert a model file to ONNX: input 'X' (float32, one row per sample), "
+                    "outputs 'label' and 'probabilities' (see fastmlp.onnx.to_onnx). Needs "
+                    "the onnx extra: pip install \"fastmlp[onnx]\".",
+        epilog="Example: fastmlp export model.npz model.onnx")
+    export.add_argument("model", help="a model file written by 'fastmlp train --save' or MLP.save")
+    export.add_argument("output", help="the ONNX file to write (replaced atomically)")
+    export.add_argument("--opset", type=int, default=None,
+                        help="ONNX opset to write, from 13 (default 21)")
+    export.set_defaults(run=_export)
     return parser
 
 
@@ -222,6 +241,7 @@ def _train(args):
                 lr_step_epochs=args.lr_step_epochs, activation=args.activation,
                 solver=args.solver,
                 dropout=args.dropout[0] if len(args.dropout) == 1 else tuple(args.dropout),
+                precision=args.precision,
                 callbacks=reporters_for(verbose, summary=_epoch_line) or None)
     model._check_params()   # a wrong option fails at once, not after reading (or fetching) MNIST
     x_train, y_train, x_test, y_test = _load_mnist(args.data_dir)
@@ -259,6 +279,11 @@ def _train(args):
     return 0
 
 
+def _core_precisions():
+    from . import _core
+    return _core.PRECISIONS
+
+
 def _load_model(path):
     from .io import load
     model = load(path)
@@ -274,7 +299,7 @@ def _evaluate(args):
     if args.threads is not None:
         model.n_threads = args.threads
     _, _, x_test, y_test = _load_mnist(args.data_dir, train=False)
-    predicted = model.predict(x_test)
+    predicted = model.predict(x_test, precision=args.precision)
     labels = model.classes_
     confusion = confusion_matrix(y_test, predicted, labels)
     print(f"test accuracy: {np.mean(predicted == y_test):.4f} ({int(np.sum(predicted == y_test))}"
@@ -307,6 +332,16 @@ def _predict(args):
     return status
 
 
+def _export(args):
+    from .io import load
+    from .onnx import require_onnx, save_onnx
+    require_onnx()   # a missing extra fails before the model is read
+    _check_output_path(args.output, "ONNX file")
+    save_onnx(load(args.model), args.output, target_opset=args.opset)
+    print(f"ONNX model written to {args.output}")
+    return 0
+
+
 # Probes of the peak: the highest of a few short ones, as the benchmarks take it (another
 # process on the machine can only slow a probe down).
 PEAK_PROBES = 5
@@ -324,6 +359,9 @@ def _info(args):
     if args.peak:
         info["peak_gflops"] = round(max(fastmlp.peak_gflops(seconds=PEAK_PROBE_SECONDS)
                                         for _ in range(PEAK_PROBES)), 1)
+        info["peak_gflops_bf16"] = round(max(
+            fastmlp.peak_gflops(seconds=PEAK_PROBE_SECONDS, precision="bf16")
+            for _ in range(PEAK_PROBES)), 1)
     if args.json:
         import json
         print(json.dumps(info))
@@ -332,12 +370,14 @@ def _info(args):
             ("instruction set", f"{info['isa']} (this CPU: {' '.join(info['isa_available'])})"),
             ("OpenMP", "yes" if info["openmp"] else "no"),
             ("threads", str(info["n_threads"])),
-            ("compiler", info["compiler"])]
+            ("compiler", info["compiler"]),
+            ("bf16 products", info["bf16"])]
     if info["isa_note"]:
         rows.append(("note", info["isa_note"]))
     if args.peak:
         rows.append(("FMA peak", f"{info['peak_gflops']:.1f} GFLOP/s on {info['n_threads']} "
                                  f"thread{'s' if info['n_threads'] != 1 else ''}"))
+        rows.append(("bf16 peak", f"{info['peak_gflops_bf16']:.1f} GFLOP/s"))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

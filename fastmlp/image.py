@@ -170,6 +170,13 @@ def load_digit(path, threshold=0.1):
 def load_digits(paths, threshold=0.1):
     """:func:`load_digit` of every path, as a matrix ready for ``MLP.predict``.
 
+    Parameters
+    ----------
+    paths : iterable of str or os.PathLike
+        Image files, one digit each.
+    threshold : float
+        See :func:`to_mnist`.
+
     Returns
     -------
     ndarray, shape (n_images, 784), float32

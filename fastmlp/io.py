@@ -53,13 +53,16 @@ from .mlp import MLP
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "read_state", "save"]
 
+#: The format's name in every model file's header.
 FORMAT = "fastmlp.mlp"
+#: The version of the format this fastmlp writes; ``load`` reads it and every earlier one.
 FORMAT_VERSION = 1
 
 # Limits of what load() accepts, so that a hostile file cannot make it allocate without bound
 # (with the byte budget, _limits.MAX_LOAD_BYTES, and the archive rules of fastmlp._archive).
 MAX_HEADER_BYTES = 64 << 20
 MAX_LAYER_WIDTH = 1 << 24
+#: The most weights and biases a model file may declare.
 MAX_PARAMETERS = 1 << 31
 _NUMBER_KINDS = "iufb"
 _HEADER_KEYS = {"format", "format_version", "fastmlp_version", "layer_sizes", "loss",
@@ -72,7 +75,7 @@ _SAVED_PARAMS = ("hidden_layer_sizes", "learning_rate", "batch_size", "epochs", 
                  "random_state", "n_threads", "verbose", "loss", "momentum", "nesterov", "alpha",
                  "lr_schedule", "lr_decay", "lr_step_epochs", "validation_split",
                  "early_stopping", "patience", "monitor", "min_delta", "warm_start",
-                 "activation", "solver", "beta_1", "beta_2", "epsilon", "dropout")
+                 "activation", "solver", "beta_1", "beta_2", "epsilon", "dropout", "precision")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,6 +130,12 @@ def _no_dropout(value):
     return all(float(v) == 0.0 for v in np.atleast_1d(value))
 
 
+def _left_out(name, value):
+    """Whether a parameter at the value that files made before it mean is left out of a file
+    (so that those versions still read it)."""
+    return (name == "dropout" and _no_dropout(value)) or (name == "precision" and value == "fp32")
+
+
 def _header(state):
     params = state["params"]
     names = state["feature_names_in"]
@@ -138,7 +147,7 @@ def _header(state):
         "loss": params["loss"],
         "activation": params["activation"],
         "params": {name: _param_to_json(name, params[name]) for name in _SAVED_PARAMS
-                   if name in params and not (name == "dropout" and _no_dropout(params[name]))},
+                   if name in params and not _left_out(name, params[name])},
         "classes": _classes_to_json(state["classes"]),
         "n_features_in": state["layer_sizes"][0],
         "feature_names_in": None if names is None else [str(n) for n in names],

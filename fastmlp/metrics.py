@@ -7,6 +7,12 @@ __all__ = ["confusion_matrix", "format_report", "precision_recall"]
 def confusion_matrix(y_true, y_pred, labels):
     """Counts of (true, predicted) label pairs.
 
+    Examples
+    --------
+    >>> from fastmlp.metrics import confusion_matrix
+    >>> confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], labels=[0, 1, 2]).tolist()
+    [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+
     Parameters
     ----------
     y_true, y_pred : array-like, shape (n_samples,)
@@ -50,6 +56,15 @@ def precision_recall(confusion):
 
 def format_report(confusion, labels):
     """The confusion matrix and a per-class precision / recall / support table, aligned.
+
+    ``fastmlp evaluate`` prints it.
+
+    Parameters
+    ----------
+    confusion : ndarray, shape (n_labels, n_labels)
+        Counts from :func:`confusion_matrix`.
+    labels : sequence
+        The labels of its rows and columns.
 
     Returns
     -------

@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from . import _core, _limits, _safety, _training
+from . import _core, _limits, _precision, _safety, _training
 from ._init import glorot_uniform
 from ._options import (ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_SOLVER, LOSSES, LR_SCHEDULES,
                        MONITORS, SOLVERS, check_choice)
@@ -41,12 +41,14 @@ class NotFittedError(SkNotFittedError):
     """
 
 
-def _new_network(sizes, max_batch, momentum, activation, adam=False, dropout=None):
+def _new_network(sizes, max_batch, momentum, activation, adam=False, dropout=None,
+                 precision="fp32"):
     """The compiled network of widths ``sizes``, for batches of up to ``max_batch`` rows, with
     velocity buffers when ``momentum``, Adam's moments when ``adam``, ``activation`` after
-    its hidden layers and their ``dropout`` rates (``_core.Network``)."""
+    its hidden layers and their ``dropout`` rates, its products in ``precision``
+    (``_core.Network``)."""
     return _core.Network(sizes, max_batch, momentum=momentum and not adam, activation=activation,
-                         adam=adam, dropout=dropout)
+                         adam=adam, dropout=dropout, precision=precision)
 
 
 def _softmax(logits):
@@ -86,8 +88,9 @@ class MLPClassifier(*BASES):
         Seeds the initial weights, the shuffling and ``validation_split``. The same int gives
         the same model, bit for bit, whatever the thread count.
     n_threads : int or None
-        Threads of the C kernels, at most; None uses ``OMP_NUM_THREADS`` or all cores. A pass
-        too small to repay them uses fewer (one for a small network; see README, Performance).
+        Threads of the C kernels, at most; None uses ``OMP_NUM_THREADS`` or all cores (in a
+        task on a Dask worker, at most its share of them: docs/dask.md). A pass too small to
+        repay them uses fewer (one for a small network; see README, Performance).
     verbose : int
         0 silent. 1: a live progress bar per epoch when standard output is a terminal (steps
         done, ETA, running loss); otherwise plain lines, the tutorial's ``epoch step loss:
@@ -152,6 +155,13 @@ class MLPClassifier(*BASES):
         generator (Philox4x32-10) keyed by a seed drawn from ``random_state`` and by the step,
         layer, row and column, so they are the same bits on every instruction set and thread
         count, and a resumed checkpoint continues them. 0 (the default): none.
+    precision : {"fp32", "bf16"}
+        "bf16": mixed precision, as PyTorch's CPU autocast: every matrix product of training
+        and prediction takes its operands rounded to bfloat16 and sums them in float32 (x86's
+        VDPBF16PS, on CPUs with AVX512_BF16), while the weights, biases, optimiser state and
+        the update stay float32. On other CPUs an exact emulation gives the same bits, more
+        slowly (a warning says so once). The same bits on every instruction set and thread
+        count, as in float32; ``fastmlp.build_info()["bf16"]`` says which path runs.
 
     Attributes
     ----------
@@ -189,7 +199,8 @@ class MLPClassifier(*BASES):
                  lr_decay=0.1, lr_step_epochs=10, validation_data=None, validation_split=0.0,
                  early_stopping=False, patience=5, monitor="val_loss", min_delta=0.0,
                  callbacks=None, warm_start=False, activation=DEFAULT_ACTIVATION,
-                 solver=DEFAULT_SOLVER, beta_1=0.9, beta_2=0.999, epsilon=1e-8, dropout=0.0):
+                 solver=DEFAULT_SOLVER, beta_1=0.9, beta_2=0.999, epsilon=1e-8, dropout=0.0,
+                 precision="fp32"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -219,6 +230,7 @@ class MLPClassifier(*BASES):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.dropout = dropout
+        self.precision = precision
 
     if HAVE_SKLEARN:
         def __sklearn_tags__(self):
@@ -278,6 +290,7 @@ class MLPClassifier(*BASES):
                 if not callable(cb):
                     raise ValueError(f"every callback must be callable, got {cb!r}")
         _core._dropout_rates(self.dropout, len(hidden))   # ValueError for bad rates
+        check_choice(self.precision, "precision", _core.PRECISIONS)
         if self.validation_data is not None and (
                 not isinstance(self.validation_data, (tuple, list)) or len(self.validation_data) != 2):
             raise ValueError("validation_data must be a pair (X_val, y_val)")
@@ -383,7 +396,7 @@ class MLPClassifier(*BASES):
             _safety.check_network_memory(sizes, max_batch, 2 if adam else self.momentum > 0,
                                          self.activation, any(rates))
             network = _new_network(sizes, max_batch, self.momentum > 0, self.activation, adam,
-                                   rates)
+                                   rates, self.precision)
             network.set_weights(self._initial_weights(sizes))
             self._network = network
             self._adam_t = 0
@@ -412,6 +425,8 @@ class MLPClassifier(*BASES):
                 self._rebuild_network(max_batch)
             if any(rates) and getattr(self, "_dropout_seed", None) is None:
                 self._dropout_seed = self._draw_dropout_seed()
+            self._network.precision = self.precision
+        _precision.warn_if_emulated(self.precision)
         return X, self._encode(y, "y")
 
     def _encode(self, y, name):
@@ -459,7 +474,7 @@ class MLPClassifier(*BASES):
         _safety.check_network_memory(old.sizes, max_batch, 2 if adam else momentum,
                                      self._activation, any(rates))
         self._network = _new_network(old.sizes, max(max_batch, old.max_batch), momentum,
-                                     self._activation, adam, rates)
+                                     self._activation, adam, rates, self.precision)
         self._network.set_weights(old.get_weights())
         if (old.has_adam, old.has_velocity) == (adam, momentum):
             self._network.set_optimizer_state(old.get_optimizer_state())
@@ -504,14 +519,17 @@ class MLPClassifier(*BASES):
         elif fitted is not None and (len(fitted) != len(names) or np.any(fitted != names)):
             raise ValueError("The feature names should match those that were passed during fit.")
 
-    def _outputs(self, X):
+    def _outputs(self, X, precision=None):
         self._check_fitted()
         _safety.check_not_fitting(self, "predict")
         self._check_feature_names(_column_names(X))
+        precision = self.precision if precision is None else precision
+        check_choice(precision, "precision", _core.PRECISIONS)
         X = check_array(X, self.n_features_in_, estimator=type(self).__name__, finite=False)
         try:
             out = self._network.forward(X, check_finite=True,
-                                        n_threads=call_threads(self.n_threads))
+                                        n_threads=call_threads(self.n_threads),
+                                        precision=precision)
         except _core.NonFiniteInput:
             raise _not_finite("X") from None
         if not _core.all_finite(out) and np.isnan(out).any():   # inf - inf inside the network
@@ -520,12 +538,14 @@ class MLPClassifier(*BASES):
                              f"network; scale X like the training data")
         return out
 
-    def decision_function(self, X):
+    def decision_function(self, X, *, precision=None):
         """Raw network outputs (the logits with cross-entropy).
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
+        precision : {"fp32", "bf16"}, optional
+            The products' precision for this call; by default the model's ``precision``.
 
         Returns
         -------
@@ -533,17 +553,19 @@ class MLPClassifier(*BASES):
             For two classes, scikit-learn's convention: shape (n_samples,), the output of the
             second class minus that of the first (float64; positive means ``classes_[1]``).
         """
-        out = self._outputs(X)
+        out = self._outputs(X, precision)
         if out.shape[1] == 2:
             return out[:, 1].astype(np.float64) - out[:, 0]
         return out
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, *, precision=None):
         """Class probabilities: the softmax of the outputs.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
+        precision : {"fp32", "bf16"}, optional
+            The products' precision for this call; by default the model's ``precision``.
 
         Returns
         -------
@@ -554,20 +576,22 @@ class MLPClassifier(*BASES):
         """
         # An output that overflowed float32 is +-inf: clipped to +-1e300 in float64, a row's
         # infinite maxima share its probability and the others get 0, never NaN.
-        return _softmax(np.clip(self._outputs(X), -_HUGE, _HUGE, dtype=np.float64))
+        return _softmax(np.clip(self._outputs(X, precision), -_HUGE, _HUGE, dtype=np.float64))
 
-    def predict(self, X):
+    def predict(self, X, *, precision=None):
         """The predicted label of each sample.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
+        precision : {"fp32", "bf16"}, optional
+            The products' precision for this call; by default the model's ``precision``.
 
         Returns
         -------
         ndarray, shape (n_samples,), the dtype of ``classes_``
         """
-        out = self._outputs(X)
+        out = self._outputs(X, precision)
         return self.classes_[out.argmax(axis=1)]
 
     def score(self, X, y, sample_weight=None):
@@ -669,6 +693,19 @@ class MLPClassifier(*BASES):
         """
         from .io import save
         save(self, path)
+
+    def save_onnx(self, path, **kwargs):
+        """Write the fitted model to ``path`` as ONNX (atomically), for ONNX Runtime.
+
+        Needs the ``onnx`` extra (``pip install "fastmlp[onnx]"``); see
+        :func:`fastmlp.onnx.to_onnx` for the graph, its outputs and ``kwargs``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        """
+        from .onnx import save_onnx
+        save_onnx(self, path, **kwargs)
 
     def get_state(self):
         """The fitted model as a plain dict: what a model file or a checkpoint stores.

@@ -31,6 +31,14 @@ def check_plot_path(path):
     Parameters
     ----------
     path : str or os.PathLike
+        The image file the plot will be written to.
+
+    Raises
+    ------
+    ValueError
+        If matplotlib has no writer for the extension.
+    ImportError
+        Without matplotlib (the message says ``pip install "fastmlp[plot]"``).
     """
     Figure, FigureCanvasAgg = _require_matplotlib()
     extension = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()

@@ -110,6 +110,17 @@ class ProgressBar(_Printer):
     The bar is redrawn in place (carriage return) at most every ``interval`` seconds and
     replaced by the epoch's summary line (``summary(epoch, n_epochs, logs)``, by default
     :func:`format_epoch`) when the epoch ends.
+
+    Parameters
+    ----------
+    stream : file-like, optional
+        Where to write; ``sys.stdout`` by default.
+    width : int
+        Characters of the bar.
+    interval : float
+        The shortest time in seconds between two redraws.
+    summary : callable, optional
+        ``summary(epoch, n_epochs, logs)`` returns the epoch's line.
     """
 
     def __init__(self, stream=None, width=30, interval=0.1, summary=format_epoch):
@@ -157,6 +168,20 @@ def reporters_for(verbose, stream=None, summary=format_epoch):
     else :class:`StepLines` and :class:`EpochLines` (plain lines for logs and pipes); 2 (or
     more): :class:`EpochLines` only. ``summary(epoch, n_epochs, logs)`` writes the epoch's
     line (:func:`format_epoch` by default).
+
+    Parameters
+    ----------
+    verbose : int
+        0, 1 or 2, as ``MLP(verbose=...)``.
+    stream : file-like, optional
+        Where to write; ``sys.stdout`` by default.
+    summary : callable, optional
+        ``summary(epoch, n_epochs, logs)`` returns an epoch's line.
+
+    Returns
+    -------
+    list
+        The callbacks to run.
     """
     if not verbose:
         return []

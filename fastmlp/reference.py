@@ -952,3 +952,43 @@ def target_loss_and_grads(weights, biases, X, Y, loss, sample_weight=None, weigh
     dWs, dbs = backward(weights, activations, dOut, activation,
                         preactivations(weights, biases, activations), dropout)
     return target_loss(out, Y, loss, sample_weight), dWs, dbs
+
+
+# ---- bf16 products (precision="bf16"; src_c/ops/bf16.h) ----
+
+def bf16_round(x):
+    """float32 values rounded to bfloat16, as float32: to nearest, ties to even; zeros and
+    subnormals become a zero of their sign; a NaN stays a (quiet) NaN; values past the largest
+    bf16 become infinities. What fastmlp's packing does to each operand of a bf16 product."""
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
+    rounded = np.where((u & 0x7F800000) == 0, u & 0x80000000, rounded)
+    rounded = np.where((u & 0x7FFFFFFF) > 0x7F800000, (u | 0x00400000) & 0xFFFF0000, rounded)
+    return rounded.astype(np.uint32).view(np.float32).reshape(np.shape(x))
+
+
+def _flush_subnormal(x):
+    """float32 x with the values below the smallest normal float in magnitude made zeros of
+    their sign."""
+    tiny = np.abs(x) < np.finfo(np.float32).tiny
+    return np.where(tiny, np.copysign(np.float32(0.0), x), x).astype(np.float32)
+
+
+def gemm_bf16(A, B):
+    """The bits of ``A @ B`` with precision="bf16": both operands rounded by ``bf16_round``;
+    then, for each pair of steps (2q, 2q + 1) of K (an odd K's last pair padded with zeros),
+    ``acc = flush(acc + A[:, 2q+1] B[2q+1]); acc = flush(acc + A[:, 2q] B[2q])``, each sum
+    rounded once to float32 (x86's VDPBF16PS: a product of bf16 is exact, and a float64 sum of
+    it and a float32 rounds to float32 as one rounding would) and each result below the
+    smallest normal float flushed to a zero of its sign."""
+    A = bf16_round(np.asarray(A, dtype=np.float32)).astype(np.float64)
+    B = bf16_round(np.asarray(B, dtype=np.float32)).astype(np.float64)
+    M, K = A.shape
+    N = B.shape[1]
+    acc = np.zeros((M, N), dtype=np.float32)
+    with np.errstate(all="ignore"):
+        for q in range((K + 1) // 2):
+            for k in (2 * q + 1, 2 * q):
+                product = np.outer(A[:, k], B[k]) if k < K else np.zeros((M, N))
+                acc = _flush_subnormal((acc.astype(np.float64) + product).astype(np.float32))
+    return acc

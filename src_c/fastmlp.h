@@ -123,6 +123,8 @@ typedef struct {
                                   1 / (1 - dropout[l]) (ops/dropout.h); a forward pass never */
     uint64_t dropout_seed;     /* the masks' key */
     uint64_t dropout_step;     /* the step's number in the masks' counter (mod 2^32) */
+    int bf16;                  /* nonzero: every product of the network's steps and passes in
+                                  bf16 (frame/gemm_pairs.c), the rest in float */
 } fm_net;
 
 /* Whether a training step of net needs pre[l] for hidden layer l (fm_net.pre). */

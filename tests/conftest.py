@@ -25,6 +25,7 @@ def restore_isa_and_threads():
     yield
     _core.set_isa(before["isa"])
     _core.set_num_threads(0)
+    _core.set_bf16_emulated(os.environ.get("FASTMLP_BF16") == "emulate")
 
 
 @pytest.fixture

@@ -99,6 +99,8 @@ def test_wheel_package_leaves_out_the_extension_sources(sdist, tmp_path):
     assert not {"_core.c", "_core.pyx", "_core.pxd"} & files
     assert {"__init__.py", "_engine.py", "_multilayer_perceptron.py"} <= set(
         os.listdir(tmp_path / "fastmlp" / "neural_network"))
+    assert {"__init__.py", "_graph.py", "_skl2onnx.py"} <= set(
+        os.listdir(tmp_path / "fastmlp" / "onnx"))
 
 
 def _checkout_files(*folders):
@@ -115,8 +117,8 @@ def _checkout_files(*folders):
 
 def test_sdist_holds_every_source_the_build_and_the_tests_need(sdist):
     _, names = sdist
-    needed = _checkout_files("src_c", "tests", "docs") | _checkout_files("fastmlp") - {
-        "fastmlp/_core.c"}
+    needed = _checkout_files("src_c", "tests", "fastmlp") - {"fastmlp/_core.c"}
+    needed |= {n for n in _checkout_files("docs") if n.endswith(".md")}   # test_docs_examples
     assert needed <= names, sorted(needed - names)
 
 

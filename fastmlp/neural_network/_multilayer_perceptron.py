@@ -818,6 +818,19 @@ class BaseMultilayerPerceptron(BaseEstimator):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
+    def save_onnx(self, path, **kwargs):
+        """Write the fitted model to ``path`` as ONNX (atomically), for ONNX Runtime.
+
+        Needs the ``onnx`` extra (``pip install "fastmlp[onnx]"``); see
+        :func:`fastmlp.onnx.to_onnx` for the graph, its outputs and ``kwargs``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        """
+        from ..onnx import save_onnx
+        save_onnx(self, path, **kwargs)
+
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise AttributeError("partial_fit is only available for stochastic"
@@ -840,27 +853,72 @@ class BaseMultilayerPerceptron(BaseEstimator):
         return tags
 
 
-_CLASSIFIER_DOC = """Multi-layer Perceptron classifier: scikit-learn's ``MLPClassifier``
+class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
+    """Multi-layer Perceptron classifier: scikit-learn's ``MLPClassifier``
     (1.9), trained by fastmlp's compiled core in float32.
 
     This model optimizes the log-loss function using LBFGS or stochastic gradient descent.
     Parameters, attributes and behaviour are scikit-learn's; see
     ``sklearn.neural_network.MLPClassifier``. The differences: arithmetic in float32 (coefs_
     keep the input's dtype), ``sample_weight`` must be >= 0, and ``momentum`` < 1.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,)
+        The number of neurons of each hidden layer.
+    activation : {"relu", "identity", "logistic", "tanh"}
+        The hidden layers' activation.
+    solver : {"adam", "lbfgs", "sgd"}
+        The weight optimiser; "lbfgs" needs SciPy.
+    alpha : float
+        The L2 penalty's strength (divided by the sample size when added to the loss).
+    batch_size : int or "auto"
+        Minibatch size of the stochastic solvers; "auto" is min(200, n_samples).
+    learning_rate : {"constant", "invscaling", "adaptive"}
+        SGD's learning-rate schedule.
+    learning_rate_init : float
+        The initial learning rate (SGD and Adam).
+    power_t : float
+        The exponent of the "invscaling" schedule.
+    max_iter : int
+        The most epochs (stochastic solvers) or iterations (L-BFGS).
+    shuffle : bool
+        Shuffle the samples every epoch (stochastic solvers).
+    random_state : int, RandomState instance or None
+        Seeds the initial weights, the shuffling and the early-stopping split, drawn as
+        scikit-learn draws them.
+    tol : float
+        The improvement below which ``n_iter_no_change`` epochs end training.
+    verbose : bool
+        Print the loss after every epoch.
+    warm_start : bool
+        Continue from the previous fit's weights.
+    momentum : float
+        SGD's momentum, in [0, 1).
+    nesterovs_momentum : bool
+        Nesterov's momentum (SGD with momentum > 0).
+    early_stopping : bool
+        Hold out ``validation_fraction`` of the data and stop when its score stops improving.
+    validation_fraction : float
+        The share held out for early stopping.
+    beta_1, beta_2 : float
+        Adam's decay rates of the first and second moment estimates, in [0, 1).
+    epsilon : float
+        Adam's numerical-stability term.
+    n_iter_no_change : int
+        Epochs without an improvement of ``tol`` before stopping (stochastic solvers).
+    max_fun : int
+        The most loss-function calls of L-BFGS.
+
+    Examples
+    --------
+    >>> from fastmlp.neural_network import MLPClassifier
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> model = MLPClassifier(max_iter=50, random_state=0).fit(X / 16, y)
+    >>> model.predict(X[:3] / 16).tolist()
+    [0, 1, 2]
     """
-
-_REGRESSOR_DOC = """Multi-layer Perceptron regressor: scikit-learn's ``MLPRegressor``
-    (1.9), trained by fastmlp's compiled core in float32.
-
-    This model optimizes the squared error (or the Poisson deviance) using LBFGS or
-    stochastic gradient descent. Parameters, attributes and behaviour are scikit-learn's; see
-    ``sklearn.neural_network.MLPRegressor``. The differences: arithmetic in float32 (coefs_
-    keep the input's dtype), ``sample_weight`` must be >= 0, and ``momentum`` < 1.
-    """
-
-
-class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
-    __doc__ = _CLASSIFIER_DOC
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -1022,7 +1080,73 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 
 
 class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
-    __doc__ = _REGRESSOR_DOC
+    """Multi-layer Perceptron regressor: scikit-learn's ``MLPRegressor``
+    (1.9), trained by fastmlp's compiled core in float32.
+
+    This model optimizes the squared error (or the Poisson deviance) using LBFGS or
+    stochastic gradient descent. Parameters, attributes and behaviour are scikit-learn's; see
+    ``sklearn.neural_network.MLPRegressor``. The differences: arithmetic in float32 (coefs_
+    keep the input's dtype), ``sample_weight`` must be >= 0, and ``momentum`` < 1.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "poisson"}
+        The loss; "poisson" takes an exponential output and non-negative targets.
+    hidden_layer_sizes : array-like of shape (n_layers - 2,)
+        The number of neurons of each hidden layer.
+    activation : {"relu", "identity", "logistic", "tanh"}
+        The hidden layers' activation.
+    solver : {"adam", "lbfgs", "sgd"}
+        The weight optimiser; "lbfgs" needs SciPy.
+    alpha : float
+        The L2 penalty's strength (divided by the sample size when added to the loss).
+    batch_size : int or "auto"
+        Minibatch size of the stochastic solvers; "auto" is min(200, n_samples).
+    learning_rate : {"constant", "invscaling", "adaptive"}
+        SGD's learning-rate schedule.
+    learning_rate_init : float
+        The initial learning rate (SGD and Adam).
+    power_t : float
+        The exponent of the "invscaling" schedule.
+    max_iter : int
+        The most epochs (stochastic solvers) or iterations (L-BFGS).
+    shuffle : bool
+        Shuffle the samples every epoch (stochastic solvers).
+    random_state : int, RandomState instance or None
+        Seeds the initial weights, the shuffling and the early-stopping split, drawn as
+        scikit-learn draws them.
+    tol : float
+        The improvement below which ``n_iter_no_change`` epochs end training.
+    verbose : bool
+        Print the loss after every epoch.
+    warm_start : bool
+        Continue from the previous fit's weights.
+    momentum : float
+        SGD's momentum, in [0, 1).
+    nesterovs_momentum : bool
+        Nesterov's momentum (SGD with momentum > 0).
+    early_stopping : bool
+        Hold out ``validation_fraction`` of the data and stop when its score stops improving.
+    validation_fraction : float
+        The share held out for early stopping.
+    beta_1, beta_2 : float
+        Adam's decay rates of the first and second moment estimates, in [0, 1).
+    epsilon : float
+        Adam's numerical-stability term.
+    n_iter_no_change : int
+        Epochs without an improvement of ``tol`` before stopping (stochastic solvers).
+    max_fun : int
+        The most loss-function calls of L-BFGS.
+
+    Examples
+    --------
+    >>> from fastmlp.neural_network import MLPRegressor
+    >>> from sklearn.datasets import make_regression
+    >>> X, y = make_regression(n_samples=500, n_features=10, random_state=0)
+    >>> model = MLPRegressor(max_iter=500, random_state=0).fit(X, y)
+    >>> model.predict(X[:2]).shape
+    (2,)
+    """
 
     _parameter_constraints: dict = {
         **BaseMultilayerPerceptron._parameter_constraints,

@@ -53,6 +53,7 @@
 
 #include "kernels/registry.h"
 #include "frame/gemm.h"
+#include "frame/gemm_pairs.h"
 #include "frame/pack.h"
 #include "frame/threads.h"
 #include "kernels/ukernel.h"
@@ -392,6 +393,8 @@ static void pack_block(const fm_kernel_set *ks, const fm_product *p, const fm_hi
 static int gemm_block(const fm_kernel_set *ks, const fm_product *p, const fm_hints *h,
                       ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1, int *a_ready)
 {
+    if (p->bf16)
+        return fm_gemm_block_pairs(ks, fm_pairs(), p, h, m0, m1, n0, n1, a_ready);
     _Alignas(64) float stack_buf[STACK_FLOATS];
     block_plan pl;
     plan_block(ks, p, h, m0, m1, n0, n1, &pl);
@@ -612,6 +615,18 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
     fm_product p = { .M = M, .N = N, .K = K, .A = A, .rsa = rsa, .csa = csa, .B = B,
                       .rsb = rsb, .csb = csb, .C = C, .ldc = ldc, .epi = *epi,
                       .panels = FM_PANELS_NONE };
+    return fm_product_run(&p);
+}
+
+int fm_gemm_bf16(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                 const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+                 const float *B, ptrdiff_t rsb, ptrdiff_t csb,
+                 float *C, ptrdiff_t ldc,
+                 const fm_epilogue *epi)
+{
+    fm_product p = { .M = M, .N = N, .K = K, .A = A, .rsa = rsa, .csa = csa, .B = B,
+                      .rsb = rsb, .csb = csb, .C = C, .ldc = ldc, .epi = *epi,
+                      .panels = FM_PANELS_NONE, .bf16 = 1 };
     return fm_product_run(&p);
 }
 

@@ -98,6 +98,14 @@ int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
              float *C, ptrdiff_t ldc,
              const fm_epilogue *epi);
 
+/* fm_gemm with the products in bf16 (fm_product.bf16): A and B rounded to bf16, their
+ * products summed in float in VDPBF16PS's order (ops/bf16.h). */
+int fm_gemm_bf16(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                 const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+                 const float *B, ptrdiff_t rsb, ptrdiff_t csb,
+                 float *C, ptrdiff_t ldc,
+                 const fm_epilogue *epi);
+
 /* A team's shared schedule for one product: how many chunks of C each thread's range has handed
  * out (teams of more than FM_SCHEDULE_RANGES threads share ranges). Give each product a
  * schedule of its own, set to zero (fm_schedule_reset) before the team starts on it. */
@@ -154,6 +162,9 @@ typedef struct {
     ptrdiff_t ldc;
     fm_epilogue epi;
     enum fm_panels panels;
+    int bf16;        /* nonzero: A and B rounded to bf16, their products summed in float as
+                        VDPBF16PS sums them (ops/bf16.h, frame/gemm_pairs.c); the epilogue
+                        as a float product's. The hints that leave steps out are not taken */
 } fm_product;
 
 /* What a caller knows of a product's data, which lets a call leave work out (zero_runs.h: the

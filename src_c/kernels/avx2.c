@@ -28,6 +28,12 @@ enum { TILE_PREFETCH_A = 0, TILE_PREFETCH_C = 0, TILE_FEW_REGISTERS = 1 };
 enum { PROBE_CHAINS = 12 };   /* 16 registers: with 16 chains three spill */
 #include "kernels/probe.h"
 
+enum { PAIRS_MR_ROWS = MR, PAIRS_NV_ROWS = NR / 8, PAIRS_MR_COLUMNS = MR,
+       PAIRS_NV_COLUMNS = NR / 8 };
+#include "kernels/pairs.h"
+
+static const fm_pairs_set pairs = PAIRS_SET("avx2 (emulated)", 0);
+
 /* An m x n tile, m <= 6 and n <= 16, over its list (LISTED) or its runs. */
 FM_INLINE void tile_m(const int LISTED, int m, int n, ptrdiff_t k, const float *a,
                       ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c,
@@ -91,6 +97,7 @@ const fm_kernel_set fm_kernels_avx2 = {
     .epilogue_tile = epilogue_tile,
     .finite_rows = finite_rows,
     .probe = PROBE_ENTRY,
+    .pairs = &pairs,
     .blocks = {
         .kc = 128,
         .kc_panels = 1024,

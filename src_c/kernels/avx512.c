@@ -18,7 +18,8 @@
 
 /* Every function below is compiled for avx512 (clang has no "#pragma GCC target"). */
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,"  \
+                                                    "avx512vl,fma"))), apply_to = function)
 #else
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,fma")
 #endif
@@ -33,6 +34,13 @@ enum { TILE_PREFETCH_A = 1, TILE_PREFETCH_C = 1, TILE_FEW_REGISTERS = 0 };
 
 enum { PROBE_CHAINS = 16 };   /* 32 registers */
 #include "kernels/probe.h"
+
+/* bf16 products: the float tiles' shapes (wide by rows, columns by columns) */
+enum { PAIRS_MR_ROWS = MR_WIDE, PAIRS_NV_ROWS = NR_WIDE / 16, PAIRS_MR_COLUMNS = MR_COLUMNS,
+       PAIRS_NV_COLUMNS = NR_COLUMNS / 16 };
+#include "kernels/pairs.h"
+
+static const fm_pairs_set pairs = PAIRS_SET("avx512 (emulated)", 0);
 
 /* In-register transpose of r[0..15] (rows) into columns. */
 FM_INLINE void transpose16(__m512 r[16])
@@ -297,6 +305,7 @@ const fm_kernel_set fm_kernels_avx512 = {
     .epilogue_tile = epilogue_tile,
     .finite_rows = finite_rows,
     .probe = PROBE_ENTRY,
+    .pairs = &pairs,
     .blocks = {
         .kc = 128,           /* a KC x 64 packed B panel (32 KiB) stays in L1 */
         .kc_panels = 1024,   /* B read in place from column panels: whole K up to this */

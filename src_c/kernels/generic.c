@@ -12,6 +12,8 @@
 #include "kernels/ukernel.h"
 #include "ops/epilogue.h"
 
+#include "kernels/pairs.h"
+
 enum { PROBE_CHAINS = 12 };   /* as AVX2 */
 #include "kernels/probe.h"
 
@@ -50,6 +52,37 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
         }
 }
 
+/* The same loop over pairs of bf16 (kernels/pairs.h): every step p a pair. */
+static void kernel_pairs(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                         const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
+{
+    float acc[MR][NR];
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+            acc[i][j] = t->first ? 0.0f : c[i * ldc + j];
+    for (ptrdiff_t p = 0; p < k; p++)
+        for (int i = 0; i < m; i++) {
+            float ai = a[i * rsa + p * csa];
+            for (int j = 0; j < n; j++)
+                acc[i][j] = v_dot2_bf16(acc[i][j], ai, b[p * rsb + j]);
+        }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            if (t->last)
+                epilogue_vector(0, t->epi, t, acc[i][j], i, j, c + i * ldc + j, ldc, 1, 1, NULL);
+            else
+                c[i * ldc + j] = acc[i][j];
+        }
+}
+
+static const fm_pairs_set pairs = {
+    .name = "generic (emulated)", .native = 0,
+    .rows = { .mr = MR, .nr = NR, .run = kernel_pairs },
+    .columns = { .mr = MR, .nr = NR, .run = kernel_pairs },
+    .pair_rows = pair_rows, .pair_row = pair_row,
+    .probe = PROBE_PAIRS_ENTRY,
+};
+
 /* One kernel serves every shape: wide, columns, narrow and row. */
 const fm_kernel_set fm_kernels_generic = {
     .name = "generic",
@@ -65,6 +98,7 @@ const fm_kernel_set fm_kernels_generic = {
     .epilogue_tile = epilogue_tile,
     .finite_rows = finite_rows,
     .probe = PROBE_ENTRY,
+    .pairs = &pairs,
     .blocks = {
         .kc = 128,
         .kc_panels = 1024,

@@ -1,5 +1,5 @@
 /* peak.c - the FMA throughput probe (see peak.h): the current kernel set's probe
- * (kernels/probe.h) on every thread, in bursts, until `seconds` passed. */
+ * (kernels/probe.h), or its bf16 products' (peak_probe_pairs), on every thread, in bursts, until `seconds` passed. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <time.h>
@@ -26,9 +26,8 @@ static double run_probe(const fm_probe *probe, long bursts, double *check)
     return (double)probe->flops_per_step * FM_PROBE_BURST * (double)bursts;
 }
 
-double fm_peak_gflops(int n_threads, double seconds)
+static double probe_gflops(const fm_probe *probe, int n_threads, double seconds)
 {
-    const fm_probe *probe = &fm_kernels()->probe;
     if (n_threads <= 0)
         n_threads = fm_get_num_threads();
     if (seconds <= 0.0)
@@ -52,4 +51,14 @@ double fm_peak_gflops(int n_threads, double seconds)
         elapsed = t - t0;
     }
     return elapsed > 0.0 ? total_flops / elapsed * 1e-9 : 0.0;
+}
+
+double fm_peak_gflops(int n_threads, double seconds)
+{
+    return probe_gflops(&fm_kernels()->probe, n_threads, seconds);
+}
+
+double fm_peak_gflops_bf16(int n_threads, double seconds)
+{
+    return probe_gflops(&fm_pairs()->probe, n_threads, seconds);
 }

@@ -25,7 +25,7 @@ static int always(void)
 }
 
 #if FM_X86
-static int x86_probed = 0, x86_avx2 = 0, x86_avx512 = 0;
+static int x86_probed = 0, x86_avx2 = 0, x86_avx512 = 0, x86_avx512_bf16 = 0;
 
 /* XCR0: which register states the OS saves on a context switch. */
 static unsigned long long read_xcr0(void)
@@ -57,6 +57,8 @@ static void x86_probe(void)
     int f = (ebx >> 16) & 1, dq = (ebx >> 17) & 1, bw = (ebx >> 30) & 1, vl = (ebx >> 31) & 1;
     x86_avx2 = ymm_state && avx2 && fma;
     x86_avx512 = x86_avx2 && zmm_state && f && dq && bw && vl;
+    __cpuid_count(7, 1, eax, ebx, ecx, edx);
+    x86_avx512_bf16 = x86_avx512 && ((eax >> 5) & 1);
 }
 
 static int x86_has_avx2(void)
@@ -69,6 +71,12 @@ static int x86_has_avx512(void)
 {
     x86_probe();
     return x86_avx512;
+}
+
+static int x86_has_avx512_bf16(void)
+{
+    x86_probe();
+    return x86_avx512_bf16;
 }
 #endif
 
@@ -95,6 +103,7 @@ static const fm_kernel_set *current = &fm_kernels_generic;
 static char known[128] = "";
 static char available[128] = "";
 static char note[160] = "";
+static int bf16_emulated = 0;   /* 1: bf16 products emulated even where the CPU has them */
 
 static const fm_kernel_set *best(void)
 {
@@ -139,6 +148,8 @@ void fm_dispatch_init(void)
             append_name(available, sizeof available, sets[i].kernels->name);
     }
     current = best();
+    const char *emulate = getenv("FASTMLP_BF16");
+    bf16_emulated = emulate != NULL && strcmp(emulate, "emulate") == 0;
     const char *env = getenv("FASTMLP_ISA");
     if (env != NULL && env[0] != '\0') {
         int is_known;
@@ -156,6 +167,32 @@ const fm_kernel_set *fm_kernels(void)
 {
     fm_dispatch_init();
     return current;
+}
+
+const fm_pairs_set *fm_pairs(void)
+{
+    const fm_kernel_set *ks = fm_kernels();
+#if FM_X86
+    if (ks == &fm_kernels_avx512 && !bf16_emulated && x86_has_avx512_bf16())
+        return &fm_pairs_avx512_bf16;
+#endif
+    return ks->pairs;
+}
+
+const char *fm_bf16_name(void)
+{
+    return fm_pairs()->name;
+}
+
+int fm_bf16_native(void)
+{
+    return fm_pairs()->native;
+}
+
+void fm_bf16_set_emulated(int emulated)
+{
+    fm_dispatch_init();
+    bf16_emulated = emulated != 0;
 }
 
 const char *fm_isa_name(void)

@@ -17,6 +17,17 @@ void fm_dispatch_init(void);
 /* The kernels in use. */
 const fm_kernel_set *fm_kernels(void);
 
+/* The bf16 products of the kernels in use: the CPU's own instructions where it has them
+ * (AVX512_BF16 with the avx512 set), else their exact emulation with the set's FMAs (the same
+ * bits). FASTMLP_BF16=emulate, or fm_bf16_set_emulated(1), asks for the emulation anyway. */
+const fm_pairs_set *fm_pairs(void);
+void fm_bf16_set_emulated(int emulated);
+
+/* fm_pairs()'s name (e.g. "avx512_bf16 (VDPBF16PS)", "avx2 (emulated)") and whether it is
+ * the CPU's own instructions. */
+const char *fm_bf16_name(void);
+int fm_bf16_native(void);
+
 /* "generic", "avx2" or "avx512". */
 const char *fm_isa_name(void);
 

@@ -25,9 +25,17 @@
 
 enum { TILE_NV_MAX = 8 };
 
+/* One step's multiply-add into an accumulator: an FMA, or with PAIRS (a bf16 product's panels,
+ * ops/bf16.h) the two products of a pair of bf16 in each lane of a and b. */
+FM_INLINE fm_vec step_mac(const int PAIRS, fm_vec a, fm_vec b, fm_vec acc)
+{
+    return PAIRS ? v_dot2_bf16(acc, a, b) : v_fma(a, b, acc);
+}
+
 /* The FMA steps p0 <= p < p1 of a tile of MR rows and NV vectors into acc. FULL: whole
  * vectors of B, read with plain loads (masked loads at the edge tiles alone). */
-FM_INLINE void steps(const int MR, const int NV, const int FULL, fm_vec acc[][TILE_NV_MAX],
+FM_INLINE void steps(const int PAIRS, const int MR, const int NV, const int FULL,
+                     fm_vec acc[][TILE_NV_MAX],
                      const fm_lanes mk[TILE_NV_MAX], ptrdiff_t p0, ptrdiff_t p1, const float *a,
                      ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb)
 {
@@ -49,7 +57,7 @@ FM_INLINE void steps(const int MR, const int NV, const int FULL, fm_vec acc[][TI
             const fm_vec ai = v_broadcast(a + i * rsa);
             #pragma GCC unroll 8
             for (int v = 0; v < NV; v++)
-                acc[i][v] = v_fma(ai, bv[v], acc[i][v]);
+                acc[i][v] = step_mac(PAIRS, ai, bv[v], acc[i][v]);
         }
         a += csa;
         b += rsb;
@@ -58,7 +66,7 @@ FM_INLINE void steps(const int MR, const int NV, const int FULL, fm_vec acc[][TI
 
 /* The FMA steps p = list[0], ..., list[n_list - 1] (ascending) into acc: one row's nonzero
  * entries of A, scattered, or the steps where one of a tile's rows is not zero (zero_runs.h). */
-FM_INLINE void steps_listed(const int MR, const int NV, const int FULL,
+FM_INLINE void steps_listed(const int PAIRS, const int MR, const int NV, const int FULL,
                             fm_vec acc[][TILE_NV_MAX], const fm_lanes mk[TILE_NV_MAX],
                             const int32_t *list, int n_list, const float *a, ptrdiff_t rsa,
                             ptrdiff_t csa, const float *b, ptrdiff_t rsb)
@@ -81,36 +89,37 @@ FM_INLINE void steps_listed(const int MR, const int NV, const int FULL,
             const fm_vec ai = v_broadcast(a + i * rsa + p * csa);
             #pragma GCC unroll 8
             for (int v = 0; v < NV; v++)
-                acc[i][v] = v_fma(ai, bv[v], acc[i][v]);
+                acc[i][v] = step_mac(PAIRS, ai, bv[v], acc[i][v]);
         }
     }
 }
 
 /* The FMA steps of a tile: its list (LISTED), or its runs of k, all of k being one run. */
-FM_INLINE void tile_steps_of(const int MR, const int NV, const int LISTED, const int FULL,
+FM_INLINE void tile_steps_of(const int PAIRS, const int MR, const int NV, const int LISTED,
+                             const int FULL,
                              fm_vec acc[][TILE_NV_MAX], const fm_lanes mk[TILE_NV_MAX],
                              ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                              const float *b, ptrdiff_t rsb, const fm_tile *t)
 {
     if (LISTED) {
-        steps_listed(MR, NV, FULL, acc, mk, t->k_list, t->n_k_list, a, rsa, csa, b, rsb);
+        steps_listed(PAIRS, MR, NV, FULL, acc, mk, t->k_list, t->n_k_list, a, rsa, csa, b, rsb);
         return;
     }
     /* All of k on its own, not as a run of one: in a loop of runs the compiler keeps some
      * accumulators in memory where 16 vector registers hold them all but one. */
     if (t->runs == NULL) {
-        steps(MR, NV, FULL, acc, mk, 0, k, a, rsa, csa, b, rsb);
+        steps(PAIRS, MR, NV, FULL, acc, mk, 0, k, a, rsa, csa, b, rsb);
         return;
     }
     for (int r = 0; r < t->n_runs; r++)
-        steps(MR, NV, FULL, acc, mk, t->runs[2 * r], t->runs[2 * r + 1], a, rsa, csa, b, rsb);
+        steps(PAIRS, MR, NV, FULL, acc, mk, t->runs[2 * r], t->runs[2 * r + 1], a, rsa, csa, b, rsb);
 }
 
 /* The tile body for exactly MR rows and NV vectors, n columns valid (ukernel.h's contract);
- * LISTED: over the steps in t's list, else its runs. */
-FM_INLINE void tile(const int MR, const int NV, const int LISTED, int n, ptrdiff_t k,
-                    const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb,
-                    float *c, ptrdiff_t ldc, const fm_tile *t)
+ * LISTED: over the steps in t's list, else its runs; PAIRS: k steps of bf16 pairs (step_mac). */
+FM_INLINE void tile_body(const int PAIRS, const int MR, const int NV, const int LISTED, int n,
+                         ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                         const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
 {
     fm_lanes mk[TILE_NV_MAX];
     int full[TILE_NV_MAX];
@@ -143,9 +152,9 @@ FM_INLINE void tile(const int MR, const int NV, const int LISTED, int n, ptrdiff
     }
 
     if (n == FM_VL * NV)
-        tile_steps_of(MR, NV, LISTED, 1, acc, mk, k, a, rsa, csa, b, rsb, t);
+        tile_steps_of(PAIRS, MR, NV, LISTED, 1, acc, mk, k, a, rsa, csa, b, rsb, t);
     else
-        tile_steps_of(MR, NV, LISTED, 0, acc, mk, k, a, rsa, csa, b, rsb, t);
+        tile_steps_of(PAIRS, MR, NV, LISTED, 0, acc, mk, k, a, rsa, csa, b, rsb, t);
 
     /* The epilogue reads the tile's and the product's fields from local copies: a store to C
      * cannot change a local, so they stay in registers rather than being loaded again after
@@ -177,6 +186,23 @@ FM_INLINE void tile(const int MR, const int NV, const int LISTED, int n, ptrdiff
                 store_part(cv, mkv, acc[i][v], full[v]);
         }
     }
+}
+
+/* A float tile (tile_body). */
+FM_INLINE void tile(const int MR, const int NV, const int LISTED, int n, ptrdiff_t k,
+                    const float *a, ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb,
+                    float *c, ptrdiff_t ldc, const fm_tile *t)
+{
+    tile_body(0, MR, NV, LISTED, n, k, a, rsa, csa, b, rsb, c, ldc, t);
+}
+
+/* A tile of a bf16 product: k steps of pairs, A and B holding a pair in each float's place
+ * (kernels/pairs.h packs them; no runs or lists). */
+FM_INLINE void tile_pairs(const int MR, const int NV, int n, ptrdiff_t k, const float *a,
+                          ptrdiff_t rsa, ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c,
+                          ptrdiff_t ldc, const fm_tile *t)
+{
+    tile_body(1, MR, NV, 0, n, k, a, rsa, csa, b, rsb, c, ldc, t);
 }
 
 /* A tile whose rows of A may be 1 apart (rsa == 1: A stored by columns, or packed): the

@@ -117,6 +117,7 @@ typedef struct {
     int pack_b_min_tiles;  /* a row-major B panel is packed when this many row tiles reuse it */
 } fm_blocksizes;
 
+
 /* Steps of each probe burst (kernels/probe.h). */
 enum { FM_PROBE_BURST = 4096 };
 
@@ -126,6 +127,23 @@ typedef struct {
     float (*run)(long bursts);
     int flops_per_step;
 } fm_probe;
+
+/* pairs.h's packing: dst[j] = the bf16 pair (r0[j], r1[j]) for j < n (r1 NULL: a zero high
+ * half), and dst[q] = the pair (src[2q], src[2q + 1]) for q < (k + 1) / 2 (ops/bf16.h). */
+typedef void (*fm_pair_rows_fn)(float *dst, const float *r0, const float *r1, ptrdiff_t n);
+typedef void (*fm_pair_row_fn)(float *dst, const float *src, ptrdiff_t k);
+
+/* A set's bf16 products (kernels/pairs.h, frame/gemm_pairs.c): tiles whose k steps are pairs
+ * of bf16 (A and B hold a pair in each float's place), and the packing that makes the pairs. */
+typedef struct {
+    const char *name;           /* e.g. "avx512_bf16 (VDPBF16PS)", "avx2 (emulated)" */
+    int native;                 /* 1: the CPU's bf16 instructions; 0: their exact emulation */
+    fm_tile_kernel rows;        /* A in rows of pairs (csa == 1) */
+    fm_tile_kernel columns;     /* A in columns of pairs (rsa == 1) */
+    fm_pair_rows_fn pair_rows;
+    fm_pair_row_fn pair_row;
+    fm_probe probe;             /* its throughput (kernels/probe.h, peak_probe_pairs) */
+} fm_pairs_set;
 
 typedef struct {
     const char *name;           /* "generic", "avx2", "avx512" */
@@ -146,6 +164,7 @@ typedef struct {
                                    A stored by rows and read in place (gemm.h: tile_steps) */
     fm_blocksizes blocks;
     fm_probe probe;
+    const fm_pairs_set *pairs;  /* bf16 products, emulated with the set's FMAs */
 } fm_kernel_set;
 
 /* One table per instruction set; each lives in its own translation unit (kernels/<isa>.c),
@@ -153,5 +172,7 @@ typedef struct {
 extern const fm_kernel_set fm_kernels_generic;
 extern const fm_kernel_set fm_kernels_avx2;
 extern const fm_kernel_set fm_kernels_avx512;
+/* VDPBF16PS (AVX512_BF16): the avx512 set's bf16 products on CPUs that have it. */
+extern const fm_pairs_set fm_pairs_avx512_bf16;
 
 #endif

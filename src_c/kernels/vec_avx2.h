@@ -62,5 +62,23 @@ FM_INLINE int v_any_not_finite(fm_vec v)
                                             _CMP_NEQ_UQ)) != 0;
 }
 FM_INLINE void v_prefetch(const void *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
+/* x, or a zero of its sign in the lanes below the smallest normal float in magnitude. */
+FM_INLINE fm_vec v_flush_subnormal(fm_vec x)
+{
+    const fm_vec sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+    const fm_vec min_normal = _mm256_castsi256_ps(_mm256_set1_epi32(0x00800000));
+    fm_vec tiny = _mm256_cmp_ps(_mm256_andnot_ps(sign, x), min_normal, _CMP_LT_OQ);
+    return _mm256_blendv_ps(x, _mm256_and_ps(x, sign), tiny);
+}
+/* acc plus the products of the bf16 pairs in a and b, each lane one pair (ops/bf16.h: the
+ * order and the flushing of VDPBF16PS, emulated with two FMAs). */
+FM_INLINE fm_vec v_dot2_bf16(fm_vec acc, fm_vec a, fm_vec b)
+{
+    const fm_vec high = _mm256_castsi256_ps(_mm256_set1_epi32((int)0xFFFF0000u));
+    fm_vec al = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(a), 16));
+    fm_vec bl = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(b), 16));
+    acc = v_flush_subnormal(_mm256_fmadd_ps(_mm256_and_ps(a, high), _mm256_and_ps(b, high), acc));
+    return v_flush_subnormal(_mm256_fmadd_ps(al, bl, acc));
+}
 
 #endif

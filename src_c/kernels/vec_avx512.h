@@ -59,5 +59,30 @@ FM_INLINE int v_any_not_finite(fm_vec v)
     return _mm512_fpclass_ps_mask(v, 0x99) != 0;
 }
 FM_INLINE void v_prefetch(const void *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
+/* x, or a zero of its sign in the lanes below the smallest normal float in magnitude. */
+FM_INLINE fm_vec v_flush_subnormal(fm_vec x)
+{
+    const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32((int)0x80000000u));
+    const __m512 min_normal = _mm512_castsi512_ps(_mm512_set1_epi32(0x00800000));
+    __mmask16 tiny = _mm512_cmp_ps_mask(_mm512_abs_ps(x), min_normal, _CMP_LT_OQ);
+    return _mm512_mask_and_ps(x, tiny, x, sign);
+}
+/* acc plus the products of the bf16 pairs in a and b, each lane one pair (ops/bf16.h: the
+ * order and the flushing of VDPBF16PS): the instruction itself in a translation unit built
+ * for it (FM_NATIVE_BF16, kernels/avx512_bf16.c), else two FMAs. */
+FM_INLINE fm_vec v_dot2_bf16(fm_vec acc, fm_vec a, fm_vec b)
+{
+#ifdef FM_NATIVE_BF16
+    return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
+#else
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
+    __m512 ah = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), high));
+    __m512 bh = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(b), high));
+    __m512 al = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(a), 16));
+    __m512 bl = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(b), 16));
+    acc = v_flush_subnormal(_mm512_fmadd_ps(ah, bh, acc));
+    return v_flush_subnormal(_mm512_fmadd_ps(al, bl, acc));
+#endif
+}
 
 #endif

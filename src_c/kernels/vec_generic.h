@@ -4,6 +4,7 @@
 #ifndef FASTMLP_VEC_GENERIC_H
 #define FASTMLP_VEC_GENERIC_H
 
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,6 +57,25 @@ FM_INLINE fm_vec v_exp2i(fm_vec n)
     return r;
 }
 FM_INLINE int v_any_not_finite(fm_vec v) { return !isfinite(v); }
+/* x, or a zero of its sign when x is below the smallest normal float in magnitude. */
+FM_INLINE fm_vec v_flush_subnormal(fm_vec x) { return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x; }
+/* acc plus the products of the bf16 pairs in a and b, each lane one pair (ops/bf16.h: the
+ * order and the flushing of VDPBF16PS). */
+FM_INLINE fm_vec v_dot2_bf16(fm_vec acc, fm_vec a, fm_vec b)
+{
+    uint32_t ua, ub;
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    uint32_t a_high = ua & 0xFFFF0000u, b_high = ub & 0xFFFF0000u;
+    uint32_t a_low = ua << 16, b_low = ub << 16;
+    float ah, bh, al, bl;
+    memcpy(&ah, &a_high, sizeof ah);
+    memcpy(&bh, &b_high, sizeof bh);
+    memcpy(&al, &a_low, sizeof al);
+    memcpy(&bl, &b_low, sizeof bl);
+    acc = v_flush_subnormal(fmaf(ah, bh, acc));
+    return v_flush_subnormal(fmaf(al, bl, acc));
+}
 FM_INLINE void v_prefetch(const void *p) { (void)p; }
 
 #endif

@@ -181,6 +181,7 @@ static int hidden_share(const fm_net *net, int n, ptrdiff_t M, const float *X,
     for (int l = 0; l < n; l++) {
         fm_product p = fm_forward_product(dest[l], input, net->W[l], net->b[l], M,
                                           net->sizes[l], net->sizes[l + 1], net->activation, 1);
+        p.bf16 = net->bf16;
         if (pre != NULL && fm_net_keeps_pre(net, l)) {
             p.epi.pre = pre[l];
             p.epi.ldm = net->sizes[l + 1];
@@ -219,6 +220,7 @@ static int forward_row_share(const fm_net *net, const float *x, float *out,
         fm_product p = fm_forward_product(dest, input, net->W[l], net->b[l], 1, K,
                                           net->sizes[l + 1],
                                           l != last ? net->activation : FM_ACT_NONE, 1);
+        p.bf16 = net->bf16;
         int n = K <= MAX_LISTED ? nonzero_list(input, K, list) : -1;
         fm_hints h = { .columns_downwards = downwards };
         if (n >= 0) {
@@ -251,6 +253,7 @@ static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *
     fm_product p = fm_forward_product(out, last == 0 ? X : scratch[last - 1], net->W[last],
                                       net->b[last], M, net->sizes[last], net->sizes[last + 1],
                                       FM_ACT_NONE, 1);
+    p.bf16 = net->bf16;
     fm_hints h = { .columns_downwards = downwards };
     failed |= fm_product_share(&p, &h, tid, nth, schedule(ss, last)) != 0;
     return failed ? -1 : 0;
@@ -310,6 +313,7 @@ static int forward_blocks_share(const fm_net *net, ptrdiff_t M, const float *X, 
             fm_product p = fm_forward_product(dest, input, net->W[l], net->b[l], rows,
                                               net->sizes[l], N,
                                               l != last ? net->activation : FM_ACT_NONE, 1);
+            p.bf16 = net->bf16;
             fm_hints h = { 0 };
             if (l == 0) {
                 h = runs_hints(runs, input_runs(input, rows, net->sizes[0], runs));
@@ -394,6 +398,7 @@ static int output_rows_share(const fm_net *net, ptrdiff_t M, const float *X,
 
     fm_product f = fm_forward_product(out + r0 * N, input + r0 * K, net->W[last], net->b[last],
                                       r1 - r0, K, N, FM_ACT_NONE, 1);
+    f.bf16 = net->bf16;
     int failed = fm_gemm_thread(0, 1, NULL, &f, NULL) != 0;
     for (ptrdiff_t s = s0; s < s1; s++) {
         ptrdiff_t i = s * sh->rows_per_slot;
@@ -408,6 +413,7 @@ static int output_rows_share(const fm_net *net, ptrdiff_t M, const float *X,
         fm_product d = fm_input_grad_product(net->grad[last - 1] + r0 * K, dout + r0 * N,
                                              net->W[last], source, net->activation, r1 - r0, K,
                                              N, 1);
+        d.bf16 = net->bf16;
         fm_dropout drop;
         d.epi.dropout = layer_dropout(net, last - 1, r0, &drop);
         failed |= fm_gemm_thread(0, 1, NULL, &d, NULL) != 0;
@@ -491,6 +497,7 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const fm_
             fm_product p = fm_input_grad_product(net->grad[l - 1], net->grad[l], net->W[l],
                                                  derivative_source(net, l - 1),
                                                  net->activation, M, K, N, 1);
+            p.bf16 = net->bf16;
             fm_dropout drop;
             p.epi.dropout = layer_dropout(net, l - 1, 0, &drop);
             failed |= fm_product_share(&p, NULL, tid, nth, schedule(ss, L + l)) != 0;
@@ -498,6 +505,7 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const fm_
         }
         if (gW != NULL) {
             fm_product g = fm_weight_grad_product(gW[l], input, net->grad[l], M, K, N);
+            g.bf16 = net->bf16;
             fm_hints h = { .tile_steps = l == 0 && n_runs >= 0 };
             failed |= fm_product_share(&g, &h, tid, nth, schedule(ss, 2 * L + l)) != 0;
             fm_bias_grad_share(gb[l], net->grad[l], M, N, tid, nth);
@@ -507,6 +515,7 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const fm_
         layer_states(net, l, sW, sb);
         fm_product u = fm_weight_update_product(net->W[l], sW, input, net->grad[l], M, K, N, opt,
                                                 not_finite, 1);
+        u.bf16 = net->bf16;
         /* Plain SGD leaves the rows of W[0] for X's zero columns as they are: skip them. Each
          * tile of those rows sums over the samples it has a nonzero in (gemm.h, tile_steps). */
         fm_hints h = { .tile_steps = l == 0 && n_runs >= 0 };

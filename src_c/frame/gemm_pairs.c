@@ -1,0 +1,223 @@
+/* gemm_pairs.c - a bf16 product's block (fm_product.bf16; ops/bf16.h says what it computes).
+ *
+ * The loops are gemm.c's for a packed A and a packed B, over pairs of K's steps instead of
+ * steps: for each block of rows, A's pairs are made once into this thread's workspace; for
+ * each column tile and K block, B's pairs into a panel of nr words a pair; then the set's
+ * pairs kernel runs over the row tiles, and the float epilogue as a float product's would.
+ *
+ *   A stored by rows (csa == 1, a forward product's input, an input gradient's dZ): each row
+ *   becomes a row of pairs, which the "rows" kernel reads in place. A stored by columns
+ *   (rsa == 1, the weight gradient's transposed activations): two rows of the activations
+ *   become one row of pairs, which the "columns" kernel reads as columns.
+ *   B: two rows of B make a row of the panel's pairs; a B whose columns are strided (the
+ *   input gradient's transposed weights) has each column made into pairs, then transposed.
+ *
+ * Threads split C as for a float product (gemm.c), never K; K blocks start at even steps, so
+ * every element is one chain of pairs in the same order whatever the blocking or the thread
+ * count. The hints that leave zero steps out (runs, lists) are not taken: a flushed result
+ * can be a negative zero, which a left-out zero step would not turn positive as the kept one
+ * does. */
+#include <stdint.h>
+
+#include "frame/gemm_pairs.h"
+#include "frame/pack.h"
+#include "frame/workspace.h"
+#include "ops/bf16.h"
+
+enum {
+    LINE_WORDS = 16,   /* rows of pairs in the workspace start on 64-byte lines */
+    SUMS_WORDS = 1024  /* an update's sums parked apart from its weights, as gemm.c's */
+};
+
+static ptrdiff_t round_up(ptrdiff_t x, ptrdiff_t to)
+{
+    return (x + to - 1) / to * to;
+}
+
+/* The K block in pairs: whole for an update (its C holds the weights), else equal blocks of
+ * at most the set's kc. */
+static ptrdiff_t pair_block(const fm_kernel_set *ks, ptrdiff_t pairs, const fm_epilogue *epi)
+{
+    const ptrdiff_t kc = ks->blocks.kc;
+    if (epi->kind == FM_EPI_UPDATE || pairs <= kc)
+        return pairs;
+    ptrdiff_t nblocks = (pairs + kc - 1) / kc;
+    return (pairs + nblocks - 1) / nblocks;
+}
+
+/* dst[q] = the pair (src[2q*stride], src[(2q+1)*stride]) for k steps: a strided pair_row. */
+static void pair_row_strided(const fm_pairs_set *ps, float *dst, const float *src,
+                             ptrdiff_t stride, ptrdiff_t k)
+{
+    if (stride == 1) {
+        ps->pair_row(dst, src, k);
+        return;
+    }
+    for (ptrdiff_t q = 0; 2 * q < k; q++) {
+        float high = 2 * q + 1 < k ? src[(2 * q + 1) * stride] : 0.0f;
+        uint32_t word = fm_bf16_pair(src[2 * q * stride], high);
+        dst[q] = fm_bits_float(word);
+    }
+}
+
+/* tmp[j*nq + q] (j < nb, q < nq) into the panel dst[q*nr + j], zeros for j in [nb, nr). */
+static void transpose_pairs(const fm_kernel_set *ks, float *dst, int nr, ptrdiff_t nq, int nb,
+                            const float *tmp)
+{
+    if (ks->pack_bt != NULL)
+        ks->pack_bt(dst, nr, nq, nb, tmp, nq);
+    else
+        fm_pack_b(dst, nr, nq, nb, tmp, 1, nq);
+}
+
+/* B's pairs q0 <= q < q0 + nq of columns [jc, jc + nb) into dst[(q - q0)*nr + j], zeros for
+ * j in [nb, nr); tmp: room for nb x nq words when B's columns are strided. */
+static void pack_b_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const fm_product *p,
+                         float *dst, int nr, ptrdiff_t q0, ptrdiff_t nq, ptrdiff_t jc, int nb,
+                         float *tmp)
+{
+    const ptrdiff_t K = p->K, k0 = 2 * q0, k1 = 2 * (q0 + nq) < K ? 2 * (q0 + nq) : K;
+    if (p->panels == FM_PANELS_BT) {
+        /* B(k, j) = B^T(j, k), B^T in column panels: each column of B is runs of k within one
+         * panel of B^T, and the panels' edges are even. */
+        for (int j = 0; j < nb; j++)
+            for (ptrdiff_t r0 = k0; r0 < k1;) {
+                ptrdiff_t w;
+                const float *src = p->B + fm_panel_start(p->N, K, r0, &w) + (jc + j) * w;
+                ptrdiff_t run = w - r0 % FM_PANEL;
+                if (run > k1 - r0)
+                    run = k1 - r0;
+                ps->pair_row(tmp + j * nq + (r0 - k0) / 2, src, run);
+                r0 += run;
+            }
+        transpose_pairs(ks, dst, nr, nq, nb, tmp);
+        return;
+    }
+    const float *base;
+    ptrdiff_t rs, cs;
+    if (p->panels == FM_PANELS_B) {
+        ptrdiff_t w;
+        base = p->B + fm_panel_start(K, p->N, jc, &w);
+        rs = w;
+        cs = 1;
+    } else {
+        base = p->B + jc * p->csb;
+        rs = p->rsb;
+        cs = p->csb;
+    }
+    if (cs == 1) {
+        for (ptrdiff_t q = 0; q < nq; q++) {
+            const ptrdiff_t k = k0 + 2 * q;
+            float *row = dst + q * nr;
+            ps->pair_rows(row, base + k * rs, k + 1 < K ? base + (k + 1) * rs : NULL, nb);
+            for (int j = nb; j < nr; j++)
+                row[j] = 0.0f;
+        }
+        return;
+    }
+    for (int j = 0; j < nb; j++)
+        pair_row_strided(ps, tmp + j * nq, base + j * cs + k0 * rs, rs, k1 - k0);
+    transpose_pairs(ks, dst, nr, nq, nb, tmp);
+}
+
+/* A's rows [ic, ic + mc) as pairs into a: by rows, row i at a + (i - ic)*lda; by columns,
+ * pair q of every row at a + q*lda. */
+static void pack_a_pairs(const fm_pairs_set *ps, const fm_product *p, int by_columns, float *a,
+                         ptrdiff_t lda, ptrdiff_t ic, ptrdiff_t mc)
+{
+    const ptrdiff_t K = p->K;
+    if (by_columns) {
+        const float *col = p->A + ic;   /* A(i, k) = A[i + k*csa] */
+        for (ptrdiff_t q = 0; 2 * q < K; q++)
+            ps->pair_rows(a + q * lda, col + 2 * q * p->csa,
+                          2 * q + 1 < K ? col + (2 * q + 1) * p->csa : NULL, mc);
+        return;
+    }
+    for (ptrdiff_t i = 0; i < mc; i++)
+        pair_row_strided(ps, a + i * lda, p->A + (ic + i) * p->rsa, p->csa, K);
+}
+
+int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const fm_product *p,
+                        const fm_hints *h, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0,
+                        ptrdiff_t n1, int *a_ready)
+{
+    const ptrdiff_t K = p->K, pairs = (K + 1) / 2;
+    const int by_columns = p->rsa == 1 && p->csa != 1;
+    const fm_tile_kernel *tk = by_columns ? &ps->columns : &ps->rows;
+    const int mr = tk->mr;
+    const int in_panels = p->panels == FM_PANELS_B || p->panels == FM_PANELS_C;
+    const int nr = in_panels && tk->nr > FM_PANEL ? FM_PANEL : tk->nr;
+    const ptrdiff_t mc_max = ks->blocks.mc_packed;
+    const ptrdiff_t rows = m1 - m0 < mc_max ? m1 - m0 : mc_max;
+    const ptrdiff_t kc = pair_block(ks, pairs, &p->epi);
+    const ptrdiff_t n_kblocks = kc > 0 ? (pairs + kc - 1) / kc : 1;
+    const ptrdiff_t lda = by_columns ? round_up(rows, LINE_WORDS) : round_up(pairs, LINE_WORDS);
+    const ptrdiff_t a_words = by_columns ? pairs * lda : rows * lda;
+    const ptrdiff_t b_words = round_up(kc * nr, LINE_WORDS);
+    const int b_strided = p->panels == FM_PANELS_BT || (p->panels != FM_PANELS_B && p->csb != 1);
+    const ptrdiff_t tmp_words = b_strided ? kc * nr : 0;
+    float *ws = fm_thread_workspace(sizeof(float) * (size_t)(a_words + b_words + tmp_words));
+    if (ws == NULL)
+        return -1;
+    float *apairs = ws, *bpanel = ws + a_words, *tmp = bpanel + b_words;
+
+    const int kernel_epilogue = fm_epilogue_inline(&p->epi);
+    _Alignas(64) float sums[SUMS_WORDS];
+    const int sums_apart = p->epi.kind == FM_EPI_UPDATE && !kernel_epilogue;
+    if (sums_apart && mr * nr > SUMS_WORDS)
+        return -1;   /* no pairs set has such a tile */
+
+    for (ptrdiff_t ic = m0; ic < m1; ic += mc_max) {
+        const ptrdiff_t mc = m1 - ic < mc_max ? m1 - ic : mc_max;
+        const ptrdiff_t n_tiles = (mc + mr - 1) / mr;
+        if (h != NULL && h->a_not_finite != NULL && p->csa == 1)
+            for (ptrdiff_t i = ic; i < ic + mc; i++)
+                if (!ks->all_finite(p->A + i * p->rsa, K))
+                    *h->a_not_finite = 1;
+        if (a_ready == NULL || !*a_ready)
+            pack_a_pairs(ps, p, by_columns, apairs, lda, ic, mc);
+        if (a_ready != NULL)
+            *a_ready = m1 - m0 <= mc_max;
+        for (ptrdiff_t jc = n0; jc < n1;) {
+            /* a tile of at most nr columns, inside one panel when an operand is in panels */
+            ptrdiff_t end = n1;
+            if (in_panels && jc / FM_PANEL * FM_PANEL + FM_PANEL < end)
+                end = jc / FM_PANEL * FM_PANEL + FM_PANEL;
+            const int nb = (int)(end - jc < nr ? end - jc : nr);
+            ptrdiff_t c_start = jc, ldc = p->ldc;
+            if (p->panels == FM_PANELS_C) {
+                ptrdiff_t width;
+                c_start = fm_panel_start(p->M, p->N, jc, &width);
+                ldc = width;
+            }
+            for (ptrdiff_t kb = 0; kb < n_kblocks; kb++) {
+                const ptrdiff_t q0 = kb * kc, nq = pairs - q0 < kc ? pairs - q0 : kc;
+                pack_b_pairs(ks, ps, p, bpanel, nr, q0, nq, jc, nb, tmp);
+                const int last = kb == n_kblocks - 1;
+                fm_tile t = { .epi = &p->epi, .j0 = jc, .first = kb == 0,
+                              .last = last && kernel_epilogue,
+                              .sums = sums_apart ? sums : NULL, .ld_sums = nr };
+                for (ptrdiff_t it = 0, i = ic; it < n_tiles; it++) {
+                    const int mt = fm_tile_height(mc, n_tiles, it);
+                    float *c = p->C + c_start + i * ldc;
+                    t.i0 = i;
+                    for (int s = 0; s < FM_OPT_STATES; s++)
+                        if (p->epi.kind == FM_EPI_UPDATE && p->epi.state[s] != NULL)
+                            t.state[s] = p->epi.state[s] + c_start + i * ldc;
+                    const float *a = by_columns ? apairs + q0 * lda + (i - ic)
+                                                : apairs + (i - ic) * lda + q0;
+                    tk->run(mt, nb, nq, a, by_columns ? 1 : lda, by_columns ? lda : 1,
+                            bpanel, nr, sums_apart ? sums : c, sums_apart ? nr : ldc, &t);
+                    if (last && !kernel_epilogue)
+                        ks->epilogue_tile(&t, mt, nb, c, ldc);
+                    i += mt;
+                }
+            }
+            if (p->epi.not_finite != NULL
+                && !ks->finite_rows(p->C + c_start + ic * ldc, ldc, mc, nb))
+                atomic_store_explicit(p->epi.not_finite, 1, memory_order_relaxed);
+            jc += nb;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,287 @@
+"""precision="bf16": bf16 products (src_c/ops/bf16.h) on every instruction set.
+
+The products round A and B to bf16 and sum pairs of steps in VDPBF16PS's order with its
+flushing; the CPU's own instruction (AVX512_BF16) and the emulation on every set must give the
+same bits as reference.gemm_bf16, whatever the thread count. Weights, biases and the update stay
+float32, so a bf16 network differs from a float32 one by the rounding of the products' inputs.
+"""
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import _core, reference
+
+pytestmark = pytest.mark.usefixtures("restore_isa_and_threads")
+
+AVAILABLE = _core.build_info()["isa_available"]
+NATIVE = _core.build_info()["bf16_native"]   # on the best set: whether the CPU has VDPBF16PS
+
+# (isa, emulated): the emulation on every set, and the instruction where the CPU has it.
+PATHS = [(isa, True) for isa in AVAILABLE] + ([("avx512", False)] if NATIVE else [])
+
+
+def use_path(isa, emulated, threads):
+    _core.set_isa(isa)
+    _core.set_bf16_emulated(emulated)
+    _core.set_num_threads(threads)
+
+
+def bits(x):
+    return np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+
+
+# ---- the rounding ----
+
+def test_bf16_round_ties_to_even_flushes_subnormals_keeps_nan_and_inf():
+    f = np.float32
+    cases = {
+        1.0: 1.0,
+        1.0 + 2 ** -8: 1.0,                        # a tie: to the even bf16 (1.0)
+        1.0 + 3 * 2 ** -8: 1.0 + 2 ** -6,          # a tie: to the even bf16 (1 + 2^-6)
+        1.0 + 2 ** -8 + 2 ** -20: 1.0 + 2 ** -7,   # past the tie: up
+        -2.5: -2.5,
+        1e-40: 0.0,                                # subnormal: zero
+        float(np.finfo(np.float32).max): np.inf,   # past the largest bf16
+        np.inf: np.inf,
+    }
+    for x, want in cases.items():
+        assert reference.bf16_round(f(x)) == f(want), x
+    assert bits(reference.bf16_round(f(-1e-40))) == 0x80000000        # a negative zero
+    assert np.isnan(reference.bf16_round(f(np.nan)))
+    assert bits(reference.bf16_round(f(1.0) + np.zeros(1, f)))[0] & 0xFFFF == 0
+
+
+def random_operands(rng, M, N, K, scale=1.0):
+    A = (rng.standard_normal((M, K)) * scale).astype(np.float32)
+    B = (rng.standard_normal((K, N)) * scale).astype(np.float32)
+    return A, B
+
+
+def bf16_gemm(A, B, trans_a=False, trans_b=False):
+    M, N = A.shape[0], B.shape[1]
+    C = np.full((M, N), np.nan, dtype=np.float32)
+    _core.gemm(np.ascontiguousarray(A.T) if trans_a else A,
+               np.ascontiguousarray(B.T) if trans_b else B, C, trans_a=trans_a,
+               trans_b=trans_b, precision="bf16")
+    return C
+
+
+# ---- products: the reference's bits on every path ----
+
+SHAPES = [(1, 1, 1), (1, 10, 784), (7, 13, 33), (13, 70, 5), (37, 100, 301), (200, 10, 256),
+          (5, 129, 2), (33, 17, 0)]
+
+
+@pytest.mark.parametrize("isa,emulated", PATHS)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_products_give_the_reference_bits(isa, emulated, threads):
+    use_path(isa, emulated, threads)
+    rng = np.random.default_rng(7)
+    for M, N, K in SHAPES:
+        A, B = random_operands(rng, M, N, K)
+        want = reference.gemm_bf16(A, B)
+        for trans_a in (False, True):
+            for trans_b in (False, True):
+                got = bf16_gemm(A, B, trans_a, trans_b)
+                assert np.array_equal(bits(got), bits(want)), (M, N, K, trans_a, trans_b)
+
+
+@pytest.mark.parametrize("isa,emulated", PATHS)
+def test_products_on_mnist_shapes(isa, emulated):
+    use_path(isa, emulated, 2)
+    rng = np.random.default_rng(3)
+    for M, N, K in [(200, 512, 784), (200, 784, 512), (784, 512, 200)]:
+        A, B = random_operands(rng, M, N, K)
+        assert np.array_equal(bits(bf16_gemm(A, B)), bits(reference.gemm_bf16(A, B)))
+
+
+@pytest.mark.parametrize("isa,emulated", PATHS)
+def test_tiny_sums_are_flushed_as_the_instruction_flushes_them(isa, emulated):
+    """Products near and below the smallest normal float: each step's result flushed to a zero
+    of its sign, the same bits on the instruction and the emulation."""
+    use_path(isa, emulated, 1)
+    rng = np.random.default_rng(11)
+    A, B = random_operands(rng, 23, 37, 41, scale=2.0 ** -63)
+    want = reference.gemm_bf16(A, B)
+    got = bf16_gemm(A, B)
+    assert np.array_equal(bits(got), bits(want))
+    assert (want == 0).any() and (np.signbit(want) & (want == 0)).any()   # flushed, both signs
+
+
+def test_nan_and_infinity_propagate():
+    A = np.ones((3, 4), np.float32)
+    B = np.ones((4, 5), np.float32)
+    A[0, 1], A[1, 2] = np.nan, np.inf
+    C = bf16_gemm(A, B)
+    assert np.isnan(C[0]).all() and np.isinf(C[1]).all() and (C[2] == 4).all()
+
+
+def test_against_float32_within_the_rounding_of_the_inputs():
+    """|C_bf16 - A @ B| <= 2^-7 (|A| @ |B|) + float32's own error: each input's relative
+    rounding error is at most 2^-9, so a product's at most about 2^-8."""
+    rng = np.random.default_rng(5)
+    A, B = random_operands(rng, 64, 96, 300)
+    exact = A.astype(np.float64) @ B.astype(np.float64)
+    bound = 2.0 ** -7 * (np.abs(A).astype(np.float64) @ np.abs(B).astype(np.float64))
+    err = np.abs(bf16_gemm(A, B) - exact)
+    assert (err <= bound).all()
+    assert err.max() > 1e-4 * bound.max()   # bf16, not float32
+
+
+def test_gemm_rejects_an_unknown_precision():
+    A = np.ones((2, 2), np.float32)
+    with pytest.raises(ValueError, match="precision"):
+        _core.gemm(A, A, A.copy(), precision="fp16")
+
+
+def test_build_info_names_the_bf16_path():
+    info = _core.build_info()
+    assert isinstance(info["bf16_native"], bool)
+    assert ("VDPBF16PS" in info["bf16"]) == info["bf16_native"]
+    _core.set_bf16_emulated(True)
+    assert "emulated" in _core.build_info()["bf16"] and not _core.build_info()["bf16_native"]
+
+
+# ---- training steps: the same bits on every path and thread count ----
+
+def train_bf16(activation, adam, dropout, path, threads):
+    use_path(*path, threads)
+    rng = np.random.default_rng(1)
+    sizes = (97, 70, 33, 10)
+    X = rng.random((61, sizes[0]), dtype=np.float32)
+    y = rng.integers(0, 10, 61).astype(np.int32)
+    net = _core.Network(sizes, 61, activation=activation, adam=adam, dropout=dropout,
+                        precision="bf16")
+    weights = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        weights += [(rng.standard_normal((a, b)) * 0.1).astype(np.float32),
+                    (rng.standard_normal(b) * 0.1).astype(np.float32)]
+    net.set_weights(weights)
+    losses = []
+    for t in range(3):
+        kw = {"adam": (0.9, 0.999, 1e-8, t + 1)} if adam else {}
+        if dropout:
+            kw.update(dropout_seed=5, dropout_step=t)
+        losses.append(net.train_step(X, y, 0.01, **kw))
+    return losses, net.get_weights(), net.forward(X)
+
+
+@pytest.mark.parametrize("activation,adam,dropout", [("relu", False, None), ("tanh", True, None),
+                                                     ("gelu", False, 0.25)])
+def test_training_steps_give_the_same_bits_on_every_path(activation, adam, dropout):
+    first = None
+    for path in PATHS:
+        for threads in (1, 2):
+            losses, weights, out = train_bf16(activation, adam, dropout, path, threads)
+            if first is None:
+                first = (losses, weights, out)
+                continue
+            assert losses == first[0], (path, threads)
+            assert all(np.array_equal(bits(a), bits(b)) for a, b in zip(weights, first[1]))
+            assert np.array_equal(bits(out), bits(first[2]))
+
+
+def test_a_bf16_forward_pass_is_the_reference_layer_by_layer():
+    rng = np.random.default_rng(2)
+    sizes = (50, 40, 7)
+    net = _core.Network(sizes, 9, precision="bf16")
+    weights = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        weights += [rng.standard_normal((a, b)).astype(np.float32),
+                    rng.standard_normal(b).astype(np.float32)]
+    net.set_weights(weights)
+    for M in (1, 9, 300):   # one row, a few, and the pass by blocks of rows
+        X = rng.standard_normal((M, sizes[0])).astype(np.float32)
+        hidden = np.maximum(reference.gemm_bf16(X, weights[0]) + weights[1], np.float32(0))
+        want = reference.gemm_bf16(hidden, weights[2]) + weights[3]
+        assert np.array_equal(bits(net.forward(X)), bits(want))
+        fp32 = net.forward(X, precision="fp32")
+        assert not np.array_equal(bits(fp32), bits(want))
+        assert np.allclose(fp32, want, rtol=0.05, atol=0.05 * np.abs(want).max())
+    assert net.precision == "bf16"
+    net.precision = "fp32"
+    assert net.precision == "fp32"
+    with pytest.raises(ValueError, match="precision"):
+        net.precision = "bf8"
+
+
+# ---- fastmlp.MLP ----
+
+def digits_split():
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16).astype(np.float32)
+    return X[:1400], y[:1400], X[1400:], y[1400:]
+
+
+def test_mlp_trains_and_predicts_in_bf16(tmp_path):
+    Xtr, ytr, Xte, yte = digits_split()
+    params = dict(hidden_layer_sizes=(64,), loss="cross_entropy", learning_rate=0.05,
+                  momentum=0.9, batch_size=32, shuffle=True, epochs=10, random_state=0)
+    fp32 = fastmlp.MLP(**params).fit(Xtr, ytr)
+    bf16 = fastmlp.MLP(precision="bf16", **params).fit(Xtr, ytr)
+    assert abs(bf16.score(Xte, yte) - fp32.score(Xte, yte)) <= 0.03
+    assert not np.array_equal(bf16.coefs_[0], fp32.coefs_[0])
+    # predictions follow the model's precision, or the call's
+    p16, p32 = bf16.predict_proba(Xte), bf16.predict_proba(Xte, precision="fp32")
+    assert not np.array_equal(p16, p32) and np.abs(p16 - p32).max() < 0.05
+    assert np.array_equal(fp32.predict_proba(Xte, precision="bf16"),
+                          fp32.set_params(precision="bf16").predict_proba(Xte))
+    with pytest.raises(ValueError, match="precision"):
+        bf16.predict(Xte, precision="half")
+    # a file keeps it; a float32 model's file leaves it out (older versions read it)
+    bf16.save(tmp_path / "m.npz")
+    loaded = fastmlp.load(tmp_path / "m.npz")
+    assert loaded.precision == "bf16" and np.array_equal(loaded.predict_proba(Xte), p16)
+    import json
+    fastmlp.MLP(epochs=1, hidden_layer_sizes=(4,)).fit(Xtr, ytr).save(tmp_path / "f.npz")
+    with np.load(tmp_path / "f.npz") as archive:
+        assert "precision" not in json.loads(archive["header"].tobytes())["params"]
+
+
+def test_mlp_rejects_an_unknown_precision():
+    Xtr, ytr, _, _ = digits_split()
+    with pytest.raises(ValueError, match="precision"):
+        fastmlp.MLP(precision="fp16", epochs=1).fit(Xtr, ytr)
+
+
+def test_emulated_bf16_warns_once(monkeypatch):
+    from fastmlp import _precision
+    monkeypatch.setattr(_precision, "_warned", False)
+    monkeypatch.setattr(_core, "build_info", lambda: {"bf16_native": False,
+                                                      "bf16": "avx2 (emulated)"})
+    Xtr, ytr, _, _ = digits_split()
+    with pytest.warns(RuntimeWarning, match="emulation"):
+        fastmlp.MLP(precision="bf16", epochs=1, hidden_layer_sizes=(8,)).fit(Xtr, ytr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fastmlp.MLP(precision="bf16", epochs=1, hidden_layer_sizes=(8,)).fit(Xtr, ytr)
+
+
+# ---- accuracy on MNIST (slow) ----
+
+def mnist_arrays():
+    from fastmlp.datasets import load_mnist
+    (x_train, y_train), (x_test, y_test) = load_mnist()
+    return (x_train.reshape(-1, 784).astype(np.float32) / 255, y_train,
+            x_test.reshape(-1, 784).astype(np.float32) / 255, y_test)
+
+
+@pytest.mark.slow
+def test_the_tutorial_in_bf16_is_within_three_tenths_of_a_point(mnist_files):
+    """The tutorial's 30 epochs in bf16: within 0.3 points of float32's 92.37%."""
+    Xtr, ytr, Xte, yte = mnist_arrays()
+    model = fastmlp.MLP(random_state=0, precision="bf16").fit(Xtr, ytr)
+    assert abs(model.score(Xte, yte) - 0.9237) <= 0.003
+
+
+@pytest.mark.slow
+def test_the_cross_entropy_recipe_in_bf16(mnist_files):
+    Xtr, ytr, Xte, yte = mnist_arrays()
+    model = fastmlp.MLP(hidden_layer_sizes=(512, 256), loss="cross_entropy", learning_rate=0.05,
+                        momentum=0.9, batch_size=100, shuffle=True, epochs=20, random_state=0,
+                        precision="bf16").fit(Xtr, ytr)
+    assert model.score(Xte, yte) >= 0.982

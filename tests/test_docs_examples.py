@@ -1,0 +1,117 @@
+"""Every ```python block of the pages in docs/ runs on its own as a script, as test_readme.py
+runs the README's.
+
+A block may be preceded by ``<!-- docs-test: WORDS -->`` (or ``readme-test:``): ``mnist`` skips
+it without the MNIST files, ``sklearn`` without scikit-learn, ``slow`` marks it slow, and
+``skip REASON`` leaves out a block that only shows a fragment (the reason is required). A
+``print(...)`` line ending in ``# VALUE`` promises that VALUE appears in the output, and a
+block that prints must print something. A block that is also in the README is left to
+test_readme.py, which runs it already.
+"""
+import glob
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from mnist_data import needs_mnist
+from reliability_util import python_env
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS = os.path.join(ROOT, "docs")
+BLOCK = re.compile(r"(?:<!-- (?:docs|readme)-test: (.+?) -->\n)?```python\n(.*?)```", re.DOTALL)
+WORDS = {"mnist", "sklearn", "slow"}
+
+
+def _have_sklearn():
+    try:
+        import sklearn  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def _readme_blocks():
+    path = os.path.join(ROOT, "README.md")
+    if not os.path.isfile(path):
+        return set()
+    with open(path, encoding="utf-8") as f:
+        return {match.group(2) for match in BLOCK.finditer(f.read())}
+
+
+def _pages():
+    return sorted(glob.glob(os.path.join(DOCS, "**", "*.md"), recursive=True))
+
+
+def _blocks():
+    if not _pages():
+        return [pytest.param(None, id="no-docs",
+                             marks=pytest.mark.skip(reason="docs/ is not beside tests/"))]
+    in_readme = _readme_blocks()
+    params = []
+    for page in _pages():
+        with open(page, encoding="utf-8") as f:
+            text = f.read()
+        name = os.path.relpath(page, DOCS).replace(os.sep, "/")
+        for match in BLOCK.finditer(text):
+            code = match.group(2)
+            line = text[:match.start(2)].count("\n") + 1
+            words = (match.group(1) or "").split()
+            marks = []
+            if words[:1] == ["skip"]:
+                reason = " ".join(words[1:])
+                assert reason, f"{name}:{line}: 'skip' needs a reason"
+                marks.append(pytest.mark.skip(reason=f"a fragment: {reason}"))
+            else:
+                unknown = set(words) - WORDS
+                assert not unknown, f"{name}:{line}: unknown docs-test words {sorted(unknown)}"
+            if code in in_readme:
+                marks.append(pytest.mark.skip(reason="also in the README: test_readme.py runs it"))
+            if "mnist" in words:
+                marks.append(needs_mnist)
+            if "sklearn" in words:
+                marks.append(pytest.mark.skipif(not _have_sklearn(), reason="needs scikit-learn"))
+            if "slow" in words:
+                marks.append(pytest.mark.slow)
+            params.append(pytest.param(code, id=f"{name}-line{line}", marks=marks))
+    return params
+
+
+def test_the_docs_have_python_blocks():
+    assert len(_blocks()) >= 10
+
+
+@pytest.mark.parametrize("code", _blocks())
+def test_docs_block_runs_as_a_script(code, tmp_path):
+    script = tmp_path / "block.py"
+    script.write_text(code)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            cwd=tmp_path, env=python_env(), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    if re.search(r"^\s*print\(", code, re.MULTILINE):
+        assert result.stdout.strip(), "the block prints nothing"
+    promised = re.findall(r"^\s*print\(.*\)\s*#\s*(\S+)\s*$", code, re.MULTILINE)
+    for value in promised:
+        assert value in result.stdout, (value, result.stdout[-2000:])
+
+
+# The modules whose docstrings have examples (the API reference shows them).
+DOCTEST_MODULES = ["fastmlp._threading", "fastmlp.metrics",
+                   "fastmlp.neural_network._multilayer_perceptron"]
+
+
+@pytest.mark.parametrize("name", DOCTEST_MODULES)
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+    import warnings
+    if name.startswith("fastmlp.neural_network") and not _have_sklearn():
+        pytest.skip("needs scikit-learn")
+    module = importlib.import_module(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # a short fit's ConvergenceWarning
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} has no examples"
+    assert result.failed == 0
