@@ -9,7 +9,12 @@
  */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 
+/* Every function below is compiled for avx2 (clang has no "#pragma GCC target"). */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC target("avx2,fma")
+#endif
 
 #include "kernels/vec_avx2.h"
 
@@ -102,5 +107,9 @@ const fm_kernel_set fm_kernels_avx2 = {
         .pack_b_min_tiles = 3,
     },
 };
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 
 #endif /* x86 */

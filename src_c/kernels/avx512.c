@@ -16,7 +16,13 @@
  */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 
+/* Every function below is compiled for avx512 (clang has no "#pragma GCC target"). */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,"  \
+                                                    "avx512vl,fma"))), apply_to = function)
+#else
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,fma")
+#endif
 
 #include "kernels/vec_avx512.h"
 
@@ -309,5 +315,9 @@ const fm_kernel_set fm_kernels_avx512 = {
         .pack_b_min_tiles = 3,
     },
 };
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 
 #endif /* x86 */

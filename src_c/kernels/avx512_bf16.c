@@ -5,7 +5,14 @@
  */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 
+/* Every function below is compiled for avx512_bf16 (clang has no "#pragma GCC target"). */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,"  \
+                                                    "avx512vl,fma,avx512bf16"))),  \
+                             apply_to = function)
+#else
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,fma,avx512bf16")
+#endif
 
 #define FM_NATIVE_BF16 1
 #include "kernels/vec_avx512.h"
@@ -23,5 +30,9 @@ enum { PAIRS_MR_ROWS = 6, PAIRS_NV_ROWS = 4, PAIRS_MR_COLUMNS = 12, PAIRS_NV_COL
 #include "kernels/pairs.h"
 
 const fm_pairs_set fm_pairs_avx512_bf16 = PAIRS_SET("avx512_bf16 (VDPBF16PS)", 1);
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 
 #endif /* x86 */
