@@ -26,7 +26,11 @@
 
 enum {
     LINE_WORDS = 16,   /* rows of pairs in the workspace start on 64-byte lines */
-    SUMS_WORDS = 1024  /* an update's sums parked apart from its weights, as gemm.c's */
+    SUMS_WORDS = 1024, /* an update's sums parked apart from its weights, as gemm.c's */
+    A_BLOCK_WORDS = 196608  /* A's pairs of one block of rows: 768 KiB, in a 1 MiB L2 beside B's
+                               panel. As many rows as fit (at least the set's mc_packed), so
+                               that a thread taking column chunks of a product makes A's pairs
+                               once (a_ready) rather than once a chunk */
 };
 
 static ptrdiff_t round_up(ptrdiff_t x, ptrdiff_t to)
@@ -147,7 +151,8 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
     const int mr = tk->mr;
     const int in_panels = p->panels == FM_PANELS_B || p->panels == FM_PANELS_C;
     const int nr = in_panels && tk->nr > FM_PANEL ? FM_PANEL : tk->nr;
-    const ptrdiff_t mc_max = ks->blocks.mc_packed;
+    const ptrdiff_t fit = A_BLOCK_WORDS / (pairs > 0 ? pairs : 1);
+    const ptrdiff_t mc_max = fit > ks->blocks.mc_packed ? fit : ks->blocks.mc_packed;
     const ptrdiff_t rows = m1 - m0 < mc_max ? m1 - m0 : mc_max;
     const ptrdiff_t kc = pair_block(ks, pairs, &p->epi);
     const ptrdiff_t n_kblocks = kc > 0 ? (pairs + kc - 1) / kc : 1;
