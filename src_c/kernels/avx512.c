@@ -35,12 +35,6 @@ enum { TILE_PREFETCH_A = 1, TILE_PREFETCH_C = 1, TILE_FEW_REGISTERS = 0 };
 enum { PROBE_CHAINS = 16 };   /* 32 registers */
 #include "kernels/probe.h"
 
-/* bf16 products: the float tiles' shapes (wide by rows, columns by columns) */
-enum { PAIRS_MR_ROWS = MR_WIDE, PAIRS_NV_ROWS = NR_WIDE / 16, PAIRS_MR_COLUMNS = MR_COLUMNS,
-       PAIRS_NV_COLUMNS = NR_COLUMNS / 16 };
-#include "kernels/pairs.h"
-
-static const fm_pairs_set pairs = PAIRS_SET("avx512 (emulated)", 0);
 
 /* In-register transpose of r[0..15] (rows) into columns. */
 FM_INLINE void transpose16(__m512 r[16])
@@ -305,7 +299,7 @@ const fm_kernel_set fm_kernels_avx512 = {
     .epilogue_tile = epilogue_tile,
     .finite_rows = finite_rows,
     .probe = PROBE_ENTRY,
-    .pairs = &pairs,
+    .pairs = NULL,          /* registry.c: VDPBF16PS (avx512_bf16.c), else the AVX2 emulation */
     .blocks = {
         .kc = 128,           /* a KC x 64 packed B panel (32 KiB) stays in L1 */
         .kc_panels = 1024,   /* B read in place from column panels: whole K up to this */

@@ -173,8 +173,11 @@ const fm_pairs_set *fm_pairs(void)
 {
     const fm_kernel_set *ks = fm_kernels();
 #if FM_X86
-    if (ks == &fm_kernels_avx512 && !bf16_emulated && x86_has_avx512_bf16())
-        return &fm_pairs_avx512_bf16;
+    /* The avx512 set has no emulation of its own: its tiles would lengthen the build of the
+     * largest file, for CPUs (AVX-512 without BF16) that AVX2's emulation serves. */
+    if (ks == &fm_kernels_avx512)
+        return !bf16_emulated && x86_has_avx512_bf16() ? &fm_pairs_avx512_bf16
+                                                        : fm_kernels_avx2.pairs;
 #endif
     return ks->pairs;
 }

@@ -164,7 +164,8 @@ typedef struct {
                                    A stored by rows and read in place (gemm.h: tile_steps) */
     fm_blocksizes blocks;
     fm_probe probe;
-    const fm_pairs_set *pairs;  /* bf16 products, emulated with the set's FMAs */
+    const fm_pairs_set *pairs;  /* bf16 products, emulated with the set's FMAs (NULL: the
+                                   registry's choice, registry.h's fm_pairs) */
 } fm_kernel_set;
 
 /* One table per instruction set; each lives in its own translation unit (kernels/<isa>.c),
