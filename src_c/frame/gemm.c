@@ -606,16 +606,24 @@ int fm_product_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, int nth)
     return nth;
 }
 
+/* fm_gemm and fm_gemm_bf16: the product of strided operands, in float or bf16. */
+static int gemm_strided(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t rsa,
+                        ptrdiff_t csa, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *C,
+                        ptrdiff_t ldc, const fm_epilogue *epi, int bf16)
+{
+    fm_product p = { .M = M, .N = N, .K = K, .A = A, .rsa = rsa, .csa = csa, .B = B,
+                      .rsb = rsb, .csb = csb, .C = C, .ldc = ldc, .epi = *epi,
+                      .panels = FM_PANELS_NONE, .bf16 = bf16 };
+    return fm_product_run(&p);
+}
+
 int fm_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
             const float *A, ptrdiff_t rsa, ptrdiff_t csa,
             const float *B, ptrdiff_t rsb, ptrdiff_t csb,
             float *C, ptrdiff_t ldc,
             const fm_epilogue *epi)
 {
-    fm_product p = { .M = M, .N = N, .K = K, .A = A, .rsa = rsa, .csa = csa, .B = B,
-                      .rsb = rsb, .csb = csb, .C = C, .ldc = ldc, .epi = *epi,
-                      .panels = FM_PANELS_NONE };
-    return fm_product_run(&p);
+    return gemm_strided(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi, 0);
 }
 
 int fm_gemm_bf16(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
@@ -624,10 +632,7 @@ int fm_gemm_bf16(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
                  float *C, ptrdiff_t ldc,
                  const fm_epilogue *epi)
 {
-    fm_product p = { .M = M, .N = N, .K = K, .A = A, .rsa = rsa, .csa = csa, .B = B,
-                      .rsb = rsb, .csb = csb, .C = C, .ldc = ldc, .epi = *epi,
-                      .panels = FM_PANELS_NONE, .bf16 = 1 };
-    return fm_product_run(&p);
+    return gemm_strided(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi, 1);
 }
 
 int fm_product_run(const fm_product *p)

@@ -7,19 +7,21 @@
 
 #include "kernels/ukernel.h"
 
-/* bursts x FM_PROBE_BURST steps of one FMA a chain; returns a value that depends on all of
- * them, so that none is optimised away. */
-static __attribute__((noinline)) float peak_probe(long bursts)
+/* bursts x FM_PROBE_BURST steps of one FMA a chain, or with PAIRS one v_dot2_bf16 (bf16
+ * products, ops/bf16.h); returns a value that depends on all of them, so that none is
+ * optimised away. */
+FM_INLINE float probe_chains(const int PAIRS, long bursts)
 {
     fm_vec x[PROBE_CHAINS];
-    const fm_vec s = v_set1(0.999f), t = v_set1(0.001f);
+    /* FMA: x stays near 1; pairs: tiny bf16, x grows slowly */
+    const fm_vec s = v_set1(PAIRS ? 0.001f : 0.999f), t = v_set1(PAIRS ? 0.002f : 0.001f);
     for (int c = 0; c < PROBE_CHAINS; c++)
         x[c] = v_set1((float)c);
     for (long r = 0; r < bursts; r++) {
         for (int p = 0; p < FM_PROBE_BURST; p++) {
             #pragma GCC unroll 16
             for (int c = 0; c < PROBE_CHAINS; c++)
-                x[c] = v_fma(x[c], s, t);
+                x[c] = PAIRS ? v_dot2_bf16(x[c], s, t) : v_fma(x[c], s, t);
         }
     }
     fm_vec sum = v_zero();
@@ -32,29 +34,15 @@ static __attribute__((noinline)) float peak_probe(long bursts)
     return total;
 }
 
-/* The same with v_dot2_bf16 (bf16 products, ops/bf16.h): two multiplies and two adds a lane
- * and step. */
+static __attribute__((noinline)) float peak_probe(long bursts)
+{
+    return probe_chains(0, bursts);
+}
+
+/* Two multiplies and two adds a lane and step. */
 static __attribute__((noinline)) float peak_probe_pairs(long bursts)
 {
-    fm_vec x[PROBE_CHAINS];
-    const fm_vec s = v_set1(0.001f), t = v_set1(0.002f);   /* pairs of tiny bf16 */
-    for (int c = 0; c < PROBE_CHAINS; c++)
-        x[c] = v_set1((float)c);
-    for (long r = 0; r < bursts; r++) {
-        for (int p = 0; p < FM_PROBE_BURST; p++) {
-            #pragma GCC unroll 16
-            for (int c = 0; c < PROBE_CHAINS; c++)
-                x[c] = v_dot2_bf16(x[c], s, t);
-        }
-    }
-    fm_vec sum = v_zero();
-    for (int c = 0; c < PROBE_CHAINS; c++)
-        sum = v_add(sum, x[c]);
-    float lanes[FM_VL], total = 0.0f;
-    v_store(lanes, sum);
-    for (int i = 0; i < FM_VL; i++)
-        total += lanes[i];
-    return total;
+    return probe_chains(1, bursts);
 }
 
 /* The probes' entries in a kernel set and in its pairs. */
