@@ -11,26 +11,15 @@ test_readme.py, which runs it already.
 import glob
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from mnist_data import needs_mnist
-from reliability_util import python_env
+from code_blocks import have_sklearn, marks_for, run_block
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
 BLOCK = re.compile(r"(?:<!-- (?:docs|readme)-test: (.+?) -->\n)?```python\n(.*?)```", re.DOTALL)
 WORDS = {"mnist", "sklearn", "slow"}
-
-
-def _have_sklearn():
-    try:
-        import sklearn  # noqa: F401
-        return True
-    except ImportError:
-        return False
 
 
 def _readme_blocks():
@@ -69,12 +58,7 @@ def _blocks():
                 assert not unknown, f"{name}:{line}: unknown docs-test words {sorted(unknown)}"
             if code in in_readme:
                 marks.append(pytest.mark.skip(reason="also in the README: test_readme.py runs it"))
-            if "mnist" in words:
-                marks.append(needs_mnist)
-            if "sklearn" in words:
-                marks.append(pytest.mark.skipif(not _have_sklearn(), reason="needs scikit-learn"))
-            if "slow" in words:
-                marks.append(pytest.mark.slow)
+            marks += marks_for(words)
             params.append(pytest.param(code, id=f"{name}-line{line}", marks=marks))
     return params
 
@@ -85,16 +69,7 @@ def test_the_docs_have_python_blocks():
 
 @pytest.mark.parametrize("code", _blocks())
 def test_docs_block_runs_as_a_script(code, tmp_path):
-    script = tmp_path / "block.py"
-    script.write_text(code)
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            cwd=tmp_path, env=python_env(), timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    if re.search(r"^\s*print\(", code, re.MULTILINE):
-        assert result.stdout.strip(), "the block prints nothing"
-    promised = re.findall(r"^\s*print\(.*\)\s*#\s*(\S+)\s*$", code, re.MULTILINE)
-    for value in promised:
-        assert value in result.stdout, (value, result.stdout[-2000:])
+    run_block(code, tmp_path, must_print=re.search(r"^\s*print\(", code, re.MULTILINE))
 
 
 # The modules whose docstrings have examples (the API reference shows them).
@@ -107,7 +82,7 @@ def test_docstring_examples_run(name):
     import doctest
     import importlib
     import warnings
-    if name.startswith("fastmlp.neural_network") and not _have_sklearn():
+    if name.startswith("fastmlp.neural_network") and not have_sklearn():
         pytest.skip("needs scikit-learn")
     module = importlib.import_module(name)
     with warnings.catch_warnings():
