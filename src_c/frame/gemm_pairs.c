@@ -21,6 +21,7 @@
 
 #include "frame/gemm_pairs.h"
 #include "frame/pack.h"
+#include "frame/prefetch.h"
 #include "frame/workspace.h"
 #include "ops/bf16.h"
 
@@ -209,6 +210,8 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
                     for (int s = 0; s < FM_OPT_STATES; s++)
                         if (p->epi.kind == FM_EPI_UPDATE && p->epi.state[s] != NULL)
                             t.state[s] = p->epi.state[s] + c_start + i * ldc;
+                    if (last && sums_apart)
+                        prefetch_update_tile(&t, c, ldc, mt, nb);
                     const float *a = by_columns ? apairs + q0 * lda + (i - ic)
                                                 : apairs + (i - ic) * lda + q0;
                     tk->run(mt, nb, nq, a, by_columns ? 1 : lda, by_columns ? lda : 1,
