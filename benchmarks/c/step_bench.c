@@ -264,6 +264,7 @@ int main(int argc, char **argv)
     static series step[3], pair, forward2;
     double speedup[MAX_ROUNDS], split_cost[MAX_ROUNDS];
     time_steps(&w);                                  /* warm-up: caches, the thread team */
+    const double trip_before = bench_round_trip_ns();
     for (int r = 0; r < rounds; r++) {
         for (int h = 0; h < 2; h++) {
             int threads = (r & 1) ? 2 - h : 1 + h;   /* 1 then 2, or 2 then 1 */
@@ -275,6 +276,7 @@ int main(int argc, char **argv)
         measure(&forward2, r, 2, forward_flop, time_forward, NULL, &w);
     }
 
+    const double trip_after = bench_round_trip_ns();
     printf("isa %s, %d rounds; step %.1f MFLOP (%s, %s), forward of %d rows %.1f MFLOP\n",
            fm_isa_name(), rounds, step_flop * 1e-6, fm_activation_names[m.net.activation],
            step_opt.rule == FM_OPT_ADAM ? "adam" : "sgd", FORWARD_ROWS, forward_flop * 1e-6);
@@ -290,5 +292,8 @@ int main(int argc, char **argv)
     printf("2-thread step over the pair's time a step, per round: median %.3f (quartiles "
            "%.3f-%.3f)\n", quantile(split_cost, rounds, 2), quantile(split_cost, rounds, 1),
            quantile(split_cost, rounds, 3));
+    printf("round trip of a cache line between the 2 threads: %.0f ns before, %.0f ns after "
+           "(over 250: the cores are on different dies; the 2-thread step then loses 10-20%%)\n",
+           trip_before, trip_after);
     return 0;
 }
