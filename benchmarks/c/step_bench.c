@@ -26,6 +26,8 @@
  *   STEP_OPTIMIZER=adam: Adam's steps (beta_1 0.9, beta_2 0.999, epsilon 1e-8, its rate
  *   computed each step as the binding does) instead of plain SGD. The flops counted are the
  *   same: the products'.
+ *   STEP_PRECISION=bf16: every product in bf16 (fm_net.bf16), against the bf16 peak probed
+ *   around it (fm_peak_gflops_bf16) instead of the FP32 one.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -73,6 +75,15 @@ static void fail(const char *what)
 /* The update rule of every step (STEP_OPTIMIZER), and Adam's step count. */
 static fm_optimizer step_opt = { .lr = 1e-5f };
 static long adam_t;
+
+/* STEP_PRECISION=bf16: the products in bf16, measured against the bf16 peak. */
+static int step_bf16;
+
+/* The peak of the products' precision on `threads` threads, probed for `seconds`. */
+static double probe_peak(int threads, double seconds)
+{
+    return step_bf16 ? fm_peak_gflops_bf16(threads, seconds) : fm_peak_gflops(threads, seconds);
+}
 
 /* Runs n training steps, each on the next BATCH rows. */
 static void run_steps(workload *w, int n)
@@ -166,9 +177,9 @@ static void measure(series *s, int r, int threads, double flop, double (*timed)(
     fm_set_num_threads(threads);
     if (warm != NULL)
         warm(w);
-    double before = fm_peak_gflops(threads, PROBE_SECONDS);
+    double before = probe_peak(threads, PROBE_SECONDS);
     double t = timed(w);
-    double after = fm_peak_gflops(threads, PROBE_SECONDS);
+    double after = probe_peak(threads, PROBE_SECONDS);
     s->t[r] = t;
     s->peak[r] = 0.5 * (before + after);
     s->eff[r] = flop / t * 1e-9 / s->peak[r];
@@ -213,10 +224,17 @@ static void give_adam_state(bench_mnist *m)
     }
 }
 
-/* The network's activation and update rule from STEP_ACTIVATION and STEP_OPTIMIZER. */
+/* The network's activation, update rule and precision from STEP_ACTIVATION, STEP_OPTIMIZER and
+ * STEP_PRECISION. */
 static void configure(bench_mnist *m)
 {
     const char *act = getenv("STEP_ACTIVATION"), *opt = getenv("STEP_OPTIMIZER");
+    const char *precision = getenv("STEP_PRECISION");
+    if (precision != NULL && strcmp(precision, "bf16") == 0)
+        step_bf16 = 1;
+    else if (precision != NULL && strcmp(precision, "fp32") != 0)
+        fail("STEP_PRECISION (fp32 or bf16)");
+    m->net.bf16 = step_bf16;
     if (act != NULL && strcmp(act, "tanh") == 0)
         m->net.activation = FM_ACT_TANH;
     else if (act != NULL && strcmp(act, "relu") != 0)
@@ -277,8 +295,8 @@ int main(int argc, char **argv)
     }
 
     const double trip_after = bench_round_trip_ns();
-    printf("isa %s, %d rounds; step %.1f MFLOP (%s, %s), forward of %d rows %.1f MFLOP\n",
-           fm_isa_name(), rounds, step_flop * 1e-6, fm_activation_names[m.net.activation],
+    printf("isa %s, %s, %d rounds; step %.1f MFLOP (%s, %s), forward of %d rows %.1f MFLOP\n",
+           fm_isa_name(), step_bf16 ? "bf16 products" : "fp32", rounds, step_flop * 1e-6, fm_activation_names[m.net.activation],
            step_opt.rule == FM_OPT_ADAM ? "adam" : "sgd", FORWARD_ROWS, forward_flop * 1e-6);
     printf("%-22s %9s %8s %8s   %s\n", "(medians)", "us", "GFLOP/s", "peak",
            "% of the peak probed around it (quartiles)");
