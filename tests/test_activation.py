@@ -153,7 +153,7 @@ def forward_bound(weights, biases, X, activation):
 
     Each K-term float32 dot product (plus the bias) is within ``(K + 2) * eps`` of its
     float64 value, relative to the sum of the absolute terms; the float32 activation adds at
-    most ``5 * eps`` relative to its result; an error already in a layer's input reaches its
+    most ``2 * eps`` relative to its result; an error already in a layer's input reaches its
     output through ``|W|`` and the activation's largest slope (the output layer's is 1).
     """
     A, err = np.abs(X.astype(np.float64)), np.zeros((X.shape[0], X.shape[1]))
@@ -163,7 +163,7 @@ def forward_bound(weights, biases, X, activation):
         A = A @ W64 + b64
         if l < len(weights) - 1:
             A = np.minimum(A, 1.0) if activation in BOUNDED else A
-            err = LIPSCHITZ.get(activation, 1.0) * err + 5 * EPS32 * A
+            err = LIPSCHITZ.get(activation, 1.0) * err + 2 * EPS32 * A
     return err
 
 
