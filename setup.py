@@ -53,6 +53,13 @@ extension = Extension(
     extra_link_args=extra_link,
 )
 
+def slowest_first(source):
+    """Sort key: the kernel files first, larger first. Each instruction set's kernels compile
+    every tile variant and take most of a build; started first, they leave the quick files to
+    fill the other cores."""
+    return (Path(source).parent.name != "kernels", -Path(source).stat().st_size)
+
+
 class ParallelBuildExt(build_ext):
     """Compiles the extension's sources side by side, one per core: each instruction set's
     kernels are a translation unit of their own, and the largest takes most of a build."""
@@ -62,9 +69,11 @@ class ParallelBuildExt(build_ext):
 
         def compile_all(sources, *args, **kwargs):
             workers = max(1, min(len(sources), os.cpu_count() or 1))
+            order = sorted(range(len(sources)), key=lambda i: slowest_first(sources[i]))
             with ThreadPoolExecutor(workers) as pool:
-                objects = pool.map(lambda source: compile_one([source], *args, **kwargs), sources)
-                return [obj for group in objects for obj in group]
+                objects = dict(zip(order, pool.map(
+                    lambda i: compile_one([sources[i]], *args, **kwargs), order)))
+            return [obj for i in range(len(sources)) for obj in objects[i]]
 
         self.compiler.compile = compile_all
         try:
