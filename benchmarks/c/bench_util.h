@@ -46,40 +46,50 @@ static int bench_cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-enum { BENCH_BATCH = 200 };
+enum { BENCH_BATCH = 200, BENCH_MAX_LAYERS = 9 };
 
-/* The tutorial's network, 784-512-256-10, with buffers for batches of BENCH_BATCH rows, and
- * `samples` input rows with labels: the same fixed values in every harness and every run. */
+/* A network with buffers for batches of BENCH_BATCH rows, and `samples` input rows with labels:
+ * the same fixed values in every harness and every run. The tutorial's 784-512-256-10 unless a
+ * harness asks for other widths (bench_net_make). */
 typedef struct {
-    ptrdiff_t sizes[4];
-    float *W[3], *b[3], *act[3], *grad[3];
+    ptrdiff_t sizes[BENCH_MAX_LAYERS + 1];
+    float *W[BENCH_MAX_LAYERS], *b[BENCH_MAX_LAYERS], *act[BENCH_MAX_LAYERS],
+        *grad[BENCH_MAX_LAYERS];
     fm_net net;            /* points into this struct: make it in place, do not copy it */
-    float *X;              /* samples x 784 */
-    int32_t *labels;       /* samples, in [0, 10) */
+    float *X;              /* samples x sizes[0] */
+    int32_t *labels;       /* samples, in [0, output width) */
 } bench_mnist;
 
-static void bench_mnist_make(bench_mnist *m, ptrdiff_t samples)
+/* The network of n_layers layers of widths sizes[0..n_layers] (input first). */
+static void bench_net_make(bench_mnist *m, ptrdiff_t samples, const ptrdiff_t *sizes,
+                           int n_layers)
 {
-    const ptrdiff_t sizes[4] = { 784, 512, 256, 10 };
-    for (int l = 0; l < 4; l++)
+    for (int l = 0; l <= n_layers; l++)
         m->sizes[l] = sizes[l];
-    for (int l = 0; l < 3; l++) {
+    for (int l = 0; l < n_layers; l++) {
         m->W[l] = bench_pattern((size_t)(sizes[l] * sizes[l + 1]), 0.1f);
         m->b[l] = bench_pattern((size_t)sizes[l + 1], 0.01f);
         m->act[l] = bench_pattern((size_t)(BENCH_BATCH * sizes[l + 1]), 1.0f);
         m->grad[l] = bench_pattern((size_t)(BENCH_BATCH * sizes[l + 1]), 1.0f);
     }
-    m->net = (fm_net){ .n_layers = 3, .sizes = m->sizes, .W = m->W, .b = m->b, .act = m->act,
-                       .grad = m->grad, .activation = FM_ACT_RELU,
+    m->net = (fm_net){ .n_layers = n_layers, .sizes = m->sizes, .W = m->W, .b = m->b,
+                       .act = m->act, .grad = m->grad, .activation = FM_ACT_RELU,
                        .check_finite = getenv("AB_CHECK_FINITE") != NULL };
-    m->X = bench_pattern((size_t)samples * 784, 1.0f);
+    m->X = bench_pattern((size_t)samples * (size_t)sizes[0], 1.0f);
     m->labels = malloc(sizeof(int32_t) * (size_t)samples);
     if (m->labels == NULL) {
         fprintf(stderr, "out of memory\n");
         exit(1);
     }
     for (ptrdiff_t i = 0; i < samples; i++)
-        m->labels[i] = (int32_t)((i * 7) % 10);
+        m->labels[i] = (int32_t)((i * 7) % sizes[n_layers]);
+}
+
+/* The tutorial's network, 784-512-256-10. */
+static void bench_mnist_make(bench_mnist *m, ptrdiff_t samples)
+{
+    static const ptrdiff_t sizes[4] = { 784, 512, 256, 10 };
+    bench_net_make(m, samples, sizes, 3);
 }
 
 /* The round trip of a cache line between two OpenMP threads, in ns (median of 9 runs of 20,000

@@ -26,6 +26,7 @@
  *   STEP_OPTIMIZER=adam: Adam's steps (beta_1 0.9, beta_2 0.999, epsilon 1e-8, its rate
  *   computed each step as the binding does) instead of plain SGD. The flops counted are the
  *   same: the products'.
+ *   STEP_SIZES=784,100,10: the network's widths, input first (default the tutorial's);
  *   STEP_PRECISION=bf16: every product in bf16 (fm_net.bf16), against the bf16 peak probed
  *   around it (fm_peak_gflops_bf16) instead of the FP32 one.
  */
@@ -95,7 +96,7 @@ static void run_steps(workload *w, int n)
             step_opt.lr_t = (float)(step_opt.lr * sqrt(1.0 - pow(step_opt.beta_2, adam_t))
                                     / (1.0 - pow(step_opt.beta_1, adam_t)));
         }
-        if (fm_train_step(w->net, BATCH, w->X + w->next * 784, w->labels + w->next, 0, &step_opt,
+        if (fm_train_step(w->net, BATCH, w->X + w->next * w->net->sizes[0], w->labels + w->next, 0, &step_opt,
                           &loss) != 0)
             fail("fm_train_step");
         w->next = (w->next + BATCH) % SAMPLES;
@@ -202,25 +203,54 @@ static void report(const char *name, const series *s, int rounds, double flop)
            100.0 * quantile(s->eff, rounds, 1), 100.0 * quantile(s->eff, rounds, 3));
 }
 
+/* The widths from STEP_SIZES ("784,100,10": input first), or the tutorial's; returns the
+ * number of layers. */
+static int step_sizes(ptrdiff_t sizes[BENCH_MAX_LAYERS + 1])
+{
+    static const ptrdiff_t tutorial[4] = { 784, 512, 256, 10 };
+    const char *text = getenv("STEP_SIZES");
+    if (text == NULL) {
+        memcpy(sizes, tutorial, sizeof tutorial);
+        return 3;
+    }
+    int n = 0;
+    for (;;) {
+        char *end;
+        long width = strtol(text, &end, 10);
+        if (end == text || width < 1 || width > 65536 || n > BENCH_MAX_LAYERS)
+            fail("STEP_SIZES (2 to 10 widths of 1 to 65536, comma-separated)");
+        sizes[n++] = width;
+        if (*end == '\0')
+            break;
+        if (*end != ',')
+            fail("STEP_SIZES (2 to 10 widths of 1 to 65536, comma-separated)");
+        text = end + 1;
+    }
+    if (n < 2)
+        fail("STEP_SIZES (2 to 10 widths of 1 to 65536, comma-separated)");
+    return n - 1;
+}
+
 /* Adam's two moments for every W and b of m's network, zero. */
 static void give_adam_state(bench_mnist *m)
 {
-    static float *state[2][2][3];   /* [state][W, b][layer] */
+    const int L = m->net.n_layers;
+    static float *state[2][2][BENCH_MAX_LAYERS];   /* [state][W, b][layer] */
     for (int s = 0; s < 2; s++) {
-        for (int l = 0; l < 3; l++) {
+        for (int l = 0; l < L; l++) {
             size_t nW = (size_t)(m->sizes[l] * m->sizes[l + 1]), nb = (size_t)m->sizes[l + 1];
             state[s][0][l] = bench_pattern(nW, 0.0f);
             state[s][1][l] = bench_pattern(nb, 0.0f);
         }
     }
     for (int s = 0; s < 2; s++) {
-        float **copy = malloc(sizeof(float *) * 6);
+        float **copy = malloc(sizeof(float *) * 2 * (size_t)L);
         if (copy == NULL)
             fail("malloc");
-        memcpy(copy, state[s][0], sizeof(float *) * 3);
-        memcpy(copy + 3, state[s][1], sizeof(float *) * 3);
+        memcpy(copy, state[s][0], sizeof(float *) * (size_t)L);
+        memcpy(copy + L, state[s][1], sizeof(float *) * (size_t)L);
         m->net.state_W[s] = copy;
-        m->net.state_b[s] = copy + 3;
+        m->net.state_b[s] = copy + L;
     }
 }
 
@@ -258,24 +288,28 @@ int main(int argc, char **argv)
     }
     fm_dispatch_init();
 
+    ptrdiff_t sizes[BENCH_MAX_LAYERS + 1];
+    const int n_layers = step_sizes(sizes);
     static bench_mnist m;
-    bench_mnist_make(&m, SAMPLES);
+    bench_net_make(&m, SAMPLES, sizes, n_layers);
     configure(&m);
     double step_flop = 0.0, forward_flop = 0.0;
-    for (int l = 0; l < 3; l++) {
+    for (int l = 0; l < n_layers; l++) {
         double layer = 2.0 * (double)m.sizes[l] * (double)m.sizes[l + 1];
         step_flop += BATCH * layer * (l == 0 ? 2.0 : 3.0);   /* no input gradient for layer 0 */
         forward_flop += FORWARD_ROWS * layer;
     }
     fm_set_num_threads(2);
     ptrdiff_t scratch_rows = fm_forward_scratch_rows(&m.net, FORWARD_ROWS);
-    float *scratch[2] = { bench_pattern((size_t)scratch_rows * 512, 1.0f),
-                          bench_pattern((size_t)scratch_rows * 256, 1.0f) };
+    float *scratch[BENCH_MAX_LAYERS];   /* one per hidden layer (fm_forward) */
+    for (int l = 0; l + 1 < n_layers; l++)
+        scratch[l] = bench_pattern((size_t)(scratch_rows * sizes[l + 1]), 1.0f);
     workload w = { &m.net, m.X, m.labels,
-                   bench_pattern((size_t)FORWARD_ROWS * 10, 1.0f), scratch, scratch_rows, 0 };
+                   bench_pattern((size_t)(FORWARD_ROWS * sizes[n_layers]), 1.0f), scratch,
+                   scratch_rows, 0 };
 
     static bench_mnist m2;
-    bench_mnist_make(&m2, 1);
+    bench_net_make(&m2, 1, sizes, n_layers);
     configure(&m2);
     other = (workload){ &m2.net, m.X, m.labels, NULL, NULL, 0, SAMPLES / 2 };
 
@@ -295,6 +329,10 @@ int main(int argc, char **argv)
     }
 
     const double trip_after = bench_round_trip_ns();
+    printf("network");
+    for (int l = 0; l <= n_layers; l++)
+        printf("%c%td", l == 0 ? ' ' : '-', sizes[l]);
+    printf(", batch %d\n", BATCH);
     printf("isa %s, %s, %d rounds; step %.1f MFLOP (%s, %s), forward of %d rows %.1f MFLOP\n",
            fm_isa_name(), step_bf16 ? "bf16 products" : "fp32", rounds, step_flop * 1e-6, fm_activation_names[m.net.activation],
            step_opt.rule == FM_OPT_ADAM ? "adam" : "sgd", FORWARD_ROWS, forward_flop * 1e-6);
