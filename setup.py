@@ -69,11 +69,10 @@ class ParallelBuildExt(build_ext):
 
         def compile_all(sources, *args, **kwargs):
             workers = max(1, min(len(sources), os.cpu_count() or 1))
-            order = sorted(range(len(sources)), key=lambda i: slowest_first(sources[i]))
             with ThreadPoolExecutor(workers) as pool:
-                objects = dict(zip(order, pool.map(
-                    lambda i: compile_one([sources[i]], *args, **kwargs), order)))
-            return [obj for i in range(len(sources)) for obj in objects[i]]
+                objects = pool.map(lambda source: compile_one([source], *args, **kwargs),
+                                   sorted(sources, key=slowest_first))
+                return [obj for group in objects for obj in group]
 
         self.compiler.compile = compile_all
         try:

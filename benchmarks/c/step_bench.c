@@ -214,18 +214,15 @@ static int step_sizes(ptrdiff_t sizes[BENCH_MAX_LAYERS + 1])
         return 3;
     }
     int n = 0;
-    for (;;) {
-        char *end;
+    char *end;
+    do {
         long width = strtol(text, &end, 10);
-        if (end == text || width < 1 || width > 65536 || n > BENCH_MAX_LAYERS)
+        if (end == text || width < 1 || width > 65536 || n > BENCH_MAX_LAYERS
+            || (*end != ',' && *end != '\0'))
             fail("STEP_SIZES (2 to 10 widths of 1 to 65536, comma-separated)");
         sizes[n++] = width;
-        if (*end == '\0')
-            break;
-        if (*end != ',')
-            fail("STEP_SIZES (2 to 10 widths of 1 to 65536, comma-separated)");
         text = end + 1;
-    }
+    } while (*end == ',');
     if (n < 2)
         fail("STEP_SIZES (2 to 10 widths of 1 to 65536, comma-separated)");
     return n - 1;
