@@ -29,6 +29,8 @@
 enum { MR_WIDE = 6, NR_WIDE = 64, MR_COLUMNS = 12, NR_COLUMNS = 32, MR_NARROW = 24,
        NR_NARROW = 16, MR_NARROW_ROWS = 8, NR_ROW = 128, TILE_MR_MAX = 24 };
 enum { TILE_PREFETCH_A = 1, TILE_PREFETCH_C = 1, TILE_FEW_REGISTERS = 0 };
+#define TILE_TALL_RV 1   /* tall tiles (tile.h): a columns tile's 12 rows in one vector, */
+#define TILE_TALL_NC 4   /* for n <= 4 (the row-vector tile's lanes 3/4 empty or more) */
 
 #include "kernels/tile.h"
 
@@ -181,6 +183,20 @@ static void kernel_narrow(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t r
     }
 }
 
+/* m x n tiles with m <= 16 and n <= TILE_TALL_NC, A stored by columns (rsa == 1): tall_body,
+ * one vector down the rows. */
+static void kernel_tall(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t csa, const float *b,
+                        ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
+{
+    switch (n) {
+    case 1: tall_body(1, 1, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 2: tall_body(1, 2, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 3: tall_body(1, 3, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 4: tall_body(1, 4, m, k, a, csa, b, rsb, c, ldc, t); break;
+    default: break;
+    }
+}
+
 /* A tile of kernel_columns (A stored by columns, rsa == 1), over its list of steps if it has
  * one, else its runs. */
 FM_INLINE void tile_columns(const int MR, int n, ptrdiff_t k, const float *a, ptrdiff_t csa,
@@ -204,6 +220,10 @@ static void kernel_columns(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t 
                            ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc,
                            const fm_tile *t)
 {
+    if (n <= TILE_TALL_NC && rsa == 1) {
+        kernel_tall(m, n, k, a, csa, b, rsb, c, ldc, t);
+        return;
+    }
     if (n <= 16 && t->k_list == NULL) {
         kernel_narrow(m, n, k, a, rsa, csa, b, rsb, c, ldc, t);
         return;

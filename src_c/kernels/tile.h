@@ -10,6 +10,8 @@
  *                       and steps csa apart are too far apart for the hardware prefetchers)
  *   TILE_PREFETCH_C     nonzero: the C tile (and the ACT_GRAD mask) is fetched while the FMAs
  *                       run; sets with 16 vector registers spill for it instead
+ *   TILE_TALL_RV, TILE_TALL_NC  (macros, optional) the set's tall tiles (tall_body): up to
+ *                       TILE_TALL_RV vectors of rows by TILE_TALL_NC <= FM_VL columns
  *   TILE_FEW_REGISTERS  nonzero for sets with 16 vector registers, where a tile's 12
  *                       accumulators leave one spare: the epilogue then reads the product's
  *                       fields where they are (local copies would hold registers through a
@@ -193,6 +195,87 @@ FM_INLINE void tile_body(const int PAIRS, const int MR, const int NV, const int 
  * one more level of inlined function changes how GCC allocates the float kernels' registers. */
 #define tile(...) tile_body(0, __VA_ARGS__)
 #define tile_pairs(MR, NV, ...) tile_body(1, MR, NV, 0, __VA_ARGS__)
+
+#ifdef TILE_TALL_NC
+/* The FMA steps p of a tall tile (below): A's column p, down the tile's RV vectors of rows,
+ * into each of the NC columns' accumulators. */
+FM_INLINE void tall_step(const int RV, const int NC, fm_vec acc[][TILE_TALL_NC],
+                         const fm_lanes mk[], const float *ap, const float *bp)
+{
+    fm_vec av[TILE_TALL_RV];
+    #pragma GCC unroll 4
+    for (int r = 0; r < RV; r++)
+        av[r] = v_load_lanes(ap + FM_VL * r, mk[r]);
+    #pragma GCC unroll 8
+    for (int j = 0; j < NC; j++) {
+        const fm_vec bj = v_broadcast(bp + j);
+        #pragma GCC unroll 4
+        for (int r = 0; r < RV; r++)
+            acc[r][j] = v_fma(av[r], bj, acc[r][j]);
+    }
+}
+
+/* A tall tile: m rows (m <= RV vectors) by exactly NC columns, for A stored by columns (rsa
+ * == 1), with its vectors down the rows: A(i.., p) is one vector, B(p, j) a broadcast, one
+ * accumulator a column. For the few columns past the last whole tile (100 hidden units are
+ * 3 x 32 + 4), where a row-vector tile would spend 16 lanes on 4 columns. The same chains, in
+ * the same order, as any other tile (ukernel.h); the sums go through a small buffer to C's
+ * rows, where the epilogue runs as it does in tile_body. */
+FM_INLINE void tall_body(const int RV, const int NC, int m, ptrdiff_t k, const float *a,
+                         ptrdiff_t csa, const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc,
+                         const fm_tile *t)
+{
+    fm_lanes mk[TILE_TALL_RV];
+    fm_vec acc[TILE_TALL_RV][TILE_TALL_NC];
+    _Alignas(64) float cols[TILE_TALL_NC][TILE_TALL_RV * FM_VL];   /* column j: C(0.., j) */
+
+    #pragma GCC unroll 4
+    for (int r = 0; r < RV; r++)
+        mk[r] = v_lanes(m - FM_VL * r);
+    if (!t->first)
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < NC; j++)
+                cols[j][i] = c[i * ldc + j];
+    #pragma GCC unroll 4
+    for (int r = 0; r < RV; r++) {
+        #pragma GCC unroll 8
+        for (int j = 0; j < NC; j++)
+            acc[r][j] = t->first ? v_zero() : v_load_lanes(cols[j] + FM_VL * r, mk[r]);
+    }
+
+    if (t->k_list != NULL) {
+        for (int s = 0; s < t->n_k_list; s++)
+            tall_step(RV, NC, acc, mk, a + t->k_list[s] * csa, b + t->k_list[s] * rsb);
+    } else {
+        const int n_runs = t->runs != NULL ? t->n_runs : 1;
+        for (int q = 0; q < n_runs; q++) {
+            const ptrdiff_t p0 = t->runs != NULL ? t->runs[2 * q] : 0;
+            const ptrdiff_t p1 = t->runs != NULL ? t->runs[2 * q + 1] : k;
+            #pragma GCC unroll 2
+            for (ptrdiff_t p = p0; p < p1; p++)
+                tall_step(RV, NC, acc, mk, a + p * csa, b + p * rsb);
+        }
+    }
+
+    #pragma GCC unroll 4
+    for (int r = 0; r < RV; r++) {
+        #pragma GCC unroll 8
+        for (int j = 0; j < NC; j++)
+            v_store(cols[j] + FM_VL * r, acc[r][j]);
+    }
+    const fm_lanes row_lanes = v_lanes(NC);
+    for (int i = 0; i < m; i++) {
+        _Alignas(64) float row[FM_VL];
+        for (int j = 0; j < NC; j++)
+            row[j] = cols[j][i];
+        const fm_vec sums = v_load_lanes(row, row_lanes);
+        if (t->last)
+            epilogue_vector(1, t->epi, t, sums, i, 0, c + i * ldc, ldc, row_lanes, 0, NULL);
+        else
+            store_part(c + i * ldc, row_lanes, sums, 0);
+    }
+}
+#endif
 
 /* A tile whose rows of A may be 1 apart (rsa == 1: A stored by columns, or packed): the
  * compiler then addresses them with constant offsets, so that case gets a body of its own. */
