@@ -87,6 +87,7 @@ cdef extern from "fastmlp.h" nogil:
         int bf16
 
     int fm_all_finite(const float *x, Py_ssize_t n)
+    int fm_float32_from_float64(float *out, const double *x, Py_ssize_t n)
     int fm_network_sizes_check(int n_layers, const Py_ssize_t *sizes, Py_ssize_t max_batch)
     void fm_set_num_threads(int n)
     int fm_get_num_threads()

@@ -34,6 +34,10 @@ def have_openmp() -> bool:
 def all_finite(X: _F32) -> bool:
     """Whether no element of X (float32, C-contiguous) is NaN or infinite."""
     ...
+def float32_from_float64(X: npt.NDArray[np.float64], out: _F32) -> bool:
+    """Writes X (float64, C-contiguous) rounded to float32 into out (the same shape), on the
+    library's threads; False when a value is infinite in float32."""
+    ...
 def keeps_preactivation(activation: str, dropout: bool = ...) -> bool:
     """Whether layers with this activation keep their pre-activation beside their output (or,
     with dropout, their output before the drop)."""

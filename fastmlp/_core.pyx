@@ -525,6 +525,20 @@ def all_finite(const float[:, ::1] X):
     return ok != 0
 
 
+def float32_from_float64(const double[:, ::1] X, float[:, ::1] out):
+    """Writes X (float64, C-contiguous) into out (float32, C-contiguous, the same shape),
+    rounded to nearest as NumPy's cast rounds, on the library's threads, without the GIL.
+    Returns False when a value is infinite in float32 (beyond its range), True otherwise."""
+    if X.shape[0] != out.shape[0] or X.shape[1] != out.shape[1]:
+        raise ValueError(f"out has shape ({out.shape[0]}, {out.shape[1]}), "
+                         f"X ({X.shape[0]}, {X.shape[1]})")
+    cdef int status = 0
+    if X.shape[0] > 0 and X.shape[1] > 0:
+        with nogil:
+            status = fm_float32_from_float64(&out[0, 0], &X[0, 0], X.shape[0] * X.shape[1])
+    return status == 0
+
+
 def network_sizes_fit(sizes, Py_ssize_t max_batch):
     """Whether every buffer of a network with these widths and batch size has a byte size
     that fits in a C ``ptrdiff_t`` (the overflow check the C library itself applies)."""

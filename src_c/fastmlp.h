@@ -138,6 +138,12 @@ static inline int fm_net_keeps_pre(const fm_net *net, int l)
 /* 1 when none of the n floats at x is NaN or infinite, else 0. */
 int fm_all_finite(const float *x, ptrdiff_t n);
 
+/* out[i] = x[i] rounded to float32, for i < n, on fm_get_num_threads() threads (each writing a
+ * contiguous part: fresh pages are made by the thread that touches them first). Returns 0, or
+ * -1 when a value is infinite in float32 (beyond its range, or infinite already); out is
+ * written all the same. */
+int fm_float32_from_float64(float *out, const double *x, ptrdiff_t n);
+
 /* 0 when every buffer of a network with these n_layers + 1 widths and batch size has a byte
  * size that fits in ptrdiff_t (every width and the batch >= 1), else -1. */
 int fm_network_sizes_check(int n_layers, const ptrdiff_t *sizes, ptrdiff_t max_batch);

@@ -39,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(f"fastmlp.neural_network needs scikit-learn (>= 1.9): "
                       f"pip install 'scikit-learn>=1.9' ({exc})") from exc
 
-from .. import _precision
+from .. import _core, _precision
 from . import _engine
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -178,6 +178,12 @@ def _as_float32_rows(X, name="X"):
                 return X.tocsr().astype(np.float32)
             if X.dtype == np.float32:
                 return np.ascontiguousarray(X)
+            if X.dtype == np.float64 and X.ndim == 2 and X.flags.c_contiguous:
+                # The library's threads make the fresh pages and convert, each its part.
+                X32 = _float32_empty(X.shape, populate=False)
+                if not _core.float32_from_float64(X, X32):
+                    raise FloatingPointError
+                return X32
             X32 = _float32_empty(X.shape)
             np.copyto(X32, X, casting="unsafe")
             return X32
@@ -185,9 +191,10 @@ def _as_float32_rows(X, name="X"):
         raise ValueError(_FLOAT32_OVERFLOW.format(name)) from None
 
 
-def _float32_empty(shape):
+def _float32_empty(shape, populate=True):
     """A C-contiguous float32 array (contents unset); from _OWN_MAPPING_BYTES on, in an
-    anonymous mapping of its own, its pages made at once where the system can (MAP_POPULATE).
+    anonymous mapping of its own, its pages made at once where the system can (MAP_POPULATE)
+    if populate, else by whatever touches them first.
     NumPy asks the kernel for transparent huge pages for large arrays, and right after another
     library's fit had used the memory, finding them took 0.3-0.4 s of kernel time for MNIST's
     188 MB (0.02 s for a second fit in a row); the mapping's 4 KiB pages take about 0.07 s."""
@@ -195,7 +202,9 @@ def _float32_empty(shape):
     if nbytes < _OWN_MAPPING_BYTES:
         return np.empty(shape, np.float32)
     if hasattr(mmap, "MAP_ANONYMOUS"):
-        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
+        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+        if populate:
+            flags |= getattr(mmap, "MAP_POPULATE", 0)
         buffer = mmap.mmap(-1, nbytes, flags=flags)
     else:
         buffer = mmap.mmap(-1, nbytes)
