@@ -10,6 +10,9 @@
  * Columns: up to 12 x 32, for A stored by columns, where A(0..11, p) is one run read at
  * constant offsets; the frame also feeds it A stored by rows once pack_a has copied that into
  * 12-row column panels.
+ * Tall: a columns or narrow tile of 4 columns or fewer with A stored by columns (the 4 past 96
+ * of a 100-wide layer, a 1- or 2-wide output's weight gradient): one or two vectors down its
+ * 12 or 24 rows, one accumulator a column (tile.h, tall_body).
  * Row: one row up to 128 columns, eight chains.
  * Packing: pack_bt and pack_a transpose 16 x 16 blocks in registers.
  * Edge tiles: m selects an unrolled body (the switches below); n becomes a lane mask.
@@ -29,8 +32,9 @@
 enum { MR_WIDE = 6, NR_WIDE = 64, MR_COLUMNS = 12, NR_COLUMNS = 32, MR_NARROW = 24,
        NR_NARROW = 16, MR_NARROW_ROWS = 8, NR_ROW = 128, TILE_MR_MAX = 24 };
 enum { TILE_PREFETCH_A = 1, TILE_PREFETCH_C = 1, TILE_FEW_REGISTERS = 0 };
-#define TILE_TALL_RV 1   /* tall tiles (tile.h): a columns tile's 12 rows in one vector, */
-#define TILE_TALL_NC 4   /* for n <= 4 (the row-vector tile's lanes 3/4 empty or more) */
+#define TILE_TALL_RV 2   /* tall tiles (tile.h): a columns tile's 12 rows, or a narrow one's */
+#define TILE_TALL_NC 4   /* 24, in one or two vectors, for n <= 4 (where a row-vector tile's
+                            lanes are 3/4 empty or more) */
 
 #include "kernels/tile.h"
 
@@ -147,12 +151,34 @@ static fm_tile tile_below(const fm_tile *t, int rows, ptrdiff_t ldc)
     return below;
 }
 
+/* m x n tiles with m <= 32 and n <= TILE_TALL_NC, A stored by columns (rsa == 1): tall_body,
+ * one or two vectors down the rows. */
+static void kernel_tall(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t csa, const float *b,
+                        ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
+{
+    switch ((m > 16) * 8 + n) {
+    case 1: tall_body(1, 1, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 2: tall_body(1, 2, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 3: tall_body(1, 3, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 4: tall_body(1, 4, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 8 + 1: tall_body(2, 1, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 8 + 2: tall_body(2, 2, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 8 + 3: tall_body(2, 3, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 8 + 4: tall_body(2, 4, m, k, a, csa, b, rsb, c, ldc, t); break;
+    default: break;
+    }
+}
+
 /* m x n tiles with m <= 24 and n <= 16 (one vector a row). A stored by rows takes at most
  * MR_NARROW_ROWS rows a tile from the frame; taller tiles of it, which the frame never asks
  * for, go in pieces (fewer bodies to compile). */
 static void kernel_narrow(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                           const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
 {
+    if (rsa == 1 && n <= TILE_TALL_NC) {
+        kernel_tall(m, n, k, a, csa, b, rsb, c, ldc, t);
+        return;
+    }
     if (rsa != 1 && m > MR_NARROW_ROWS) {
         const fm_tile below = tile_below(t, MR_NARROW_ROWS, ldc);
         kernel_narrow(MR_NARROW_ROWS, n, k, a, rsa, csa, b, rsb, c, ldc, t);
@@ -180,20 +206,6 @@ static void kernel_narrow(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t r
     case 23: tile(23, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
     case 24: tile(24, 1, 0, n, k, a, 1, csa, b, rsb, c, ldc, t); break;
     default: kernel_wide(m, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-    }
-}
-
-/* m x n tiles with m <= 16 and n <= TILE_TALL_NC, A stored by columns (rsa == 1): tall_body,
- * one vector down the rows. */
-static void kernel_tall(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t csa, const float *b,
-                        ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
-{
-    switch (n) {
-    case 1: tall_body(1, 1, m, k, a, csa, b, rsb, c, ldc, t); break;
-    case 2: tall_body(1, 2, m, k, a, csa, b, rsb, c, ldc, t); break;
-    case 3: tall_body(1, 3, m, k, a, csa, b, rsb, c, ldc, t); break;
-    case 4: tall_body(1, 4, m, k, a, csa, b, rsb, c, ldc, t); break;
-    default: break;
     }
 }
 
