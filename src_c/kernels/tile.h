@@ -197,6 +197,8 @@ FM_INLINE void tile_body(const int PAIRS, const int MR, const int NV, const int 
 #define tile_pairs(MR, NV, ...) tile_body(1, MR, NV, 0, __VA_ARGS__)
 
 #ifdef TILE_TALL_NC
+_Static_assert(TILE_TALL_NC <= FM_VL, "a tall tile's row of sums is one vector");
+
 /* The FMA steps p of a tall tile (below): A's column p, down the tile's RV vectors of rows,
  * into each of the NC columns' accumulators. */
 FM_INLINE void tall_step(const int RV, const int NC, fm_vec acc[][TILE_TALL_NC],
@@ -218,7 +220,8 @@ FM_INLINE void tall_step(const int RV, const int NC, fm_vec acc[][TILE_TALL_NC],
 /* A tall tile: m rows (m <= RV vectors) by exactly NC columns, for A stored by columns (rsa
  * == 1), with its vectors down the rows: A(i.., p) is one vector, B(p, j) a broadcast, one
  * accumulator a column. For the few columns past the last whole tile (100 hidden units are
- * 3 x 32 + 4), where a row-vector tile would spend 16 lanes on 4 columns. The same chains, in
+ * 3 x 32 + 4) and the weight gradient of a 1- or 2-wide output, where a row-vector tile would
+ * spend 16 lanes on 4 columns or fewer. The same chains, in
  * the same order, as any other tile (ukernel.h); the sums go through a small buffer to C's
  * rows, where the epilogue runs as it does in tile_body. */
 FM_INLINE void tall_body(const int RV, const int NC, int m, ptrdiff_t k, const float *a,
