@@ -21,7 +21,8 @@ pytestmark = pytest.mark.usefixtures("restore_isa_and_threads")
 # tutorial's network, a network without a hidden layer.
 NETWORKS = [((5, 3), 4), ((7, 13, 3), 1), ((17, 33, 7, 2), 9), ((70, 130, 75, 3), 33),
             ((784, 512, 256, 10), 200), ((1100, 90, 3), 40), ((13, 1, 7), 5),
-            ((784, 100, 10), 200), ((50, 99, 35, 4), 30), ((20, 70, 1), 50), ((9, 40, 2), 64)]
+            ((784, 100, 10), 200), ((50, 99, 35, 4), 30), ((20, 70, 1), 50), ((9, 40, 2), 64),
+            ((30, 40, 8), 25)]
 # The float32 gradient's error, relative to the largest gradient of its matrix: sums of at most
 # a few hundred float32 terms through at most three layers (test_kernels.py allows 2e-3 of the
 # step for the same products).

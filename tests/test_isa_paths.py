@@ -76,10 +76,11 @@ def test_the_package_exports_build_info_and_the_peak_probe():
 SHAPES = [(1, 1, 1), (1, 512, 784), (5, 63, 7), (7, 65, 13), (13, 17, 200), (25, 10, 256),
           (200, 10, 256), (200, 256, 10), (97, 130, 300), (200, 512, 1000), (31, 1, 33),
           (6, 64, 0), (1001, 70, 300),
-          # 1 to 4 columns past the last 32-wide tile, or 1 to 4 in all: tall tiles
+          # 1 to 8 columns past the last 32-wide tile, or 1 to 8 in all: tall tiles
           # (kernels/tile.h) when A is stored by columns or packed
           (40, 97, 120), (29, 98, 41), (13, 35, 77), (200, 100, 784), (784, 100, 200),
-          (100, 2, 200), (47, 3, 65), (24, 4, 31), (17, 1, 300)]
+          (100, 2, 200), (47, 3, 65), (24, 4, 31), (17, 1, 300), (40, 104, 50), (25, 37, 40),
+          (30, 6, 70), (26, 8, 19)]
 
 
 @pytest.mark.parametrize("isa", ISAS)

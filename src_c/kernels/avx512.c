@@ -10,7 +10,7 @@
  * Columns: up to 12 x 32, for A stored by columns, where A(0..11, p) is one run read at
  * constant offsets; the frame also feeds it A stored by rows once pack_a has copied that into
  * 12-row column panels.
- * Tall: a columns or narrow tile of 4 columns or fewer with A stored by columns (the 4 past 96
+ * Tall: a columns or narrow tile of 8 columns or fewer with A stored by columns (the 4 past 96
  * of a 100-wide layer, a 1- or 2-wide output's weight gradient): one or two vectors down its
  * 12 or 24 rows, one accumulator a column (tile.h, tall_body).
  * Row: one row up to 128 columns, eight chains.
@@ -33,8 +33,8 @@ enum { MR_WIDE = 6, NR_WIDE = 64, MR_COLUMNS = 12, NR_COLUMNS = 32, MR_NARROW = 
        NR_NARROW = 16, MR_NARROW_ROWS = 8, NR_ROW = 128, TILE_MR_MAX = 24 };
 enum { TILE_PREFETCH_A = 1, TILE_PREFETCH_C = 1, TILE_FEW_REGISTERS = 0 };
 #define TILE_TALL_RV 2   /* tall tiles (tile.h): a columns tile's 12 rows, or a narrow one's */
-#define TILE_TALL_NC 4   /* 24, in one or two vectors, for n <= 4 (where a row-vector tile's
-                            lanes are 3/4 empty or more) */
+#define TILE_TALL_NC 8   /* 24, in one or two vectors, for n <= 8 (where a row-vector tile's
+                            lanes are half empty or more) */
 
 #include "kernels/tile.h"
 
@@ -156,15 +156,23 @@ static fm_tile tile_below(const fm_tile *t, int rows, ptrdiff_t ldc)
 static void kernel_tall(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t csa, const float *b,
                         ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
 {
-    switch ((m > 16) * 8 + n) {
+    switch ((m > 16) * 16 + n) {
     case 1: tall_body(1, 1, m, k, a, csa, b, rsb, c, ldc, t); break;
     case 2: tall_body(1, 2, m, k, a, csa, b, rsb, c, ldc, t); break;
     case 3: tall_body(1, 3, m, k, a, csa, b, rsb, c, ldc, t); break;
     case 4: tall_body(1, 4, m, k, a, csa, b, rsb, c, ldc, t); break;
-    case 8 + 1: tall_body(2, 1, m, k, a, csa, b, rsb, c, ldc, t); break;
-    case 8 + 2: tall_body(2, 2, m, k, a, csa, b, rsb, c, ldc, t); break;
-    case 8 + 3: tall_body(2, 3, m, k, a, csa, b, rsb, c, ldc, t); break;
-    case 8 + 4: tall_body(2, 4, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 5: tall_body(1, 5, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 6: tall_body(1, 6, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 7: tall_body(1, 7, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 8: tall_body(1, 8, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 16 + 1: tall_body(2, 1, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 16 + 2: tall_body(2, 2, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 16 + 3: tall_body(2, 3, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 16 + 4: tall_body(2, 4, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 16 + 5: tall_body(2, 5, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 16 + 6: tall_body(2, 6, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 16 + 7: tall_body(2, 7, m, k, a, csa, b, rsb, c, ldc, t); break;
+    case 16 + 8: tall_body(2, 8, m, k, a, csa, b, rsb, c, ldc, t); break;
     default: break;
     }
 }

@@ -220,8 +220,8 @@ FM_INLINE void tall_step(const int RV, const int NC, fm_vec acc[][TILE_TALL_NC],
 /* A tall tile: m rows (m <= RV vectors) by exactly NC columns, for A stored by columns (rsa
  * == 1), with its vectors down the rows: A(i.., p) is one vector, B(p, j) a broadcast, one
  * accumulator a column. For the few columns past the last whole tile (100 hidden units are
- * 3 x 32 + 4) and the weight gradient of a 1- or 2-wide output, where a row-vector tile would
- * spend 16 lanes on 4 columns or fewer. The same chains, in
+ * 3 x 32 + 4) and the weight gradient of an output a few columns wide, where a row-vector tile
+ * would leave half of its 16 lanes empty or more. The same chains, in
  * the same order, as any other tile (ukernel.h); the sums go through a small buffer to C's
  * rows, where the epilogue runs as it does in tile_body. */
 FM_INLINE void tall_body(const int RV, const int NC, int m, ptrdiff_t k, const float *a,
