@@ -29,6 +29,8 @@
  *   STEP_SIZES=784,100,10: the network's widths, input first (default the tutorial's);
  *   STEP_PRECISION=bf16: every product in bf16 (fm_net.bf16), against the bf16 peak probed
  *   around it (fm_peak_gflops_bf16) instead of the FP32 one.
+ *   STEP_ONLY=2: nothing but ROUNDS training steps on that many threads, their mean time and
+ *   the threads' round trip printed after: a run for `perf record`, without the probes.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -295,6 +297,19 @@ int main(int argc, char **argv)
         double layer = 2.0 * (double)m.sizes[l] * (double)m.sizes[l + 1];
         step_flop += BATCH * layer * (l == 0 ? 2.0 : 3.0);   /* no input gradient for layer 0 */
         forward_flop += FORWARD_ROWS * layer;
+    }
+    if (getenv("STEP_ONLY") != NULL) {
+        const int threads = atoi(getenv("STEP_ONLY"));
+        const int steps = argc > 1 ? atoi(argv[1]) : 1000;
+        fm_set_num_threads(threads);
+        workload only = { &m.net, m.X, m.labels, NULL, NULL, 0, 0 };
+        run_steps(&only, 1);
+        double t0 = bench_now();
+        run_steps(&only, steps);
+        double us = (bench_now() - t0) / steps * 1e6;
+        printf("%d steps on %d thread(s): %.1f us a step; round trip between 2 threads %.0f ns\n",
+               steps, fm_get_num_threads(), us, bench_round_trip_ns());
+        return 0;
     }
     fm_set_num_threads(2);
     ptrdiff_t scratch_rows = fm_forward_scratch_rows(&m.net, FORWARD_ROWS);
