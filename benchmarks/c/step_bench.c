@@ -209,10 +209,9 @@ static void report(const char *name, const series *s, int rounds, double flop)
  * number of layers. */
 static int step_sizes(ptrdiff_t sizes[BENCH_MAX_LAYERS + 1])
 {
-    static const ptrdiff_t tutorial[4] = { 784, 512, 256, 10 };
     const char *text = getenv("STEP_SIZES");
     if (text == NULL) {
-        memcpy(sizes, tutorial, sizeof tutorial);
+        memcpy(sizes, bench_tutorial_sizes, sizeof bench_tutorial_sizes);
         return 3;
     }
     int n = 0;

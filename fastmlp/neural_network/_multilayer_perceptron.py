@@ -182,7 +182,7 @@ def _as_float32_rows(X, name="X"):
                 # The library's threads make the fresh pages and convert, each its part.
                 X32 = _float32_empty(X.shape, populate=False)
                 if not _core.float32_from_float64(X, X32):
-                    raise FloatingPointError
+                    raise ValueError(_FLOAT32_OVERFLOW.format(name))
                 return X32
             X32 = _float32_empty(X.shape)
             np.copyto(X32, X, casting="unsafe")
