@@ -15,6 +15,10 @@ cdef extern from "frame/gemm.h" nogil:
                      const float *A, Py_ssize_t rsa, Py_ssize_t csa,
                      const float *B, Py_ssize_t rsb, Py_ssize_t csb,
                      float *C, Py_ssize_t ldc, const fm_epilogue *epi)
+    int fm_gemm_nonzero_runs(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                             const float *A, Py_ssize_t rsa, Py_ssize_t csa,
+                             const float *B, Py_ssize_t rsb, Py_ssize_t csb,
+                             float *C, Py_ssize_t ldc, const fm_epilogue *epi, int bf16)
 
 cdef extern from "ops/dropout.h" nogil:
     ctypedef struct fm_dropout:

@@ -68,8 +68,9 @@ def peak_gflops(n_threads: int | None = ..., seconds: float = ...,
                 precision: str = ...) -> float:
     """Measured FMA throughput (GFLOP/s) of n_threads threads (or of bf16 products)."""
 def gemm(A: _F32, B: _F32, C: _F32, trans_a: bool = ..., trans_b: bool = ...,
-         precision: str = ...) -> None:
-    """C = op(A) @ op(B), overwriting C (M, N); precision "fp32" or "bf16"."""
+         precision: str = ..., nonzero_runs: bool = ...) -> None:
+    """C = op(A) @ op(B), overwriting C (M, N); precision "fp32" or "bf16"; nonzero_runs:
+    only A's nonzero runs of columns, as a network's first layer."""
 PRECISIONS: tuple[str, ...]
 ACTIVATIONS: dict[str, int]
 ISAS: tuple[str, ...]

@@ -169,7 +169,8 @@ def peak_gflops(n_threads=None, double seconds=0.2, precision="fp32"):
 
 
 def gemm(const float[:, ::1] A, const float[:, ::1] B, float[:, ::1] C,
-         bint trans_a=False, bint trans_b=False, precision="fp32"):
+         bint trans_a=False, bint trans_b=False, precision="fp32",
+         bint nonzero_runs=False):
     """C = op(A) @ op(B), overwriting C; op transposes when ``trans_*`` is true.
 
     Parameters
@@ -181,6 +182,11 @@ def gemm(const float[:, ::1] A, const float[:, ::1] B, float[:, ::1] C,
         "bf16": A and B rounded to bfloat16 (to nearest even, subnormals to zero), each
         pair of steps of K summed into a float as x86's VDPBF16PS sums it (``reference.
         gemm_bf16`` computes the same bits in NumPy).
+    nonzero_runs : bool
+        Compute only the runs of A's columns that hold a nonzero, as a network's first layer
+        does (``reference.nonzero_runs``; A not transposed). The same bits in "fp32"; in
+        "bf16" the pairs of steps outside the runs are left out
+        (``reference.gemm_bf16(A, B, runs=reference.nonzero_runs(A))``).
     """
     cdef int bf16 = _precision_code(precision)
     cdef Py_ssize_t M = A.shape[1] if trans_a else A.shape[0]
@@ -201,7 +207,11 @@ def gemm(const float[:, ::1] A, const float[:, ::1] B, float[:, ::1] C,
     if M == 0 or N == 0:
         return
     with nogil:
-        if bf16:
+        if nonzero_runs:
+            status = fm_gemm_nonzero_runs(M, N, K, &A[0, 0] if K else NULL, rsa, csa,
+                                          &B[0, 0] if K else NULL, rsb, csb, &C[0, 0], N, &epi,
+                                          bf16)
+        elif bf16:
             status = fm_gemm_bf16(M, N, K, &A[0, 0] if K else NULL, rsa, csa,
                                   &B[0, 0] if K else NULL, rsb, csb, &C[0, 0], N, &epi)
         else:

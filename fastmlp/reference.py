@@ -974,20 +974,65 @@ def _flush_subnormal(x):
     return np.where(tiny, np.copysign(np.float32(0.0), x), x).astype(np.float32)
 
 
-def gemm_bf16(A, B):
+ZERO_RUNS_MAX = 48     # runs kept by nonzero_runs; later columns join the last run
+ZERO_RUNS_MIN_GAP = 4  # shorter gaps of zero columns are kept inside a run
+
+
+def nonzero_runs(X):
+    """The runs of X's columns that a network's first layer computes (src_c/frame/zero_runs.h):
+    a list of ``(start, end)``, ascending, covering every column with a nonzero (-0.0 counts
+    as zero). A gap of fewer than ``ZERO_RUNS_MIN_GAP`` zero columns joins the runs on either
+    side, and past ``ZERO_RUNS_MAX`` runs the later columns join the last one. ``None`` when
+    the runs would leave out fewer than a sixteenth of the columns (or none): then every
+    column is computed."""
+    X = np.asarray(X, dtype=np.float32)
+    M, K = X.shape
+    if M == 0:
+        return None if K == 0 else []
+    nonzero = (X != 0).any(axis=0)
+    runs = []
+    k = 0
+    while k < K:
+        if not nonzero[k]:
+            k += 1
+            continue
+        start = k
+        while k < K and nonzero[k]:
+            k += 1
+        if runs and (start - runs[-1][1] < ZERO_RUNS_MIN_GAP or len(runs) == ZERO_RUNS_MAX):
+            runs[-1] = (runs[-1][0], k)
+        else:
+            runs.append((start, k))
+    skipped = K - sum(end - start for start, end in runs)
+    return runs if skipped >= K // 16 and skipped > 0 else None
+
+
+def gemm_bf16(A, B, runs=None):
     """The bits of ``A @ B`` with precision="bf16": both operands rounded by ``bf16_round``;
     then, for each pair of steps (2q, 2q + 1) of K (an odd K's last pair padded with zeros),
     ``acc = flush(acc + A[:, 2q+1] B[2q+1]); acc = flush(acc + A[:, 2q] B[2q])``, each sum
     rounded once to float32 (x86's VDPBF16PS: a product of bf16 is exact, and a float64 sum of
     it and a float32 rounds to float32 as one rounding would) and each result below the
-    smallest normal float flushed to a zero of its sign."""
+    smallest normal float flushed to a zero of its sign.
+
+    ``runs``: as ``nonzero_runs(A)`` gives them (a network's first layer takes those of its
+    batch), the pairs with neither step in a run are left out. That differs from adding their
+    zeros only where a partial sum is a flushed negative zero, which a zero pair would make
+    positive."""
     A = bf16_round(np.asarray(A, dtype=np.float32)).astype(np.float64)
     B = bf16_round(np.asarray(B, dtype=np.float32)).astype(np.float64)
     M, K = A.shape
     N = B.shape[1]
+    pairs = (K + 1) // 2
+    keep = np.ones(pairs, dtype=bool)
+    if runs is not None:
+        in_run = np.zeros(2 * pairs, dtype=bool)
+        for start, end in runs:
+            in_run[start:end] = True
+        keep = in_run[0::2] | in_run[1::2]
     acc = np.zeros((M, N), dtype=np.float32)
     with np.errstate(all="ignore"):
-        for q in range((K + 1) // 2):
+        for q in np.flatnonzero(keep):
             for k in (2 * q + 1, 2 * q):
                 product = np.outer(A[:, k], B[k]) if k < K else np.zeros((M, N))
                 acc = _flush_subnormal((acc.astype(np.float64) + product).astype(np.float32))

@@ -98,6 +98,115 @@ def test_products_on_mnist_shapes(isa, emulated):
         assert np.array_equal(bits(bf16_gemm(A, B)), bits(reference.gemm_bf16(A, B)))
 
 
+# ---- the first layer's blank inputs (gemm.h: k_runs and m_runs) ----
+
+def with_blank_columns(X):
+    """X with stretches of columns zero in every row, as a batch of digits' blank border:
+    a stretch ending at an odd column (its last pair half kept), a gap too short to leave out,
+    and one at the end."""
+    X = X.copy()
+    K = X.shape[1]
+    for start, end in [(0, 21), (50, 62), (80, 83), (K // 2 + 3, K // 2 + 3 + K // 10),
+                       (K - 29, K)]:
+        X[:, start:end] = 0
+    X[::3, 30] = -0.0   # a negative zero is a blank too
+    return X
+
+
+def test_reference_runs_follow_the_blank_columns():
+    X = np.ones((3, 40), dtype=np.float32)
+    X[:, 5:9] = 0      # 4 columns: left out
+    X[:, 20:23] = 0    # 3 columns: kept inside a run
+    X[1, 21] = -0.0
+    X[:, 35:] = 0
+    assert reference.nonzero_runs(X) == [(0, 5), (9, 35)]
+    assert reference.nonzero_runs(np.ones((2, 40), np.float32)) is None       # nothing to leave
+    dense_but_one = np.ones((2, 40), np.float32)
+    dense_but_one[:, 0] = 0                                                    # < 1/16 of 40
+    assert reference.nonzero_runs(dense_but_one) is None
+    many = np.zeros((1, 1000), np.float32)
+    many[0, ::10] = 1                                                          # 100 runs
+    runs = reference.nonzero_runs(many)
+    assert len(runs) == reference.ZERO_RUNS_MAX and runs[-1] == (470, 991)
+
+
+@pytest.mark.parametrize("isa,emulated", PATHS)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_products_over_the_nonzero_runs_give_the_reference_bits(isa, emulated, threads):
+    use_path(isa, emulated, threads)
+    rng = np.random.default_rng(11)
+    for M, N, K in [(1, 10, 130), (7, 13, 97), (37, 100, 301), (200, 512, 784), (13, 70, 1500)]:
+        A = with_blank_columns(rng.standard_normal((M, K)).astype(np.float32))
+        B = rng.standard_normal((K, N)).astype(np.float32)
+        runs = reference.nonzero_runs(A)
+        assert runs is not None
+        for trans_b in (False, True):
+            C = np.full((M, N), np.nan, dtype=np.float32)
+            _core.gemm(A, np.ascontiguousarray(B.T) if trans_b else B, C, trans_b=trans_b,
+                       precision="bf16", nonzero_runs=True)
+            want = reference.gemm_bf16(A, B, runs=runs)
+            assert np.array_equal(bits(C), bits(want)), (M, N, K, trans_b)
+            F = np.full((M, N), np.nan, dtype=np.float32)   # float: the same bits either way
+            _core.gemm(A, np.ascontiguousarray(B.T) if trans_b else B, F, trans_b=trans_b,
+                       nonzero_runs=True)
+            G = np.empty_like(F)
+            _core.gemm(A, np.ascontiguousarray(B.T) if trans_b else B, G, trans_b=trans_b)
+            assert np.array_equal(bits(F), bits(G))
+
+
+@pytest.mark.parametrize("isa,emulated", PATHS)
+def test_a_left_out_pair_keeps_a_flushed_negative_zero(isa, emulated):
+    """The one way leaving a zero pair out shows: a partial sum flushed to -0, which the zero
+    pair's +0 products would have made +0."""
+    use_path(isa, emulated, 1)
+    K = 12
+    A = np.zeros((2, K), dtype=np.float32)
+    A[0, :2] = 1e-20                       # products of -1e-39: flushed to -0
+    A[1, :2] = 1.0
+    B = np.ones((K, 3), dtype=np.float32)
+    B[:2] = -1e-19
+    assert reference.nonzero_runs(A) == [(0, 2)]
+    C = np.full((2, 3), np.nan, dtype=np.float32)
+    _core.gemm(A, B, C, precision="bf16", nonzero_runs=True)
+    kept = reference.gemm_bf16(A, B)
+    left_out = reference.gemm_bf16(A, B, runs=[(0, 2)])
+    assert np.all(bits(kept[0]) == 0) and np.all(bits(left_out[0]) == 0x80000000)
+    assert np.array_equal(bits(C), bits(left_out))
+    _core.gemm(A, B, C, precision="bf16")
+    assert np.array_equal(bits(C), bits(kept))
+
+
+@pytest.mark.parametrize("isa,emulated", PATHS)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_bf16_sgd_step_on_blank_inputs_is_its_gradient_applied(isa, emulated, threads):
+    """The step's first layer leaves out the pairs of blank columns forward (the reference's
+    runs) and the weight rows of blank columns in the update (they keep their values): the
+    weights after one plain SGD step are w - lr g, g the gradient mode's, which computes every
+    row."""
+    use_path(isa, emulated, threads)
+    rng = np.random.default_rng(4)
+    sizes, M, lr = (130, 45, 7), 37, 2.0 ** -4   # lr a power of two: w - lr g rounds once
+    X = with_blank_columns(rng.random((M, sizes[0]), dtype=np.float32))
+    Y = rng.standard_normal((M, sizes[-1])).astype(np.float32)
+    net = _core.Network(sizes, M, precision="bf16")
+    weights = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        weights += [(rng.standard_normal((a, b)) * 0.2).astype(np.float32),
+                    (rng.standard_normal(b) * 0.1).astype(np.float32)]
+    net.set_weights(weights)
+    hidden = np.maximum(reference.gemm_bf16(X, weights[0], runs=reference.nonzero_runs(X))
+                        + weights[1], np.float32(0))
+    want = reference.gemm_bf16(hidden, weights[2]) + weights[3]
+    assert np.array_equal(bits(net.forward(X)), bits(want))
+    _, grads = net.gradient(X, Y, "squared_error")
+    net.train_step_targets(X, Y, lr, "squared_error")
+    after = net.get_weights()
+    for w, g, new in zip(weights, grads, after):
+        assert np.array_equal(bits(new), bits(w - np.float32(lr) * g))
+    blank = ~(X != 0).any(axis=0)
+    assert np.array_equal(bits(after[0][blank]), bits(weights[0][blank]))
+
+
 @pytest.mark.parametrize("isa,emulated", PATHS)
 def test_tiny_sums_are_flushed_as_the_instruction_flushes_them(isa, emulated):
     """Products near and below the smallest normal float: each step's result flushed to a zero
@@ -151,7 +260,7 @@ def train_bf16(activation, adam, dropout, path, threads):
     use_path(*path, threads)
     rng = np.random.default_rng(1)
     sizes = (97, 70, 33, 10)
-    X = rng.random((61, sizes[0]), dtype=np.float32)
+    X = with_blank_columns(rng.random((61, sizes[0]), dtype=np.float32))
     y = rng.integers(0, 10, 61).astype(np.int32)
     net = _core.Network(sizes, 61, activation=activation, adam=adam, dropout=dropout,
                         precision="bf16")

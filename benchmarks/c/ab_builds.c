@@ -12,6 +12,8 @@
  *                   10 steps per measurement, each on the next 200 rows of a 60,000-row array
  *           fROWS   fm_forward of ROWS rows (e.g. f10000)
  *   FASTMLP_ISA picks the instruction set of both builds (default: avx512).
+ *   AB_PRECISION=bf16 runs both builds' products in bf16 (fm_net.bf16); AB_PRECISION=fp32,bf16
+ *   runs A in float and B in bf16 (give the same library twice to time the two precisions).
  *   AB_INPUT=FILE takes the input rows from FILE, raw float32, 784 a row (at least 60,000 rows
  *   for steps, ROWS for a pass), instead of the dense pattern: e.g. MNIST's digits, written by
  *     python -c "import fastmlp as f; (x, _), _ = f.datasets.load_mnist();
@@ -25,6 +27,7 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "fastmlp.h"
@@ -108,6 +111,13 @@ int main(int argc, char **argv)
     bench_mnist_make(&m, rows > SAMPLES ? rows : SAMPLES);   /* rows is 0 for steps */
     if (getenv("AB_INPUT") != NULL && read_rows(getenv("AB_INPUT"), m.X, step ? SAMPLES : rows) != 0)
         return 1;
+    int bf16[2] = { 0, 0 };   /* each build's precision */
+    const char *precision = getenv("AB_PRECISION");
+    if (precision != NULL) {
+        const char *comma = strchr(precision, ',');
+        bf16[0] = precision[0] == 'b';
+        bf16[1] = comma != NULL ? comma[1] == 'b' : bf16[0];
+    }
     const fm_net *net = &m.net;
     float *out = bench_pattern((size_t)(rows > 0 ? rows : 1) * 10, 1.0f);
     float *scratch[2] = { bench_pattern((size_t)MAX_SCRATCH_ROWS * 512, 1.0f),
@@ -121,6 +131,7 @@ int main(int argc, char **argv)
         for (int h = 0; h < 2; h++) {
             const int v = (r & 1) ? 1 - h : h;      /* swap the order every round */
             const build *bd = &builds[v];
+            m.net.bf16 = bf16[v];
             ptrdiff_t scratch_rows = step ? 0 : bd->scratch_rows(net, rows);
             if (scratch_rows > MAX_SCRATCH_ROWS) {
                 fprintf(stderr, "scratch of %td rows asked for\n", scratch_rows);

@@ -638,24 +638,51 @@ int fm_gemm_bf16(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
     return gemm_strided(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, epi, 1);
 }
 
-int fm_product_run(const fm_product *p)
+/* fm_product_run with the caller's hints (or NULL). */
+static int product_run_hinted(const fm_product *p, const fm_hints *h)
 {
     if (p->M <= 0 || p->N <= 0)
         return 0;
     fm_dispatch_init();
     int nth = fm_product_threads(p->M, p->N, p->K, fm_get_num_threads());
     if (nth <= 1)
-        return fm_gemm_thread(0, 1, NULL, p, NULL);
+        return fm_gemm_thread(0, 1, NULL, p, h);
     int failed = 0;
 #ifdef _OPENMP
     fm_schedule sched;
     fm_schedule_reset(&sched);
     #pragma omp parallel num_threads(nth) reduction(|:failed)
-    failed |= fm_gemm_thread(omp_get_thread_num(), omp_get_num_threads(), &sched, p, NULL) != 0;
+    failed |= fm_gemm_thread(omp_get_thread_num(), omp_get_num_threads(), &sched, p, h) != 0;
 #else
-    failed = fm_gemm_thread(0, 1, NULL, p, NULL) != 0;
+    failed = fm_gemm_thread(0, 1, NULL, p, h) != 0;
 #endif
     return failed ? -1 : 0;
+}
+
+int fm_product_run(const fm_product *p)
+{
+    return product_run_hinted(p, NULL);
+}
+
+int fm_gemm_nonzero_runs(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                         const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+                         const float *B, ptrdiff_t rsb, ptrdiff_t csb,
+                         float *C, ptrdiff_t ldc,
+                         const fm_epilogue *epi, int bf16)
+{
+    fm_product p = { .M = M, .N = N, .K = K, .A = A, .rsa = rsa, .csa = csa, .B = B,
+                      .rsb = rsb, .csb = csb, .C = C, .ldc = ldc, .epi = *epi,
+                      .panels = FM_PANELS_NONE, .bf16 = bf16 != 0 };
+    ptrdiff_t runs[2 * FM_MAX_RUNS];
+    fm_hints h = { 0 };
+    if (csa == 1 && M > 0 && K > 0) {
+        int n = fm_nonzero_runs(A, M, K, rsa, runs);
+        if (n >= 0) {
+            h.k_runs = runs;
+            h.n_k_runs = n;
+        }
+    }
+    return product_run_hinted(&p, &h);
 }
 
 int fm_product_share(const fm_product *p, const fm_hints *h, int tid, int nth,

@@ -106,6 +106,16 @@ int fm_gemm_bf16(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
                  float *C, ptrdiff_t ldc,
                  const fm_epilogue *epi);
 
+/* fm_gemm (bf16 zero) or fm_gemm_bf16 (nonzero) computing only the runs of A's columns that
+ * hold a nonzero (fm_nonzero_runs), as a network's first layer does, when A is stored by rows
+ * (csa == 1; else all of K): a float product's bits are the same either way; a bf16 product
+ * leaves out the pairs with neither step in a run (fm_hints.k_runs). */
+int fm_gemm_nonzero_runs(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                         const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+                         const float *B, ptrdiff_t rsb, ptrdiff_t csb,
+                         float *C, ptrdiff_t ldc,
+                         const fm_epilogue *epi, int bf16);
+
 /* A team's shared schedule for one product: how many chunks of C each thread's range has handed
  * out (teams of more than FM_SCHEDULE_RANGES threads share ranges). Give each product a
  * schedule of its own, set to zero (fm_schedule_reset) before the team starts on it. */
@@ -164,7 +174,8 @@ typedef struct {
     enum fm_panels panels;
     int bf16;        /* nonzero: A and B rounded to bf16, their products summed in float as
                         VDPBF16PS sums them (ops/bf16.h, frame/gemm_pairs.c); the epilogue
-                        as a float product's. The hints that leave steps out are not taken */
+                        as a float product's. Of the hints that leave work out it takes
+                        k_runs (by pairs) and m_runs, not the lists */
 } fm_product;
 
 /* What a caller knows of a product's data, which lets a call leave work out (zero_runs.h: the
@@ -172,12 +183,18 @@ typedef struct {
 typedef struct {
     /* NULL, or the runs of K to compute, [k_runs[2r], k_runs[2r+1]) in ascending order, when
      * A is zero in every other column. Honoured when K is not cut into blocks (always for B
-     * in column panels, K <= the set's kc_panels); else all of K. */
+     * in column panels, K <= the set's kc_panels); else all of K. A bf16 product with A
+     * stored by rows leaves out each pair of steps (2q, 2q + 1) with neither in a run, K cut
+     * or not. That can change its bits where a float product's cannot: a partial sum flushed
+     * to -0 stays -0 where the zero pair would have made it +0 (reference.gemm_bf16's runs).
+     * So a bf16 product's runs must depend on the data alone, not on the thread count: those
+     * of the whole product's A (fm_nonzero_runs), at most FM_MAX_RUNS of them. */
     const ptrdiff_t *k_runs;
     int n_k_runs;
     /* NULL, or the runs of rows of C to compute, in ascending order; C's other rows are left
      * as they are. For a weight update whose A is zero in those rows and whose epilogue is
-     * plain SGD, which would leave them as they are. Honoured when A is read in place. */
+     * plain SGD, which would leave them as they are. Honoured when A is read in place, and
+     * by bf16 products (at most FM_MAX_RUNS runs). */
     const ptrdiff_t *m_runs;
     int n_m_runs;
     /* NULL, or for a one-row product (M == 1) the only steps of K to compute, n_k_list of them

@@ -14,15 +14,23 @@
  *
  * Threads split C as for a float product (gemm.c), never K; K blocks start at even steps, so
  * every element is one chain of pairs in the same order whatever the blocking or the thread
- * count. The hints that leave zero steps out (runs, lists) are not taken: a flushed result
- * can be a negative zero, which a left-out zero step would not turn positive as the kept one
- * does. */
+ * count.
+ *
+ * Of the hints that leave zeros out, two are taken, both by packing less (the kernels are the
+ * dense ones): k_runs, for A stored by rows, leaves out the pairs with neither step in a run
+ * (a batch of digits' blank pixels: about 28% of the first layer's pairs in a batch of 200);
+ * A's pairs and B's are packed for the kept pairs alone, one after another. A flushed partial
+ * sum can be a negative zero, which a left-out zero pair would not turn positive as a kept one
+ * does, so this is part of what the product computes (gemm.h, k_runs; reference.gemm_bf16).
+ * m_runs leaves out rows of C, as a float product does: a zero row of A sums to +0 however
+ * the steps flush, so those are the bits of computing them. The tile lists are not taken. */
 #include <stdint.h>
 
 #include "frame/gemm_pairs.h"
 #include "frame/pack.h"
 #include "frame/prefetch.h"
 #include "frame/workspace.h"
+#include "frame/zero_runs.h"
 #include "ops/bf16.h"
 
 enum {
@@ -125,10 +133,91 @@ static void pack_b_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const 
     transpose_pairs(ks, dst, nr, nq, nb, tmp);
 }
 
+/* Runs of consecutive rows of C, or of pairs of K's steps, in ascending order:
+ * [start[s], start[s] + len[s]) for s < n, total of them in all. */
+enum { MAX_SPANS = FM_MAX_RUNS + 1 };
+
+typedef struct {
+    int n;
+    ptrdiff_t total;
+    ptrdiff_t start[MAX_SPANS], len[MAX_SPANS];
+} spans;
+
+/* A stretch of one run that falls in a window of the runs laid one after another: its first
+ * index, its length, and its position in that concatenation. */
+typedef struct {
+    ptrdiff_t start, len, offset;
+} piece;
+
+static void spans_add(spans *s, ptrdiff_t start, ptrdiff_t end)
+{
+    if (end <= start)
+        return;
+    if (s->n > 0 && start <= s->start[s->n - 1] + s->len[s->n - 1]) {
+        ptrdiff_t last_end = s->start[s->n - 1] + s->len[s->n - 1];
+        if (end > last_end) {
+            s->total += end - last_end;
+            s->len[s->n - 1] = end - s->start[s->n - 1];
+        }
+        return;
+    }
+    s->start[s->n] = start;
+    s->len[s->n] = end - start;
+    s->total += end - start;
+    s->n++;
+}
+
+/* The pieces of s that fall in positions [c0, c1) of its runs laid one after another, into
+ * out (room for MAX_SPANS); returns their number. */
+static int span_pieces(const spans *s, ptrdiff_t c0, ptrdiff_t c1, piece *out)
+{
+    int n = 0;
+    ptrdiff_t offset = 0;
+    for (int r = 0; r < s->n && offset < c1; r++) {
+        const ptrdiff_t lo = c0 > offset ? c0 : offset;
+        const ptrdiff_t hi = c1 < offset + s->len[r] ? c1 : offset + s->len[r];
+        if (lo < hi)
+            out[n++] = (piece){ s->start[r] + (lo - offset), hi - lo, lo };
+        offset += s->len[r];
+    }
+    return n;
+}
+
+/* The rows of [m0, m1) to compute: those in the hints' m_runs (the other rows of a plain SGD
+ * update whose A is zero there stay as they are: the sums over zero rows of A are +0 whatever
+ * the flushing, so the bits are those of computing them), or all of them. */
+static void rows_to_compute(const fm_hints *h, ptrdiff_t m0, ptrdiff_t m1, spans *s)
+{
+    *s = (spans){ 0 };
+    if (h == NULL || h->m_runs == NULL || h->n_m_runs > FM_MAX_RUNS) {
+        spans_add(s, m0, m1);
+        return;
+    }
+    for (int r = 0; r < h->n_m_runs; r++) {
+        const ptrdiff_t lo = h->m_runs[2 * r] > m0 ? h->m_runs[2 * r] : m0;
+        const ptrdiff_t hi = h->m_runs[2 * r + 1] < m1 ? h->m_runs[2 * r + 1] : m1;
+        spans_add(s, lo, hi);
+    }
+}
+
+/* The pairs of K's steps to sum: for A stored by rows with the hints' k_runs, each pair with a
+ * step in a run (fm_hints.k_runs: a pair with neither is left out); else all of them. */
+static void pairs_to_sum(const fm_hints *h, ptrdiff_t K, int by_columns, spans *s)
+{
+    *s = (spans){ 0 };
+    if (h == NULL || h->k_runs == NULL || by_columns || h->n_k_runs > FM_MAX_RUNS) {
+        spans_add(s, 0, (K + 1) / 2);
+        return;
+    }
+    for (int r = 0; r < h->n_k_runs; r++)
+        spans_add(s, h->k_runs[2 * r] / 2, (h->k_runs[2 * r + 1] + 1) / 2);
+}
+
 /* A's rows [ic, ic + mc) as pairs into a: by rows, row i at a + (i - ic)*lda; by columns,
- * pair q of every row at a + q*lda. */
+ * pair q of every row at a + q*lda. The pairs are those of `pairs` (all of K's without runs),
+ * one after another. */
 static void pack_a_pairs(const fm_pairs_set *ps, const fm_product *p, int by_columns, float *a,
-                         ptrdiff_t lda, ptrdiff_t ic, ptrdiff_t mc)
+                         ptrdiff_t lda, ptrdiff_t ic, ptrdiff_t mc, const spans *pairs)
 {
     const ptrdiff_t K = p->K;
     if (by_columns) {
@@ -138,23 +227,53 @@ static void pack_a_pairs(const fm_pairs_set *ps, const fm_product *p, int by_col
                           2 * q + 1 < K ? col + (2 * q + 1) * p->csa : NULL, mc);
         return;
     }
-    for (ptrdiff_t i = 0; i < mc; i++)
-        pair_row_strided(ps, a + i * lda, p->A + (ic + i) * p->rsa, p->csa, K);
+    for (ptrdiff_t i = 0; i < mc; i++) {
+        const float *row = p->A + (ic + i) * p->rsa;
+        float *dst = a + i * lda;
+        for (int s = 0; s < pairs->n; s++) {
+            const ptrdiff_t k0 = 2 * pairs->start[s];
+            const ptrdiff_t k1 = 2 * (pairs->start[s] + pairs->len[s]) < K
+                                 ? 2 * (pairs->start[s] + pairs->len[s]) : K;
+            pair_row_strided(ps, dst, row + k0 * p->csa, p->csa, k1 - k0);
+            dst += pairs->len[s];
+        }
+    }
+}
+
+/* B's pairs at positions [c0, c0 + nq) of `pairs` laid one after another, into the panel dst
+ * (pack_b_pairs on each stretch of consecutive pairs). */
+static void pack_b_kept(const fm_kernel_set *ks, const fm_pairs_set *ps, const fm_product *p,
+                        float *dst, int nr, const spans *pairs, ptrdiff_t c0, ptrdiff_t nq,
+                        ptrdiff_t jc, int nb, float *tmp)
+{
+    piece pc[MAX_SPANS];
+    const int n = span_pieces(pairs, c0, c0 + nq, pc);
+    for (int s = 0; s < n; s++)
+        pack_b_pairs(ks, ps, p, dst + (pc[s].offset - c0) * nr, nr, pc[s].start, pc[s].len, jc,
+                     nb, tmp);
 }
 
 int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const fm_product *p,
                         const fm_hints *h, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0,
                         ptrdiff_t n1, int *a_ready)
 {
-    const ptrdiff_t K = p->K, pairs = (K + 1) / 2;
+    const ptrdiff_t K = p->K;
     const int by_columns = p->rsa == 1 && p->csa != 1;
     const fm_tile_kernel *tk = by_columns ? &ps->columns : &ps->rows;
     const int mr = tk->mr;
     const int in_panels = p->panels == FM_PANELS_B || p->panels == FM_PANELS_C;
     const int nr = in_panels && tk->nr > FM_PANEL ? FM_PANEL : tk->nr;
+
+    /* The rows of C to compute and the pairs of K to sum, each laid one after another in the
+     * packed A (all of them without hints). */
+    spans row_spans, pair_spans;
+    rows_to_compute(h, m0, m1, &row_spans);
+    pairs_to_sum(h, K, by_columns, &pair_spans);
+    const ptrdiff_t pairs = pair_spans.total, all_rows = row_spans.total;
+
     const ptrdiff_t fit = A_BLOCK_WORDS / (pairs > 0 ? pairs : 1);
     const ptrdiff_t mc_max = fit > ks->blocks.mc_packed ? fit : ks->blocks.mc_packed;
-    const ptrdiff_t rows = m1 - m0 < mc_max ? m1 - m0 : mc_max;
+    const ptrdiff_t rows = all_rows < mc_max ? all_rows : mc_max;
     const ptrdiff_t kc = pair_block(ks, pairs, &p->epi);
     const ptrdiff_t n_kblocks = kc > 0 ? (pairs + kc - 1) / kc : 1;
     const ptrdiff_t lda = by_columns ? round_up(rows, LINE_WORDS) : round_up(pairs, LINE_WORDS);
@@ -173,17 +292,23 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
     if (sums_apart && mr * nr > SUMS_WORDS)
         return -1;   /* no pairs set has such a tile */
 
-    for (ptrdiff_t ic = m0; ic < m1; ic += mc_max) {
-        const ptrdiff_t mc = m1 - ic < mc_max ? m1 - ic : mc_max;
-        const ptrdiff_t n_tiles = (mc + mr - 1) / mr;
-        if (h != NULL && h->a_not_finite != NULL && p->csa == 1)
-            for (ptrdiff_t i = ic; i < ic + mc; i++)
-                if (!ks->all_finite(p->A + i * p->rsa, K))
-                    *h->a_not_finite = 1;
-        if (a_ready == NULL || !*a_ready)
-            pack_a_pairs(ps, p, by_columns, apairs, lda, ic, mc);
+    for (ptrdiff_t cb = 0; cb < all_rows; cb += mc_max) {
+        /* A block: rows [cb, cb + mc) of those to compute, in pieces of consecutive rows */
+        const ptrdiff_t mc = all_rows - cb < mc_max ? all_rows - cb : mc_max;
+        piece block[MAX_SPANS];
+        const int n_pieces = span_pieces(&row_spans, cb, cb + mc, block);
+        for (int b = 0; b < n_pieces; b++) {
+            const ptrdiff_t at = block[b].offset - cb;   /* the piece's first row in the block */
+            if (h != NULL && h->a_not_finite != NULL && p->csa == 1)
+                for (ptrdiff_t i = block[b].start; i < block[b].start + block[b].len; i++)
+                    if (!ks->all_finite(p->A + i * p->rsa, K))
+                        *h->a_not_finite = 1;
+            if (a_ready == NULL || !*a_ready)
+                pack_a_pairs(ps, p, by_columns, by_columns ? apairs + at : apairs + at * lda, lda,
+                             block[b].start, block[b].len, &pair_spans);
+        }
         if (a_ready != NULL)
-            *a_ready = m1 - m0 <= mc_max;
+            *a_ready = all_rows <= mc_max;
         for (ptrdiff_t jc = n0; jc < n1;) {
             /* a tile of at most nr columns, inside one panel when an operand is in panels */
             ptrdiff_t end = n1;
@@ -198,32 +323,39 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
             }
             for (ptrdiff_t kb = 0; kb < n_kblocks; kb++) {
                 const ptrdiff_t q0 = kb * kc, nq = pairs - q0 < kc ? pairs - q0 : kc;
-                pack_b_pairs(ks, ps, p, bpanel, nr, q0, nq, jc, nb, tmp);
+                pack_b_kept(ks, ps, p, bpanel, nr, &pair_spans, q0, nq, jc, nb, tmp);
                 const int last = kb == n_kblocks - 1;
                 fm_tile t = { .epi = &p->epi, .j0 = jc, .first = kb == 0,
                               .last = last && kernel_epilogue,
                               .sums = sums_apart ? sums : NULL, .ld_sums = nr };
-                for (ptrdiff_t it = 0, i = ic; it < n_tiles; it++) {
-                    const int mt = fm_tile_height(mc, n_tiles, it);
-                    float *c = p->C + c_start + i * ldc;
-                    t.i0 = i;
-                    for (int s = 0; s < FM_OPT_STATES; s++)
-                        if (p->epi.kind == FM_EPI_UPDATE && p->epi.state[s] != NULL)
-                            t.state[s] = p->epi.state[s] + c_start + i * ldc;
-                    if (last && sums_apart)
-                        prefetch_update_tile(&t, c, ldc, mt, nb);
-                    const float *a = by_columns ? apairs + q0 * lda + (i - ic)
-                                                : apairs + (i - ic) * lda + q0;
-                    tk->run(mt, nb, nq, a, by_columns ? 1 : lda, by_columns ? lda : 1,
-                            bpanel, nr, sums_apart ? sums : c, sums_apart ? nr : ldc, &t);
-                    if (last && !kernel_epilogue)
-                        ks->epilogue_tile(&t, mt, nb, c, ldc);
-                    i += mt;
+                for (int b = 0; b < n_pieces; b++) {
+                    const ptrdiff_t at = block[b].offset - cb, len = block[b].len;
+                    const ptrdiff_t n_tiles = (len + mr - 1) / mr;
+                    for (ptrdiff_t it = 0, i = block[b].start; it < n_tiles; it++) {
+                        const int mt = fm_tile_height(len, n_tiles, it);
+                        const ptrdiff_t ia = at + (i - block[b].start);   /* row in the block */
+                        float *c = p->C + c_start + i * ldc;
+                        t.i0 = i;
+                        for (int s = 0; s < FM_OPT_STATES; s++)
+                            if (p->epi.kind == FM_EPI_UPDATE && p->epi.state[s] != NULL)
+                                t.state[s] = p->epi.state[s] + c_start + i * ldc;
+                        if (last && sums_apart)
+                            prefetch_update_tile(&t, c, ldc, mt, nb);
+                        const float *a = by_columns ? apairs + q0 * lda + ia
+                                                    : apairs + ia * lda + q0;
+                        tk->run(mt, nb, nq, a, by_columns ? 1 : lda, by_columns ? lda : 1,
+                                bpanel, nr, sums_apart ? sums : c, sums_apart ? nr : ldc, &t);
+                        if (last && !kernel_epilogue)
+                            ks->epilogue_tile(&t, mt, nb, c, ldc);
+                        i += mt;
+                    }
                 }
             }
-            if (p->epi.not_finite != NULL
-                && !ks->finite_rows(p->C + c_start + ic * ldc, ldc, mc, nb))
-                atomic_store_explicit(p->epi.not_finite, 1, memory_order_relaxed);
+            if (p->epi.not_finite != NULL)
+                for (int b = 0; b < n_pieces; b++)
+                    if (!ks->finite_rows(p->C + c_start + block[b].start * ldc, ldc, block[b].len,
+                                         nb))
+                        atomic_store_explicit(p->epi.not_finite, 1, memory_order_relaxed);
             jc += nb;
         }
     }

@@ -316,7 +316,10 @@ static int forward_blocks_share(const fm_net *net, ptrdiff_t M, const float *X, 
             p.bf16 = net->bf16;
             fm_hints h = { 0 };
             if (l == 0) {
-                h = runs_hints(runs, input_runs(input, rows, net->sizes[0], runs));
+                /* A bf16 product's runs change bits (gemm.h, k_runs), and these blocks depend
+                 * on the thread count: the runs of a block are for float products alone. */
+                if (!net->bf16)
+                    h = runs_hints(runs, input_runs(input, rows, net->sizes[0], runs));
                 if (not_finite != NULL)
                     h.a_not_finite = &bad_block;
             }
