@@ -182,7 +182,7 @@ def test_a_bf16_sgd_step_on_blank_inputs_is_its_gradient_applied(isa, emulated, 
     """The step's first layer leaves out the pairs of blank columns forward (the reference's
     runs) and the weight rows of blank columns in the update (they keep their values): the
     weights after one plain SGD step are w - lr g, g the gradient mode's, which computes every
-    row."""
+    row, and within bf16's rounding of float64's. A prediction computes every pair."""
     use_path(isa, emulated, threads)
     rng = np.random.default_rng(4)
     sizes, M, lr = (130, 45, 7), 37, 2.0 ** -4   # lr a power of two: w - lr g rounds once
@@ -194,17 +194,42 @@ def test_a_bf16_sgd_step_on_blank_inputs_is_its_gradient_applied(isa, emulated, 
         weights += [(rng.standard_normal((a, b)) * 0.2).astype(np.float32),
                     (rng.standard_normal(b) * 0.1).astype(np.float32)]
     net.set_weights(weights)
-    hidden = np.maximum(reference.gemm_bf16(X, weights[0], runs=reference.nonzero_runs(X))
-                        + weights[1], np.float32(0))
+    hidden = np.maximum(reference.gemm_bf16(X, weights[0]) + weights[1], np.float32(0))
     want = reference.gemm_bf16(hidden, weights[2]) + weights[3]
     assert np.array_equal(bits(net.forward(X)), bits(want))
     _, grads = net.gradient(X, Y, "squared_error")
+    _, dWs, dbs = reference.target_loss_and_grads(
+        [np.float64(w) for w in weights[0::2]], [np.float64(b) for b in weights[1::2]],
+        np.float64(X), np.float64(Y), "squared_error")
+    for g, want in zip(grads, [a for pair in zip(dWs, dbs) for a in pair]):
+        assert np.allclose(g, want, rtol=0, atol=0.02 * np.abs(want).max())
     net.train_step_targets(X, Y, lr, "squared_error")
     after = net.get_weights()
     for w, g, new in zip(weights, grads, after):
         assert np.array_equal(bits(new), bits(w - np.float32(lr) * g))
     blank = ~(X != 0).any(axis=0)
     assert np.array_equal(bits(after[0][blank]), bits(weights[0][blank]))
+
+
+def test_a_bf16_prediction_on_blank_inputs_is_the_same_on_any_thread_count():
+    """A pass of 1000 rows goes by blocks on one thread and layer by layer on two: either way
+    every pair is computed, as the reference computes it."""
+    rng = np.random.default_rng(6)
+    sizes = (130, 45, 7)
+    X = with_blank_columns(rng.random((1000, sizes[0]), dtype=np.float32))
+    X[::7, 120] = 1e-20   # a column blank but in a few rows: kept
+    net = _core.Network(sizes, 8, precision="bf16")
+    weights = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        weights += [(rng.standard_normal((a, b)) * 0.2).astype(np.float32),
+                    (rng.standard_normal(b) * 0.1).astype(np.float32)]
+    net.set_weights(weights)
+    hidden = np.maximum(reference.gemm_bf16(X, weights[0]) + weights[1], np.float32(0))
+    want = reference.gemm_bf16(hidden, weights[2]) + weights[3]
+    for path in PATHS:
+        for threads in (1, 2):
+            use_path(*path, threads)
+            assert np.array_equal(bits(net.forward(X)), bits(want)), (path, threads)
 
 
 @pytest.mark.parametrize("isa,emulated", PATHS)

@@ -247,7 +247,9 @@ static int forward_share(const fm_net *net, ptrdiff_t M, const float *X, float *
     fm_reserve_packing(M, widest(net));
     int last = net->n_layers - 1;
     ptrdiff_t runs[2 * FM_MAX_RUNS];
-    int n_runs = last > 0 ? input_runs(X, M, net->sizes[0], runs) : -1;
+    /* Not for bf16: whether a pass goes by blocks, where a bf16 product takes no runs, follows
+     * the thread count (goes_by_blocks), and a bf16 product's runs change its bits. */
+    int n_runs = last > 0 && !net->bf16 ? input_runs(X, M, net->sizes[0], runs) : -1;
     int failed = hidden_share(net, last, M, X, runs, n_runs, scratch, NULL, 0, ss, downwards,
                               tid, nth) != 0;
     fm_product p = fm_forward_product(out, last == 0 ? X : scratch[last - 1], net->W[last],
@@ -316,8 +318,8 @@ static int forward_blocks_share(const fm_net *net, ptrdiff_t M, const float *X, 
             p.bf16 = net->bf16;
             fm_hints h = { 0 };
             if (l == 0) {
-                /* A bf16 product's runs change bits (gemm.h, k_runs), and these blocks depend
-                 * on the thread count: the runs of a block are for float products alone. */
+                /* A bf16 product's runs change its bits (gemm.h, k_runs), and these blocks
+                 * follow the thread count: a block's runs are for float products alone. */
                 if (!net->bf16)
                     h = runs_hints(runs, input_runs(input, rows, net->sizes[0], runs));
                 if (not_finite != NULL)
