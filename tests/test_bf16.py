@@ -89,6 +89,40 @@ def test_products_give_the_reference_bits(isa, emulated, threads):
                 assert np.array_equal(bits(got), bits(want)), (M, N, K, trans_a, trans_b)
 
 
+def rounding_edges(rng, shape):
+    """Random normal floats with rounding's edge cases among them, in whole vectors and past
+    them: ties to even either way, a hair past a tie, subnormals and signed zeros (rounded to
+    zeros), the smallest normals."""
+    f = np.float32
+    edges = np.array([1 + 2 ** -8, 1 + 3 * 2 ** -8, -(1 + 2 ** -8), 1 + 2 ** -8 + 2 ** -20,
+                      3 * 2 ** -9, 1e-40, -1e-40, 0.0, -0.0, 2 ** -126, -(2 ** -126),
+                      1.0039062, 255.5, -65504.0], dtype=f)
+    x = rng.standard_normal(shape).astype(f)
+    flat = x.reshape(-1)
+    at = rng.choice(flat.size, size=flat.size // 3, replace=False)
+    flat[at] = edges[rng.integers(0, edges.size, at.size)]
+    return x
+
+
+@pytest.mark.parametrize("isa,emulated", PATHS)
+def test_packing_rounds_every_edge_as_the_reference(isa, emulated):
+    """Each packer (rows of A, columns of A, B, B transposed) on whole vectors and tails; one
+    row of A holds a float past the largest bf16 (an infinity, met by normal B alone)."""
+    use_path(isa, emulated, 2)
+    rng = np.random.default_rng(12)
+    for M, N, K in [(5, 37, 70), (33, 64, 129), (3, 17, 32)]:
+        A = rounding_edges(rng, (M, K))
+        B = rounding_edges(rng, (K, N))
+        A[M // 2, K // 3] = np.finfo(np.float32).max
+        B[K // 3] = rng.uniform(0.5, 2.0, N).astype(np.float32)
+        want = reference.gemm_bf16(A, B)
+        assert np.isinf(want[M // 2]).any()
+        for trans_a in (False, True):
+            for trans_b in (False, True):
+                got = bf16_gemm(A, B, trans_a, trans_b)
+                assert np.array_equal(bits(got), bits(want)), (M, N, K, trans_a, trans_b)
+
+
 @pytest.mark.parametrize("isa,emulated", PATHS)
 def test_products_on_mnist_shapes(isa, emulated):
     use_path(isa, emulated, 2)

@@ -67,6 +67,28 @@ FM_INLINE fm_vec v_flush_subnormal(fm_vec x)
     __mmask16 tiny = _mm512_cmp_ps_mask(_mm512_abs_ps(x), min_normal, _CMP_LT_OQ);
     return _mm512_mask_and_ps(x, tiny, x, sign);
 }
+#ifdef FM_NATIVE_BF16
+/* The packing's rounding as one instruction (VCVTNE2PS2BF16), in a translation unit built for
+ * it: the instruction rounds every float as ops/bf16.h's fm_bf16_bits does (to nearest even,
+ * subnormals to zeros of their sign, NaNs made quiet; compared on all 2^32 floats). */
+#define FM_VEC_BF16_PACK 1
+/* The pairs (low[i], high[i]) of two vectors of floats, lane i the pair i. */
+FM_INLINE fm_vec v_bf16_pairs(fm_vec low, fm_vec high)
+{
+    /* bf16 lanes 0-15: low's, 16-31: high's; then low[i] to lane 2i, high[i] to 2i + 1 */
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10,
+                                                25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4,
+                                                19, 3, 18, 2, 17, 1, 16, 0);
+    __m512i both = (__m512i)_mm512_cvtne2ps_pbh(high, low);
+    return _mm512_castsi512_ps(_mm512_permutexvar_epi16(interleave, both));
+}
+/* The pairs (x[2i], x[2i + 1]) of 2 FM_VL consecutive floats: first's, then second's. */
+FM_INLINE fm_vec v_bf16_pairs_in_order(fm_vec first, fm_vec second)
+{
+    return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(second, first));
+}
+#endif
+
 /* acc plus the products of the bf16 pairs in a and b, each lane one pair (ops/bf16.h: the
  * order and the flushing of VDPBF16PS): the instruction itself in a translation unit built
  * for it (FM_NATIVE_BF16, kernels/avx512_bf16.c), else two FMAs. */
