@@ -11,8 +11,8 @@
  *
  * (after probe.h) and gets pairs_rows, pairs_columns (fm_ukernel_fn), pair_rows and pair_row (fm_pairs_set).
  * The generic set takes the packing alone, and runs its own loop over v_dot2_bf16. A set whose
- * vector interface rounds to bf16 in one instruction (FM_VEC_BF16_PACK) packs whole vectors
- * with it, the same bits as fm_bf16_bits.
+ * vector interface rounds to bf16 in one instruction (FM_VEC_BF16_PACK) packs with it, the
+ * same bits as fm_bf16_bits.
  */
 #ifndef FASTMLP_PAIRS_H
 #define FASTMLP_PAIRS_H
@@ -37,14 +37,16 @@ FM_INLINE void store_word(float *p, uint32_t u)
 /* dst[j] = the pair (r0[j], r1[j]) for j < n; r1 NULL: (r0[j], 0). */
 static void pair_rows(float *dst, const float *r0, const float *r1, ptrdiff_t n)
 {
-#ifdef FM_VEC_BF16_PACK   /* whole vectors by the instruction, the rest below */
-    ptrdiff_t whole = n / FM_VL * FM_VL;
-    for (ptrdiff_t j = 0; j < whole; j += FM_VL)
+#ifdef FM_VEC_BF16_PACK   /* by the instruction, the last vector's lanes masked */
+    ptrdiff_t j = 0;
+    for (; j + FM_VL <= n; j += FM_VL)
         v_store(dst + j, v_bf16_pairs(v_load(r0 + j), r1 != NULL ? v_load(r1 + j) : v_zero()));
-    dst += whole;
-    r0 += whole;
-    r1 = r1 != NULL ? r1 + whole : NULL;
-    n -= whole;
+    if (j < n) {
+        const fm_lanes mk = v_lanes((int)(n - j));
+        v_store_lanes(dst + j, mk, v_bf16_pairs(v_load_lanes(r0 + j, mk),
+                                                r1 != NULL ? v_load_lanes(r1 + j, mk) : v_zero()));
+    }
+    return;
 #endif
     if (r1 == NULL) {
         for (ptrdiff_t j = 0; j < n; j++)
@@ -59,13 +61,19 @@ static void pair_rows(float *dst, const float *r0, const float *r1, ptrdiff_t n)
  * when k is odd. */
 static void pair_row(float *dst, const float *src, ptrdiff_t k)
 {
-#ifdef FM_VEC_BF16_PACK   /* whole vectors of pairs by the instruction, the rest below */
-    ptrdiff_t done = k / (2 * FM_VL) * FM_VL;
-    for (ptrdiff_t q = 0; q < done; q += FM_VL)
+#ifdef FM_VEC_BF16_PACK   /* by the instruction, the last vector's lanes masked (the first
+                             layer packs runs of a few pairs: tails are most of its calls) */
+    ptrdiff_t q = 0;
+    for (; 2 * (q + FM_VL) <= k; q += FM_VL)
         v_store(dst + q, v_bf16_pairs_in_order(v_load(src + 2 * q), v_load(src + 2 * q + FM_VL)));
-    dst += done;
-    src += 2 * done;
-    k -= 2 * done;
+    const ptrdiff_t rest = k - 2 * q;   /* floats left: fewer than 2 FM_VL */
+    if (rest > 0) {
+        const fm_vec first = v_load_lanes(src + 2 * q, v_lanes((int)rest));
+        const fm_vec second = v_load_lanes(src + 2 * q + FM_VL, v_lanes((int)rest - FM_VL));
+        const fm_lanes pairs_left = v_lanes((int)(rest + 1) / 2);
+        v_store_lanes(dst + q, pairs_left, v_bf16_pairs_in_order(first, second));
+    }
+    return;
 #endif
     const ptrdiff_t whole = k / 2;
     for (ptrdiff_t q = 0; q < whole; q++)
