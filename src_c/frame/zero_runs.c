@@ -92,6 +92,46 @@ static int add_run(ptrdiff_t *runs, int n, ptrdiff_t start, ptrdiff_t end)
     return n + 1;
 }
 
+void fm_or_columns(uint32_t *bits, const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx)
+{
+    for (ptrdiff_t c0 = 0; c0 < K; c0 += CHUNK) {
+        const ptrdiff_t w = K - c0 < CHUNK ? K - c0 : CHUNK;
+        /* Stop as soon as every column of the chunk is nonzero: a dense batch is decided by
+         * its first rows (the test on bits vectorises; -0.0 counts as zero). */
+        int dense = 0;
+        for (ptrdiff_t i = 0; i < M && !dense; i += ROWS_PER_TEST) {
+            or_rows(bits + c0, X + i * ldx + c0, ldx,
+                    M - i < ROWS_PER_TEST ? M - i : ROWS_PER_TEST, w);
+            dense = next_zero(bits + c0, 0, w) == w;
+        }
+    }
+}
+
+int fm_runs_of_columns(const uint32_t *bits, ptrdiff_t K, ptrdiff_t *runs)
+{
+    int n = 0;
+    ptrdiff_t run_start = -1;    /* the open run's first column, or -1 */
+    for (ptrdiff_t j = 0; j < K;) {
+        if (run_start < 0) {
+            j = next_nonzero(bits, j, K);
+            if (j < K)
+                run_start = j;
+        } else {
+            j = next_zero(bits, j, K);
+            if (j < K) {
+                n = add_run(runs, n, run_start, j);
+                run_start = -1;
+            }
+        }
+    }
+    if (run_start >= 0)
+        n = add_run(runs, n, run_start, K);
+    ptrdiff_t kept = 0;
+    for (int r = 0; r < n; r++)
+        kept += runs[2 * r + 1] - runs[2 * r];
+    return fm_worth_skipping(K, kept) ? n : -1;
+}
+
 int fm_nonzero_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx, ptrdiff_t *runs)
 {
     if (M <= 0)                  /* no row: every column is zero */
@@ -101,20 +141,8 @@ int fm_nonzero_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx, ptr
     ptrdiff_t run_start = -1;    /* the open run's first column, or -1 */
     for (ptrdiff_t c0 = 0; c0 < K; c0 += CHUNK) {
         const ptrdiff_t w = K - c0 < CHUNK ? K - c0 : CHUNK;
-        /* OR of every row's bits but the sign: nonzero exactly where some row is nonzero (the
-         * test on bits vectorises; -0.0 counts as zero). Stop as soon as every column is
-         * nonzero: a dense batch is decided by its first rows. */
-        int dense = 0;
         memset(bits, 0, sizeof(uint32_t) * (size_t)w);
-        for (ptrdiff_t i = 0; i < M && !dense; i += ROWS_PER_TEST) {
-            or_rows(bits, X + i * ldx + c0, ldx, M - i < ROWS_PER_TEST ? M - i : ROWS_PER_TEST, w);
-            dense = next_zero(bits, 0, w) == w;
-        }
-        if (dense) {            /* one nonzero stretch: the open run goes on through it */
-            if (run_start < 0)
-                run_start = c0;
-            continue;
-        }
+        fm_or_columns(bits, X + c0, M, w, ldx);
         /* The chunk alternates between stretches of zero and of nonzero columns. */
         for (ptrdiff_t j = 0; j < w;) {
             if (run_start < 0) {

@@ -46,6 +46,14 @@ static inline int fm_worth_skipping(ptrdiff_t K, ptrdiff_t kept)
  * dense batch costs one scan of its first rows). runs has room for 2 * FM_MAX_RUNS values. */
 int fm_nonzero_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx, ptrdiff_t *runs);
 
+/* The two halves of fm_nonzero_runs, for threads that share the scan of a batch:
+ * fm_or_columns ORs into bits[j] (j < K, zeroed by the caller) the bits but the sign of column
+ * j of X's M rows, stopping early on a chunk of columns with no zero left; fm_runs_of_columns
+ * makes the runs of the columns whose bits are nonzero, as fm_nonzero_runs does. The OR of
+ * the bits of any split of the rows gives fm_nonzero_runs's runs. */
+void fm_or_columns(uint32_t *bits, const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx);
+int fm_runs_of_columns(const uint32_t *bits, ptrdiff_t K, ptrdiff_t *runs);
+
 /* The columns of one row x (K floats) that are not zero, in ascending order, in list (room for
  * K + FM_LIST_SLACK values: a vector version may write past the last). Returns their number,
  * or -1 when fewer than a sixteenth of them are zero (then the caller skips nothing). A row's

@@ -345,11 +345,14 @@ static int forward_blocks_share(const fm_net *net, ptrdiff_t M, const float *X, 
  * the same loss. It lives on fm_train_step's stack. */
 enum {
     LOSS_SLOTS = 1024,
-    SLOT_UNIT = 8   /* threads' row ranges start at multiples of 8 slots: whole 8-row tiles */
+    SLOT_UNIT = 8,  /* threads' row ranges start at multiples of 8 slots: whole 8-row tiles */
+    SCAN_THREADS = 2,       /* teams of up to this many split the scan of the batch's columns */
+    SCAN_COLUMNS = 2048     /* for inputs up to this wide (the bits live on the stack) */
 };
 
 typedef struct {
     double slot_sum[LOSS_SLOTS]; /* the loss summed over each slot's rows */
+    uint32_t column_bits[SCAN_THREADS][SCAN_COLUMNS];   /* shared_input_runs's, one a thread */
     ptrdiff_t rows_per_slot;     /* ceil(M / LOSS_SLOTS) */
     ptrdiff_t n_slots;           /* ceil(M / rows_per_slot) */
     atomic_int failed;           /* a thread's share could not run: no thread updates */
@@ -461,6 +464,30 @@ static void layer_states(const fm_net *net, int l, float *sW[FM_OPT_STATES],
     }
 }
 
+/* The runs of X's nonzero columns (input_runs) for every thread of a team, each thread ORing
+ * the columns of its own rows (those it gathered, or its share) and all of them reading the
+ * OR after a barrier: each core reads half of the batch from memory instead of all of it. The
+ * same runs as input_runs; teams too large or inputs too wide scan alone. */
+static int shared_input_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t *runs,
+                             step_shared *sh, int tid, int nth)
+{
+    if (nth < 2 || nth > SCAN_THREADS || K > SCAN_COLUMNS)
+        return input_runs(X, M, K, runs);
+    const ptrdiff_t m0 = M * tid / nth, m1 = M * (tid + 1) / nth;
+    uint32_t *mine = sh->column_bits[tid];
+    memset(mine, 0, sizeof(uint32_t) * (size_t)K);
+    fm_or_columns(mine, X + m0 * K, m1 - m0, K, K);
+    team_barrier(nth);
+    uint32_t bits[SCAN_COLUMNS];
+    for (ptrdiff_t j = 0; j < K; j++) {
+        uint32_t any = 0;
+        for (int t = 0; t < nth; t++)
+            any |= sh->column_bits[t][j];
+        bits[j] = any;
+    }
+    return fm_runs_of_columns(bits, K, runs);
+}
+
 /* Thread tid's part of fm_train_step; thread 0 writes *loss. With gW != NULL (the gradient
  * mode, fm_gradient, opt unused) the walk back writes each layer's gradient to gW[l], gb[l]
  * instead of updating it. */
@@ -471,7 +498,7 @@ static int train_share(const fm_net *net, ptrdiff_t M, const float *X, const fm_
     const int L = net->n_layers;
     fm_reserve_packing(M, widest(net));
     ptrdiff_t runs[2 * FM_MAX_RUNS];
-    int n_runs = L > 1 ? input_runs(X, M, net->sizes[0], runs) : -1;
+    int n_runs = L > 1 ? shared_input_runs(X, M, net->sizes[0], runs, sh, tid, nth) : -1;
     int failed = hidden_share(net, L - 1, M, X, runs, n_runs, net->act, net->pre, 1, ss, 0,
                               tid, nth) != 0;
     failed |= output_rows_share(net, M, X, t, sh, tid, nth) != 0;
