@@ -210,6 +210,19 @@ def test_a_left_out_pair_keeps_a_flushed_negative_zero(isa, emulated):
     assert np.array_equal(bits(C), bits(kept))
 
 
+def bf16_net_with_reference(sizes, max_batch, X, rng):
+    """A bf16 Network of random weights, the weights, and the reference's bits of its
+    prediction of X (every pair computed)."""
+    net = _core.Network(sizes, max_batch, precision="bf16")
+    weights = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        weights += [(rng.standard_normal((a, b)) * 0.2).astype(np.float32),
+                    (rng.standard_normal(b) * 0.1).astype(np.float32)]
+    net.set_weights(weights)
+    hidden = np.maximum(reference.gemm_bf16(X, weights[0]) + weights[1], np.float32(0))
+    return net, weights, reference.gemm_bf16(hidden, weights[2]) + weights[3]
+
+
 @pytest.mark.parametrize("isa,emulated", PATHS)
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_bf16_sgd_step_on_blank_inputs_is_its_gradient_applied(isa, emulated, threads):
@@ -222,14 +235,7 @@ def test_a_bf16_sgd_step_on_blank_inputs_is_its_gradient_applied(isa, emulated, 
     sizes, M, lr = (130, 45, 7), 37, 2.0 ** -4   # lr a power of two: w - lr g rounds once
     X = with_blank_columns(rng.random((M, sizes[0]), dtype=np.float32))
     Y = rng.standard_normal((M, sizes[-1])).astype(np.float32)
-    net = _core.Network(sizes, M, precision="bf16")
-    weights = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        weights += [(rng.standard_normal((a, b)) * 0.2).astype(np.float32),
-                    (rng.standard_normal(b) * 0.1).astype(np.float32)]
-    net.set_weights(weights)
-    hidden = np.maximum(reference.gemm_bf16(X, weights[0]) + weights[1], np.float32(0))
-    want = reference.gemm_bf16(hidden, weights[2]) + weights[3]
+    net, weights, want = bf16_net_with_reference(sizes, M, X, rng)
     assert np.array_equal(bits(net.forward(X)), bits(want))
     _, grads = net.gradient(X, Y, "squared_error")
     _, dWs, dbs = reference.target_loss_and_grads(
@@ -252,14 +258,7 @@ def test_a_bf16_prediction_on_blank_inputs_is_the_same_on_any_thread_count():
     sizes = (130, 45, 7)
     X = with_blank_columns(rng.random((1000, sizes[0]), dtype=np.float32))
     X[::7, 120] = 1e-20   # a column blank but in a few rows: kept
-    net = _core.Network(sizes, 8, precision="bf16")
-    weights = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        weights += [(rng.standard_normal((a, b)) * 0.2).astype(np.float32),
-                    (rng.standard_normal(b) * 0.1).astype(np.float32)]
-    net.set_weights(weights)
-    hidden = np.maximum(reference.gemm_bf16(X, weights[0]) + weights[1], np.float32(0))
-    want = reference.gemm_bf16(hidden, weights[2]) + weights[3]
+    net, weights, want = bf16_net_with_reference(sizes, 8, X, rng)
     for path in PATHS:
         for threads in (1, 2):
             use_path(*path, threads)

@@ -107,29 +107,44 @@ void fm_or_columns(uint32_t *bits, const float *X, ptrdiff_t M, ptrdiff_t K, ptr
     }
 }
 
-int fm_runs_of_columns(const uint32_t *bits, ptrdiff_t K, ptrdiff_t *runs)
+/* Extends the runs (n so far, the open one starting at *run_start, or -1) over the w columns
+ * whose bits are bits[0..w), the first of them column c0. Returns the new n. */
+static int add_runs_of_bits(const uint32_t *bits, ptrdiff_t w, ptrdiff_t c0, ptrdiff_t *runs,
+                            int n, ptrdiff_t *run_start)
 {
-    int n = 0;
-    ptrdiff_t run_start = -1;    /* the open run's first column, or -1 */
-    for (ptrdiff_t j = 0; j < K;) {
-        if (run_start < 0) {
-            j = next_nonzero(bits, j, K);
-            if (j < K)
-                run_start = j;
+    /* The columns alternate between stretches of zero and of nonzero bits. */
+    for (ptrdiff_t j = 0; j < w;) {
+        if (*run_start < 0) {
+            j = next_nonzero(bits, j, w);
+            if (j < w)
+                *run_start = c0 + j;
         } else {
-            j = next_zero(bits, j, K);
-            if (j < K) {
-                n = add_run(runs, n, run_start, j);
-                run_start = -1;
+            j = next_zero(bits, j, w);
+            if (j < w) {
+                n = add_run(runs, n, *run_start, c0 + j);
+                *run_start = -1;
             }
         }
     }
+    return n;
+}
+
+/* Closes the open run at K and returns n, or -1 when the runs skip too little to pay. */
+static int finish_runs(ptrdiff_t *runs, int n, ptrdiff_t run_start, ptrdiff_t K)
+{
     if (run_start >= 0)
         n = add_run(runs, n, run_start, K);
     ptrdiff_t kept = 0;
     for (int r = 0; r < n; r++)
         kept += runs[2 * r + 1] - runs[2 * r];
     return fm_worth_skipping(K, kept) ? n : -1;
+}
+
+int fm_runs_of_columns(const uint32_t *bits, ptrdiff_t K, ptrdiff_t *runs)
+{
+    ptrdiff_t run_start = -1;
+    int n = add_runs_of_bits(bits, K, 0, runs, 0, &run_start);
+    return finish_runs(runs, n, run_start, K);
 }
 
 int fm_nonzero_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx, ptrdiff_t *runs)
@@ -143,27 +158,9 @@ int fm_nonzero_runs(const float *X, ptrdiff_t M, ptrdiff_t K, ptrdiff_t ldx, ptr
         const ptrdiff_t w = K - c0 < CHUNK ? K - c0 : CHUNK;
         memset(bits, 0, sizeof(uint32_t) * (size_t)w);
         fm_or_columns(bits, X + c0, M, w, ldx);
-        /* The chunk alternates between stretches of zero and of nonzero columns. */
-        for (ptrdiff_t j = 0; j < w;) {
-            if (run_start < 0) {
-                j = next_nonzero(bits, j, w);
-                if (j < w)
-                    run_start = c0 + j;
-            } else {
-                j = next_zero(bits, j, w);
-                if (j < w) {
-                    n = add_run(runs, n, run_start, c0 + j);
-                    run_start = -1;
-                }
-            }
-        }
+        n = add_runs_of_bits(bits, w, c0, runs, n, &run_start);
     }
-    if (run_start >= 0)
-        n = add_run(runs, n, run_start, K);
-    ptrdiff_t kept = 0;
-    for (int r = 0; r < n; r++)
-        kept += runs[2 * r + 1] - runs[2 * r];
-    return fm_worth_skipping(K, kept) ? n : -1;
+    return finish_runs(runs, n, run_start, K);
 }
 
 int fm_nonzero_list(const float *x, ptrdiff_t K, int32_t *list)
