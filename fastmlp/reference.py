@@ -1007,6 +1007,9 @@ def nonzero_runs(X):
     return runs if skipped >= K // 16 and skipped > 0 else None
 
 
+PAIR_GROUP_ROWS = 12   # rows of A that share the pairs they leave out (gemm_bf16's runs)
+
+
 def gemm_bf16(A, B, runs=None):
     """The bits of ``A @ B`` with precision="bf16": both operands rounded by ``bf16_round``;
     then, for each pair of steps (2q, 2q + 1) of K (an odd K's last pair padded with zeros),
@@ -1016,24 +1019,33 @@ def gemm_bf16(A, B, runs=None):
     smallest normal float flushed to a zero of its sign.
 
     ``runs``: as ``nonzero_runs(A)`` gives them (a network's first layer takes those of its
-    batch), the pairs with neither step in a run are left out. That differs from adding their
-    zeros only where a partial sum is a flushed negative zero, which a zero pair would make
-    positive."""
+    batch), the pairs with neither step in a run are left out; and A's rows fall in groups of
+    ``PAIR_GROUP_ROWS`` from row 0 (the last group the rows left over), each of which also
+    leaves out the pairs that are zero (both steps, once rounded) in every one of its rows.
+    That differs from adding their zeros only where a partial sum is a flushed negative zero,
+    which a zero pair would make positive."""
     A = bf16_round(np.asarray(A, dtype=np.float32)).astype(np.float64)
     B = bf16_round(np.asarray(B, dtype=np.float32)).astype(np.float64)
     M, K = A.shape
     N = B.shape[1]
     pairs = (K + 1) // 2
-    keep = np.ones(pairs, dtype=bool)
+    keep = np.ones((M, pairs), dtype=bool)
     if runs is not None:
         in_run = np.zeros(2 * pairs, dtype=bool)
         for start, end in runs:
             in_run[start:end] = True
-        keep = in_run[0::2] | in_run[1::2]
+        keep[:] = in_run[0::2] | in_run[1::2]
+        nonzero = np.zeros((M, 2 * pairs), dtype=bool)
+        nonzero[:, :K] = A != 0
+        pair_nonzero = nonzero[:, 0::2] | nonzero[:, 1::2]
+        for r0 in range(0, M, PAIR_GROUP_ROWS):
+            keep[r0:r0 + PAIR_GROUP_ROWS] &= pair_nonzero[r0:r0 + PAIR_GROUP_ROWS].any(axis=0)
     acc = np.zeros((M, N), dtype=np.float32)
     with np.errstate(all="ignore"):
-        for q in np.flatnonzero(keep):
+        for q in np.flatnonzero(keep.any(axis=0)):
+            rows = keep[:, q:q + 1]
             for k in (2 * q + 1, 2 * q):
                 product = np.outer(A[:, k], B[k]) if k < K else np.zeros((M, N))
-                acc = _flush_subnormal((acc.astype(np.float64) + product).astype(np.float32))
+                summed = _flush_subnormal((acc.astype(np.float64) + product).astype(np.float32))
+                acc = np.where(rows, summed, acc)
     return acc

@@ -210,6 +210,74 @@ def test_a_left_out_pair_keeps_a_flushed_negative_zero(isa, emulated):
     assert np.array_equal(bits(C), bits(kept))
 
 
+def with_group_blanks(X, rng):
+    """X with blanks that differ from one group of reference.PAIR_GROUP_ROWS rows to the next
+    (a band of columns each group leaves blank, and columns blank in a third of the groups),
+    blank columns for the whole batch (with_blank_columns), and, in rows alone in their group
+    to have anything there, values whose bf16 is a zero (0x00008000) or not (0x00008001)."""
+    X = with_blank_columns(X)
+    M, K = X.shape
+    G = reference.PAIR_GROUP_ROWS
+    for g in range(0, (M + G - 1) // G):
+        start = int(rng.integers(0, K - K // 4))
+        X[g * G:(g + 1) * G, start:start + K // 4] = 0
+        if g % 3 == 0:
+            X[g * G:(g + 1) * G, 100:130] = 0
+    tiny = np.array([0x00008000, 0x00008001], dtype=np.uint32).view(np.float32)
+    for g, column in [(0, 101), (3, 103), (3, 104)]:
+        if g * G < M and column < K:
+            X[g * G:(g + 1) * G, column] = 0
+            X[g * G, column] = tiny[column % 2]
+    return X
+
+
+@pytest.mark.parametrize("isa,emulated", PATHS)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_products_over_runs_and_groups_of_rows_give_the_reference_bits(isa, emulated, threads):
+    """The first layer's products leave out, in each group of 12 rows, the pairs zero in all
+    its rows: row counts that cut the last group, thread splits that cut groups, K blocks."""
+    use_path(isa, emulated, threads)
+    rng = np.random.default_rng(12)
+    for M, N, K in [(1, 10, 150), (11, 70, 301), (12, 64, 200), (13, 33, 200), (37, 129, 301),
+                    (200, 512, 784), (61, 16, 1500)]:
+        A = with_group_blanks(rng.standard_normal((M, K)).astype(np.float32), rng)
+        B = rng.standard_normal((K, N)).astype(np.float32)
+        runs = reference.nonzero_runs(A)
+        assert runs is not None
+        C = np.full((M, N), np.nan, dtype=np.float32)
+        _core.gemm(A, B, C, precision="bf16", nonzero_runs=True)
+        assert np.array_equal(bits(C), bits(reference.gemm_bf16(A, B, runs=runs))), (M, N, K)
+
+
+@pytest.mark.parametrize("isa,emulated", PATHS)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_groups_of_rows_keep_their_own_flushed_negative_zeros(isa, emulated, threads):
+    """A pair zero (in bf16) in every row of one group but not of the batch: left out of that
+    group's sums alone, which shows where a partial sum is a flushed -0 (rows 0 and 29: kept -0;
+    row 13, whose group has the pair: +0)."""
+    use_path(isa, emulated, threads)
+    M, K, N = 60, 600, 4                  # enough to split rows between threads, in chunks
+                                          # that cut groups 1 and 2 (2 threads), 0 (3)
+    A = np.zeros((M, K), dtype=np.float32)
+    A[:, 10:20] = 1.0                     # with B's -1 there: -0 products on the zero rows
+    for r in (0, 13, 29):
+        A[r] = 0
+        A[r, :2] = 1e-20                  # products of -1e-39: flushed to -0
+    A[22, 2:4] = 1.0                      # pair 1: in group 1 (rows 12-23) alone
+    A[24, 2] = -0.0                       # zeros in bf16 (a -0, a float that rounds to 0):
+    A[25, 3] = np.array(0x00008000, np.uint32).view(np.float32)   # group 2 leaves pair 1 out
+    B = np.full((K, N), -1.0, dtype=np.float32)
+    B[:2] = -1e-19
+    B[2:4] = 1.0                          # a zero pair here makes a -0 sum +0
+    runs = reference.nonzero_runs(A)
+    assert runs == [(0, 4), (10, 20)]
+    want = reference.gemm_bf16(A, B, runs=runs)
+    assert np.all(bits(want[[0, 29]]) == 0x80000000) and np.all(bits(want[13]) == 0)
+    C = np.full((M, N), np.nan, dtype=np.float32)
+    _core.gemm(A, B, C, precision="bf16", nonzero_runs=True)
+    assert np.array_equal(bits(C), bits(want))
+
+
 def bf16_net_with_reference(sizes, max_batch, X, rng):
     """A bf16 Network of random weights, the weights, and the reference's bits of its
     prediction of X (every pair computed)."""

@@ -533,14 +533,24 @@ void fm_schedule_reset(fm_schedule *s)
         atomic_init(&s->taken[r], 0);
 }
 
-/* Chunks of a dynamically scheduled product: column panels of CHUNK_COLS, or, for a row split,
+/* The columns of a chunk of p: CHUNK_COLS, or a bf16 product's whole tile when A is stored by
+ * rows (its "rows" kernel is 64 wide in the native set: a chunk of 32 would halve its tiles). */
+static ptrdiff_t chunk_columns(const fm_product *p)
+{
+    const int by_columns = p->rsa == 1 && p->csa != 1;
+    if (p->bf16 && !by_columns && fm_pairs()->rows.nr > CHUNK_COLS)
+        return fm_pairs()->rows.nr;
+    return CHUNK_COLS;
+}
+
+/* Chunks of a dynamically scheduled product: column panels of chunk_cols, or, for a row split,
  * at least two row blocks per thread and no more than MC_PACKED rows each: e.g. fwd1 (N = 512)
  * is 16 column chunks, 8 per thread of 2. */
 static ptrdiff_t chunk_count(const fm_kernel_set *ks, ptrdiff_t M, ptrdiff_t N, int columns,
-                             int nth)
+                             ptrdiff_t chunk_cols, int nth)
 {
     if (columns)
-        return (N + CHUNK_COLS - 1) / CHUNK_COLS;
+        return (N + chunk_cols - 1) / chunk_cols;
     const ptrdiff_t mc = ks->blocks.mc_packed;
     ptrdiff_t per_thread = (M + (ptrdiff_t)nth * mc - 1) / ((ptrdiff_t)nth * mc);
     ptrdiff_t n = (ptrdiff_t)nth * (per_thread > 2 ? per_thread : 2);
@@ -561,7 +571,8 @@ int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p,
     const int columns = split_columns(M, N, nth);
     /* Column chunks of a tall packed A would each pack it again: fixed shares instead. */
     if (sched != NULL && !(columns && p->rsa != 1 && M > ks->blocks.mc_packed)) {
-        const ptrdiff_t n_chunks = chunk_count(ks, M, N, columns, nth);
+        const ptrdiff_t chunk_cols = chunk_columns(p);
+        const ptrdiff_t n_chunks = chunk_count(ks, M, N, columns, chunk_cols, nth);
         const int n_ranges = nth < FM_SCHEDULE_RANGES ? nth : FM_SCHEDULE_RANGES;
         int a_ready = 0, failed = 0;
         for (int v = 0; v < n_ranges; v++) {
@@ -574,7 +585,7 @@ int fm_gemm_thread(int tid, int nth, fm_schedule *sched, const fm_product *p,
                     break;
                 c += first;
                 if (columns) {
-                    ptrdiff_t n0 = c * CHUNK_COLS, n1 = n0 + CHUNK_COLS < N ? n0 + CHUNK_COLS : N;
+                    ptrdiff_t n0 = c * chunk_cols, n1 = n0 + chunk_cols < N ? n0 + chunk_cols : N;
                     failed |= gemm_block(ks, p, h, 0, M, n0, n1, &a_ready) != 0;
                 } else {
                     ptrdiff_t m0 = M * c / n_chunks, m1 = M * (c + 1) / n_chunks;

@@ -16,15 +16,19 @@
  * every element is one chain of pairs in the same order whatever the blocking or the thread
  * count.
  *
- * Of the hints that leave zeros out, two are taken, both by packing less (the kernels are the
- * dense ones): k_runs, for A stored by rows, leaves out the pairs with neither step in a run
- * (a batch of digits' blank pixels: about 28% of the first layer's pairs in a batch of 200);
- * A's pairs and B's are packed for the kept pairs alone, one after another. A flushed partial
- * sum can be a negative zero, which a left-out zero pair would not turn positive as a kept one
- * does, so this is part of what the product computes (gemm.h, k_runs; reference.gemm_bf16).
- * m_runs leaves out rows of C, as a float product does: a zero row of A sums to +0 however
- * the steps flush, so those are the bits of computing them. The tile lists are not taken. */
+ * Of the hints that leave zeros out, two are taken: k_runs, for A stored by rows, leaves out
+ * the pairs with neither step in a run (a batch of digits' blank pixels: about 28% of the
+ * first layer's pairs in a batch of 200); A's pairs and B's are packed for the kept pairs
+ * alone, one after another. Then each group of PAIR_GROUP_ROWS rows of A, fixed from row 0,
+ * also leaves out the pairs zero in all its rows (47% of the pairs in 12 digits): its tiles
+ * run the listed kernels over the pairs it keeps. A flushed partial sum can be a negative
+ * zero, which a left-out zero pair would not turn positive as a kept one does, so both are
+ * part of what the product computes (gemm.h, k_runs; reference.gemm_bf16); the groups are the
+ * data's, whatever the tiles, blocks and threads. m_runs leaves out rows of C, as a float
+ * product does: a zero row of A sums to +0 however the steps flush, so those are the bits of
+ * computing them. The float products' tile lists are not taken. */
 #include <stdint.h>
+#include <string.h>
 
 #include "frame/gemm_pairs.h"
 #include "frame/pack.h"
@@ -34,6 +38,9 @@
 #include "ops/bf16.h"
 
 enum {
+    PAIR_GROUP_ROWS = 12,  /* rows of A that share the pairs they leave out: two of the
+                              native tile's 6, so a group's tiles read its list in turn (the
+                              reference's PAIR_GROUP_ROWS) */
     LINE_WORDS = 16,   /* rows of pairs in the workspace start on 64-byte lines */
     SUMS_WORDS = 1024, /* an update's sums parked apart from its weights, as gemm.c's */
     A_BLOCK_WORDS = 196608  /* A's pairs of one block of rows: 768 KiB, in a 1 MiB L2 beside B's
@@ -253,6 +260,86 @@ static void pack_b_kept(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
                      nb, tmp);
 }
 
+/* The groups' lists of the pairs they keep, made once per block of A: group g (rows
+ * [g*PAIR_GROUP_ROWS, ...) of A) has, for each K block kb, the positions among the packed
+ * pairs that are nonzero in one of its rows, relative to the block's first pair:
+ * pos[start[g][kb] ... start[g][kb + 1]). all[g]: the group keeps every pair (no list). */
+typedef struct {
+    ptrdiff_t first;        /* the block's first group */
+    ptrdiff_t n_kblocks;
+    int32_t *pos;           /* pairs entries a group */
+    int32_t *start;         /* n_kblocks + 1 entries a group */
+    int32_t *all;           /* one a group */
+    ptrdiff_t stride;       /* pos entries a group */
+} group_lists;
+
+/* Whether the product's groups leave out pairs: when it takes k_runs (pairs_to_sum) and
+ * computes every row of C (no caller gives m_runs with k_runs). */
+static int takes_groups(const fm_hints *h, int by_columns)
+{
+    return h != NULL && h->k_runs != NULL && h->n_k_runs <= FM_MAX_RUNS && !by_columns
+           && h->m_runs == NULL;
+}
+
+/* Group g's list (lists->pos etc. at g - lists->first): the kept pairs nonzero (in bf16) in one
+ * of its rows. Rows of the block (packed at apairs, row i at apairs + (i - row0)*lda) are
+ * read there, the group's other rows packed into `row` first; `seen` holds a word a pair. */
+static void make_group_list(const fm_pairs_set *ps, const fm_product *p, const spans *pairs,
+                            const float *apairs, ptrdiff_t lda, ptrdiff_t row0, ptrdiff_t row1,
+                            ptrdiff_t g, ptrdiff_t kc, group_lists *lists, float *row,
+                            uint32_t *seen)
+{
+    const ptrdiff_t np = pairs->total;
+    const ptrdiff_t i0 = g * PAIR_GROUP_ROWS;
+    const ptrdiff_t i1 = i0 + PAIR_GROUP_ROWS < p->M ? i0 + PAIR_GROUP_ROWS : p->M;
+    for (ptrdiff_t q = 0; q < np; q++)
+        seen[q] = 0;
+    for (ptrdiff_t i = i0; i < i1; i++) {
+        const float *words = row;
+        if (i >= row0 && i < row1)
+            words = apairs + (i - row0) * lda;
+        else
+            pack_a_pairs(ps, p, 0, row, lda, i, 1, pairs);
+        for (ptrdiff_t q = 0; q < np; q++) {
+            uint32_t w;
+            memcpy(&w, words + q, sizeof w);
+            seen[q] |= w & 0x7FFF7FFFu;   /* a pair of bf16 zeros, of either sign: 0 */
+        }
+    }
+    const ptrdiff_t at = g - lists->first;
+    int32_t *pos = lists->pos + at * lists->stride;
+    int32_t *start = lists->start + at * (lists->n_kblocks + 1);
+    ptrdiff_t n = 0;
+    for (ptrdiff_t kb = 0; kb < lists->n_kblocks; kb++) {
+        start[kb] = (int32_t)n;
+        const ptrdiff_t q1 = (kb + 1) * kc < np ? (kb + 1) * kc : np;
+        for (ptrdiff_t q = kb * kc; q < q1; q++) {   /* without a branch: most are taken */
+            pos[n] = (int32_t)(q - kb * kc);
+            n += seen[q] != 0;
+        }
+    }
+    start[lists->n_kblocks] = (int32_t)n;
+    lists->all[at] = n == np;
+}
+
+/* The rows from i on that share a list: up to end, or with groups up to the end of i's group,
+ * whose list for K block kb goes into t (none when the group keeps every pair). */
+static ptrdiff_t rows_sharing_list(const group_lists *lists, ptrdiff_t i, ptrdiff_t end,
+                                   ptrdiff_t kb, fm_tile *t)
+{
+    t->k_list = NULL;
+    t->n_k_list = 0;
+    if (lists->pos == NULL)
+        return end;
+    const ptrdiff_t g = i / PAIR_GROUP_ROWS, at = g - lists->first;
+    if (!lists->all[at]) {
+        const int32_t *start = lists->start + at * (lists->n_kblocks + 1);
+        t->k_list = lists->pos + at * lists->stride + start[kb];
+        t->n_k_list = start[kb + 1] - start[kb];
+    }
+    return (g + 1) * PAIR_GROUP_ROWS < end ? (g + 1) * PAIR_GROUP_ROWS : end;
+}
+
 int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const fm_product *p,
                         const fm_hints *h, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0,
                         ptrdiff_t n1, int *a_ready)
@@ -281,10 +368,28 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
     const ptrdiff_t b_words = round_up(kc * nr, LINE_WORDS);
     const int b_strided = p->panels == FM_PANELS_BT || (p->panels != FM_PANELS_B && p->csb != 1);
     const ptrdiff_t tmp_words = b_strided ? kc * nr : 0;
-    float *ws = fm_thread_workspace(sizeof(float) * (size_t)(a_words + b_words + tmp_words));
+    /* the groups' lists of a block of rows (a block starts and ends inside a group at most),
+     * a row packed for them and a word a pair seen */
+    const int grouped = takes_groups(h, by_columns);
+    const ptrdiff_t n_groups = grouped ? rows / PAIR_GROUP_ROWS + 2 : 0;
+    const ptrdiff_t list_words = grouped ? round_up(n_groups * (pairs + n_kblocks + 2), LINE_WORDS)
+                                           + 2 * lda : 0;
+    float *ws = fm_thread_workspace(sizeof(float) * (size_t)(a_words + b_words + tmp_words
+                                                             + list_words));
     if (ws == NULL)
         return -1;
     float *apairs = ws, *bpanel = ws + a_words, *tmp = bpanel + b_words;
+    group_lists lists = { 0 };
+    float *group_row = NULL;
+    uint32_t *group_seen = NULL;
+    if (grouped) {
+        int32_t *words = (int32_t *)(tmp + tmp_words);
+        lists = (group_lists){ .n_kblocks = n_kblocks, .stride = pairs,
+                               .pos = words, .start = words + n_groups * pairs,
+                               .all = words + n_groups * (pairs + n_kblocks + 1) };
+        group_row = (float *)words + round_up(n_groups * (pairs + n_kblocks + 2), LINE_WORDS);
+        group_seen = (uint32_t *)(group_row + lda);
+    }
 
     const int kernel_epilogue = fm_epilogue_inline(&p->epi);
     _Alignas(64) float sums[SUMS_WORDS];
@@ -306,6 +411,14 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
             if (a_ready == NULL || !*a_ready)
                 pack_a_pairs(ps, p, by_columns, by_columns ? apairs + at : apairs + at * lda, lda,
                              block[b].start, block[b].len, &pair_spans);
+        }
+        if (grouped) {
+            const ptrdiff_t row0 = block[0].start, row1 = row0 + mc;   /* one piece */
+            lists.first = row0 / PAIR_GROUP_ROWS;
+            if (a_ready == NULL || !*a_ready)
+                for (ptrdiff_t g = lists.first; g * PAIR_GROUP_ROWS < row1; g++)
+                    make_group_list(ps, p, &pair_spans, apairs, lda, row0, row1, g, kc, &lists,
+                                    group_row, group_seen);
         }
         if (a_ready != NULL)
             *a_ready = all_rows <= mc_max;
@@ -329,25 +442,28 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
                               .last = last && kernel_epilogue,
                               .sums = sums_apart ? sums : NULL, .ld_sums = nr };
                 for (int b = 0; b < n_pieces; b++) {
-                    const ptrdiff_t at = block[b].offset - cb, len = block[b].len;
-                    const ptrdiff_t n_tiles = (len + mr - 1) / mr;
-                    for (ptrdiff_t it = 0, i = block[b].start; it < n_tiles; it++) {
-                        const int mt = fm_tile_height(len, n_tiles, it);
-                        const ptrdiff_t ia = at + (i - block[b].start);   /* row in the block */
-                        float *c = p->C + c_start + i * ldc;
-                        t.i0 = i;
-                        for (int s = 0; s < FM_OPT_STATES; s++)
-                            if (p->epi.kind == FM_EPI_UPDATE && p->epi.state[s] != NULL)
-                                t.state[s] = p->epi.state[s] + c_start + i * ldc;
-                        if (last && sums_apart)
-                            prefetch_update_tile(&t, c, ldc, mt, nb);
-                        const float *a = by_columns ? apairs + q0 * lda + ia
-                                                    : apairs + ia * lda + q0;
-                        tk->run(mt, nb, nq, a, by_columns ? 1 : lda, by_columns ? lda : 1,
-                                bpanel, nr, sums_apart ? sums : c, sums_apart ? nr : ldc, &t);
-                        if (last && !kernel_epilogue)
-                            ks->epilogue_tile(&t, mt, nb, c, ldc);
-                        i += mt;
+                    const ptrdiff_t at = block[b].offset - cb, end = block[b].start + block[b].len;
+                    for (ptrdiff_t i = block[b].start; i < end;) {
+                        const ptrdiff_t len = rows_sharing_list(&lists, i, end, kb, &t) - i;
+                        const ptrdiff_t n_tiles = (len + mr - 1) / mr;
+                        for (ptrdiff_t it = 0; it < n_tiles; it++) {
+                            const int mt = fm_tile_height(len, n_tiles, it);
+                            const ptrdiff_t ia = at + (i - block[b].start);   /* row in the block */
+                            float *c = p->C + c_start + i * ldc;
+                            t.i0 = i;
+                            for (int s = 0; s < FM_OPT_STATES; s++)
+                                if (p->epi.kind == FM_EPI_UPDATE && p->epi.state[s] != NULL)
+                                    t.state[s] = p->epi.state[s] + c_start + i * ldc;
+                            if (last && sums_apart)
+                                prefetch_update_tile(&t, c, ldc, mt, nb);
+                            const float *a = by_columns ? apairs + q0 * lda + ia
+                                                        : apairs + ia * lda + q0;
+                            tk->run(mt, nb, nq, a, by_columns ? 1 : lda, by_columns ? lda : 1,
+                                    bpanel, nr, sums_apart ? sums : c, sums_apart ? nr : ldc, &t);
+                            if (last && !kernel_epilogue)
+                                ks->epilogue_tile(&t, mt, nb, c, ldc);
+                            i += mt;
+                        }
                     }
                 }
             }

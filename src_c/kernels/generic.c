@@ -52,7 +52,8 @@ static void kernel(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptr
         }
 }
 
-/* The same loop over pairs of bf16 (kernels/pairs.h): every step p a pair. */
+/* The same loop over pairs of bf16 (kernels/pairs.h): every step p a pair, all k of them or
+ * those of the tile's list. */
 static void kernel_pairs(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                          const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
 {
@@ -60,12 +61,15 @@ static void kernel_pairs(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rs
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++)
             acc[i][j] = t->first ? 0.0f : c[i * ldc + j];
-    for (ptrdiff_t p = 0; p < k; p++)
+    const ptrdiff_t steps = t->k_list != NULL ? t->n_k_list : k;
+    for (ptrdiff_t s = 0; s < steps; s++) {
+        const ptrdiff_t p = t->k_list != NULL ? t->k_list[s] : s;
         for (int i = 0; i < m; i++) {
             float ai = a[i * rsa + p * csa];
             for (int j = 0; j < n; j++)
                 acc[i][j] = v_dot2_bf16(acc[i][j], ai, b[p * rsb + j]);
         }
+    }
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             if (t->last)
