@@ -109,7 +109,8 @@ int fm_gemm_bf16(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
 /* fm_gemm (bf16 zero) or fm_gemm_bf16 (nonzero) computing only the runs of A's columns that
  * hold a nonzero (fm_nonzero_runs), as a network's first layer does, when A is stored by rows
  * (csa == 1; else all of K): a float product's bits are the same either way; a bf16 product
- * leaves out the pairs with neither step in a run (fm_hints.k_runs). */
+ * leaves out the pairs with neither step in a run and those its groups of rows leave out
+ * (fm_hints.k_runs). */
 int fm_gemm_nonzero_runs(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
                          const float *A, ptrdiff_t rsa, ptrdiff_t csa,
                          const float *B, ptrdiff_t rsb, ptrdiff_t csb,
@@ -184,11 +185,13 @@ typedef struct {
     /* NULL, or the runs of K to compute, [k_runs[2r], k_runs[2r+1]) in ascending order, when
      * A is zero in every other column. Honoured when K is not cut into blocks (always for B
      * in column panels, K <= the set's kc_panels); else all of K. A bf16 product with A
-     * stored by rows leaves out each pair of steps (2q, 2q + 1) with neither in a run, K cut
-     * or not. That can change its bits where a float product's cannot: a partial sum flushed
-     * to -0 stays -0 where the zero pair would have made it +0 (reference.gemm_bf16's runs).
-     * So a bf16 product's runs must depend on the data alone, not on the thread count: those
-     * of the whole product's A (fm_nonzero_runs), at most FM_MAX_RUNS of them. */
+     * stored by rows (and no m_runs) leaves out each pair of steps (2q, 2q + 1) with neither
+     * in a run, K cut or not, and in each group of 12 rows of A from row 0 the pairs zero in
+     * all its rows (frame/gemm_pairs.c). That can change its bits where a float product's
+     * cannot: a partial sum flushed to -0 stays -0 where the zero pair would have made it +0
+     * (reference.gemm_bf16's runs). So a bf16 product's runs must depend on the data alone,
+     * not on the thread count: those of the whole product's A (fm_nonzero_runs), at most
+     * FM_MAX_RUNS of them. */
     const ptrdiff_t *k_runs;
     int n_k_runs;
     /* NULL, or the runs of rows of C to compute, in ascending order; C's other rows are left
