@@ -322,6 +322,30 @@ static void make_group_list(const fm_pairs_set *ps, const fm_product *p, const s
     lists->all[at] = n == np;
 }
 
+/* A tile of mt < mr rows over t's list: the set's listed kernel runs mr rows (those past mt
+ * whatever the packed A holds there) into `tile` (row stride nr, C's partial sums copied in
+ * first after the first K block), and C's mt rows get the epilogue (last) or the partial sums
+ * from it. The epilogue out of line gives the kernel store's bits (ops/epilogue.h). */
+static void short_listed_tile(const fm_kernel_set *ks, const fm_tile_kernel *tk, fm_tile t,
+                              int mt, int nb, ptrdiff_t nq, const float *a, ptrdiff_t lda,
+                              const float *b, int nr, float *c, ptrdiff_t ldc, int last,
+                              float *tile)
+{
+    if (!t.first)
+        for (int i = 0; i < mt; i++)
+            memcpy(tile + i * nr, c + i * ldc, sizeof(float) * (size_t)nb);
+    t.last = 0;
+    tk->run(tk->mr, nb, nq, a, lda, 1, b, nr, tile, nr, &t);
+    if (last) {
+        t.sums = tile;
+        t.ld_sums = nr;
+        ks->epilogue_tile(&t, mt, nb, c, ldc);
+        return;
+    }
+    for (int i = 0; i < mt; i++)
+        memcpy(c + i * ldc, tile + i * nr, sizeof(float) * (size_t)nb);
+}
+
 /* The rows from i on that share a list: up to end, or with groups up to the end of i's group,
  * whose list for K block kb goes into t (none when the group keeps every pair). */
 static ptrdiff_t rows_sharing_list(const group_lists *lists, ptrdiff_t i, ptrdiff_t end,
@@ -364,13 +388,14 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
     const ptrdiff_t kc = pair_block(ks, pairs, &p->epi);
     const ptrdiff_t n_kblocks = kc > 0 ? (pairs + kc - 1) / kc : 1;
     const ptrdiff_t lda = by_columns ? round_up(rows, LINE_WORDS) : round_up(pairs, LINE_WORDS);
-    const ptrdiff_t a_words = by_columns ? pairs * lda : rows * lda;
+    /* (a short listed tile reads up to mr rows from its first: room past the block's last) */
+    const int grouped = takes_groups(h, by_columns);
+    const ptrdiff_t a_words = by_columns ? pairs * lda : (rows + (grouped ? mr : 0)) * lda;
     const ptrdiff_t b_words = round_up(kc * nr, LINE_WORDS);
     const int b_strided = p->panels == FM_PANELS_BT || (p->panels != FM_PANELS_B && p->csb != 1);
     const ptrdiff_t tmp_words = b_strided ? kc * nr : 0;
     /* the groups' lists of a block of rows (a block starts and ends inside a group at most),
      * a row packed for them and a word a pair seen */
-    const int grouped = takes_groups(h, by_columns);
     const ptrdiff_t n_groups = grouped ? rows / PAIR_GROUP_ROWS + 2 : 0;
     const ptrdiff_t list_words = grouped ? round_up(n_groups * (pairs + n_kblocks + 2), LINE_WORDS)
                                            + 2 * lda : 0;
@@ -392,9 +417,9 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
     }
 
     const int kernel_epilogue = fm_epilogue_inline(&p->epi);
-    _Alignas(64) float sums[SUMS_WORDS];
+    _Alignas(64) float sums[SUMS_WORDS];   /* also a short listed tile's */
     const int sums_apart = p->epi.kind == FM_EPI_UPDATE && !kernel_epilogue;
-    if (sums_apart && mr * nr > SUMS_WORDS)
+    if ((sums_apart || grouped) && mr * nr > SUMS_WORDS)
         return -1;   /* no pairs set has such a tile */
 
     for (ptrdiff_t cb = 0; cb < all_rows; cb += mc_max) {
@@ -458,6 +483,12 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
                                 prefetch_update_tile(&t, c, ldc, mt, nb);
                             const float *a = by_columns ? apairs + q0 * lda + ia
                                                         : apairs + ia * lda + q0;
+                            if (t.k_list != NULL && mt < mr) {
+                                short_listed_tile(ks, tk, t, mt, nb, nq, a, lda, bpanel, nr, c,
+                                                  ldc, last, sums);
+                                i += mt;
+                                continue;
+                            }
                             tk->run(mt, nb, nq, a, by_columns ? 1 : lda, by_columns ? lda : 1,
                                     bpanel, nr, sums_apart ? sums : c, sums_apart ? nr : ldc, &t);
                             if (last && !kernel_epilogue)

@@ -99,26 +99,17 @@ FM_INLINE void pairs_tile(const int MR, const int NV_MAX, int n, ptrdiff_t k, co
     }
 }
 
-/* A tile of MR rows over the pairs of t's list (the first layer's groups of rows, frame/
- * gemm_pairs.c): always NV_MAX vectors, the columns past n masked, so that a list adds one
- * variant a height to the build rather than one a shape. */
-#define pairs_tile_listed(MR, NV_MAX, ...) tile_body(1, MR, NV_MAX, 1, __VA_ARGS__)
-
 /* m x n tiles, m <= PAIRS_MR_ROWS, n <= PAIRS_NV_ROWS vectors: A in rows of pairs, read in
- * place (csa == 1), over t's list when it has one. */
+ * place (csa == 1). With t's list (the first layer's groups of rows, frame/gemm_pairs.c) the
+ * tile is PAIRS_MR_ROWS tall and PAIRS_NV_ROWS vectors wide, the columns past n masked: one
+ * variant, to keep the build short (the frame runs a shorter listed tile as a full one into
+ * a tile of its own). */
 static void pairs_rows(int m, int n, ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                        const float *b, ptrdiff_t rsb, float *c, ptrdiff_t ldc, const fm_tile *t)
 {
     if (t->k_list != NULL) {
-        switch (m) {
-        case 1: pairs_tile_listed(1, PAIRS_NV_ROWS, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 2: pairs_tile_listed(2, PAIRS_NV_ROWS, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 3: pairs_tile_listed(3, PAIRS_NV_ROWS, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 4: pairs_tile_listed(4, PAIRS_NV_ROWS, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 5: pairs_tile_listed(5, PAIRS_NV_ROWS, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        case 6: pairs_tile_listed(6, PAIRS_NV_ROWS, n, k, a, rsa, csa, b, rsb, c, ldc, t); break;
-        default: break;
-        }
+        if (m == PAIRS_MR_ROWS)
+            tile_body(1, PAIRS_MR_ROWS, PAIRS_NV_ROWS, 1, n, k, a, rsa, csa, b, rsb, c, ldc, t);
         return;
     }
     switch (m) {
