@@ -185,7 +185,7 @@ def gemm(const float[:, ::1] A, const float[:, ::1] B, float[:, ::1] C,
     nonzero_runs : bool
         Compute only the runs of A's columns that hold a nonzero, as a network's first layer
         does (``reference.nonzero_runs``; A not transposed). The same bits in "fp32"; in
-        "bf16" the pairs of steps outside the runs are left out, and in each group of 12 rows
+        "bf16" the pairs of steps outside the runs are left out, and in each group of 6 rows
         of A the pairs zero in all of them
         (``reference.gemm_bf16(A, B, runs=reference.nonzero_runs(A))``).
     """

@@ -1007,7 +1007,7 @@ def nonzero_runs(X):
     return runs if skipped >= K // 16 and skipped > 0 else None
 
 
-PAIR_GROUP_ROWS = 12   # rows of A that share the pairs they leave out (gemm_bf16's runs)
+PAIR_GROUP_ROWS = 6    # rows of A that share the pairs they leave out (gemm_bf16's runs)
 
 
 def gemm_bf16(A, B, runs=None):

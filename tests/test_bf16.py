@@ -234,7 +234,7 @@ def with_group_blanks(X, rng):
 @pytest.mark.parametrize("isa,emulated", PATHS)
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_products_over_runs_and_groups_of_rows_give_the_reference_bits(isa, emulated, threads):
-    """The first layer's products leave out, in each group of 12 rows, the pairs zero in all
+    """The first layer's products leave out, in each group of 6 rows, the pairs zero in all
     its rows: row counts that cut the last group, thread splits that cut groups, K blocks."""
     use_path(isa, emulated, threads)
     rng = np.random.default_rng(12)
@@ -252,27 +252,30 @@ def test_products_over_runs_and_groups_of_rows_give_the_reference_bits(isa, emul
 @pytest.mark.parametrize("isa,emulated", PATHS)
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_groups_of_rows_keep_their_own_flushed_negative_zeros(isa, emulated, threads):
-    """A pair zero (in bf16) in every row of one group but not of the batch: left out of that
-    group's sums alone, which shows where a partial sum is a flushed -0 (rows 0 and 29: kept -0;
-    row 13, whose group has the pair: +0)."""
+    """A pair zero (in bf16) in every row of a group but not of the batch: left out of that
+    group's sums alone, which shows where a partial sum is a flushed -0. Groups of 6 rows; 60
+    rows split between threads in chunks of 15 rows (2 threads) or 10 (3), which cut groups 2
+    and 7 (2 threads), 3 and 8 (3): the groups of rows 13 and 19 keep pair 1 from a row the
+    other chunk holds (+0); those of rows 0, 29, 43 and 49 leave it out (-0)."""
     use_path(isa, emulated, threads)
-    M, K, N = 60, 600, 4                  # enough to split rows between threads, in chunks
-                                          # that cut groups 1 and 2 (2 threads), 0 (3)
+    assert reference.PAIR_GROUP_ROWS == 6
+    M, K, N = 60, 600, 4
     A = np.zeros((M, K), dtype=np.float32)
     A[:, 10:20] = 1.0                     # with B's -1 there: -0 products on the zero rows
-    for r in (0, 13, 29):
+    minus_zero, plus_zero = [0, 29, 43, 49], [13, 19]
+    for r in minus_zero + plus_zero:
         A[r] = 0
         A[r, :2] = 1e-20                  # products of -1e-39: flushed to -0
-    A[22, 2:4] = 1.0                      # pair 1: in group 1 (rows 12-23) alone
-    A[24, 2] = -0.0                       # zeros in bf16 (a -0, a float that rounds to 0):
-    A[25, 3] = np.array(0x00008000, np.uint32).view(np.float32)   # group 2 leaves pair 1 out
+    A[[16, 22], 2:4] = 1.0                # pair 1, in the groups of rows 13 and 19 alone
+    A[24, 2] = -0.0                       # zeros in bf16 (a -0, a subnormal): the group
+    A[25, 3] = np.array(0x00008000, np.uint32).view(np.float32)   # of row 29 leaves it out
     B = np.full((K, N), -1.0, dtype=np.float32)
     B[:2] = -1e-19
     B[2:4] = 1.0                          # a zero pair here makes a -0 sum +0
     runs = reference.nonzero_runs(A)
     assert runs == [(0, 4), (10, 20)]
     want = reference.gemm_bf16(A, B, runs=runs)
-    assert np.all(bits(want[[0, 29]]) == 0x80000000) and np.all(bits(want[13]) == 0)
+    assert np.all(bits(want[minus_zero]) == 0x80000000) and np.all(bits(want[plus_zero]) == 0)
     C = np.full((M, N), np.nan, dtype=np.float32)
     _core.gemm(A, B, C, precision="bf16", nonzero_runs=True)
     assert np.array_equal(bits(C), bits(want))

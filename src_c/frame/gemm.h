@@ -186,7 +186,7 @@ typedef struct {
      * A is zero in every other column. Honoured when K is not cut into blocks (always for B
      * in column panels, K <= the set's kc_panels); else all of K. A bf16 product with A
      * stored by rows (and no m_runs) leaves out each pair of steps (2q, 2q + 1) with neither
-     * in a run, K cut or not, and in each group of 12 rows of A from row 0 the pairs zero in
+     * in a run, K cut or not, and in each group of 6 rows of A from row 0 the pairs zero in
      * all its rows (frame/gemm_pairs.c). That can change its bits where a float product's
      * cannot: a partial sum flushed to -0 stays -0 where the zero pair would have made it +0
      * (reference.gemm_bf16's runs). So a bf16 product's runs must depend on the data alone,
