@@ -263,15 +263,21 @@ static void pack_b_kept(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
 /* The groups' lists of the pairs they keep, made once per block of A: group g (rows
  * [g*PAIR_GROUP_ROWS, ...) of A) has, for each K block kb, the positions among the packed
  * pairs that are nonzero in one of its rows, relative to the block's first pair:
- * pos[start[g][kb] ... start[g][kb + 1]). all[g]: the group keeps every pair (no list). */
+ * pos[start[g][kb] ... start[g][kb + 1]). A group whose lists hold every pair keeps them all
+ * and takes no list. */
 typedef struct {
     ptrdiff_t first;        /* the block's first group */
     ptrdiff_t n_kblocks;
-    int32_t *pos;           /* pairs entries a group */
+    ptrdiff_t pairs;        /* the packed pairs: pos entries a group */
+    int32_t *pos;
     int32_t *start;         /* n_kblocks + 1 entries a group */
-    int32_t *all;           /* one a group */
-    ptrdiff_t stride;       /* pos entries a group */
 } group_lists;
+
+/* The int32 words of the lists of n_groups groups. */
+static ptrdiff_t group_lists_words(ptrdiff_t n_groups, ptrdiff_t pairs, ptrdiff_t n_kblocks)
+{
+    return n_groups * (pairs + n_kblocks + 1);
+}
 
 /* Whether the product's groups leave out pairs: when it takes k_runs (pairs_to_sum) and
  * computes every row of C (no caller gives m_runs with k_runs). */
@@ -307,7 +313,7 @@ static void make_group_list(const fm_pairs_set *ps, const fm_product *p, const s
         }
     }
     const ptrdiff_t at = g - lists->first;
-    int32_t *pos = lists->pos + at * lists->stride;
+    int32_t *pos = lists->pos + at * lists->pairs;
     int32_t *start = lists->start + at * (lists->n_kblocks + 1);
     ptrdiff_t n = 0;
     for (ptrdiff_t kb = 0; kb < lists->n_kblocks; kb++) {
@@ -319,7 +325,6 @@ static void make_group_list(const fm_pairs_set *ps, const fm_product *p, const s
         }
     }
     start[lists->n_kblocks] = (int32_t)n;
-    lists->all[at] = n == np;
 }
 
 /* A tile of mt < mr rows over t's list: the set's listed kernel runs mr rows (those past mt
@@ -356,9 +361,9 @@ static ptrdiff_t rows_sharing_list(const group_lists *lists, ptrdiff_t i, ptrdif
     if (lists->pos == NULL)
         return end;
     const ptrdiff_t g = i / PAIR_GROUP_ROWS, at = g - lists->first;
-    if (!lists->all[at]) {
-        const int32_t *start = lists->start + at * (lists->n_kblocks + 1);
-        t->k_list = lists->pos + at * lists->stride + start[kb];
+    const int32_t *start = lists->start + at * (lists->n_kblocks + 1);
+    if (start[lists->n_kblocks] < lists->pairs) {
+        t->k_list = lists->pos + at * lists->pairs + start[kb];
         t->n_k_list = start[kb + 1] - start[kb];
     }
     return (g + 1) * PAIR_GROUP_ROWS < end ? (g + 1) * PAIR_GROUP_ROWS : end;
@@ -394,11 +399,12 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
     const ptrdiff_t b_words = round_up(kc * nr, LINE_WORDS);
     const int b_strided = p->panels == FM_PANELS_BT || (p->panels != FM_PANELS_B && p->csb != 1);
     const ptrdiff_t tmp_words = b_strided ? kc * nr : 0;
-    /* the groups' lists of a block of rows (a block starts and ends inside a group at most),
-     * a row packed for them and a word a pair seen */
+    /* the lists of the groups of a block of rows (a block starts and ends inside a group at
+     * most), then a row of A packed for them and a word a pair seen (lda words each) */
     const ptrdiff_t n_groups = grouped ? rows / PAIR_GROUP_ROWS + 2 : 0;
-    const ptrdiff_t list_words = grouped ? round_up(n_groups * (pairs + n_kblocks + 2), LINE_WORDS)
-                                           + 2 * lda : 0;
+    const ptrdiff_t lists_words = round_up(group_lists_words(n_groups, pairs, n_kblocks),
+                                           LINE_WORDS);
+    const ptrdiff_t list_words = grouped ? lists_words + 2 * lda : 0;
     float *ws = fm_thread_workspace(sizeof(float) * (size_t)(a_words + b_words + tmp_words
                                                              + list_words));
     if (ws == NULL)
@@ -409,10 +415,9 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
     uint32_t *group_seen = NULL;
     if (grouped) {
         int32_t *words = (int32_t *)(tmp + tmp_words);
-        lists = (group_lists){ .n_kblocks = n_kblocks, .stride = pairs,
-                               .pos = words, .start = words + n_groups * pairs,
-                               .all = words + n_groups * (pairs + n_kblocks + 1) };
-        group_row = (float *)words + round_up(n_groups * (pairs + n_kblocks + 2), LINE_WORDS);
+        lists = (group_lists){ .n_kblocks = n_kblocks, .pairs = pairs,
+                               .pos = words, .start = words + n_groups * pairs };
+        group_row = (float *)words + lists_words;
         group_seen = (uint32_t *)(group_row + lda);
     }
 
@@ -486,13 +491,13 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
                             if (t.k_list != NULL && mt < mr) {
                                 short_listed_tile(ks, tk, t, mt, nb, nq, a, lda, bpanel, nr, c,
                                                   ldc, last, sums);
-                                i += mt;
-                                continue;
+                            } else {
+                                tk->run(mt, nb, nq, a, by_columns ? 1 : lda,
+                                        by_columns ? lda : 1, bpanel, nr, sums_apart ? sums : c,
+                                        sums_apart ? nr : ldc, &t);
+                                if (last && !kernel_epilogue)
+                                    ks->epilogue_tile(&t, mt, nb, c, ldc);
                             }
-                            tk->run(mt, nb, nq, a, by_columns ? 1 : lda, by_columns ? lda : 1,
-                                    bpanel, nr, sums_apart ? sums : c, sums_apart ? nr : ldc, &t);
-                            if (last && !kernel_epilogue)
-                                ks->epilogue_tile(&t, mt, nb, c, ldc);
                             i += mt;
                         }
                     }
