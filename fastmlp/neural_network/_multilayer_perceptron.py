@@ -28,7 +28,7 @@ try:
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import check_random_state, column_or_1d, gen_batches, shuffle
+    from sklearn.utils import check_random_state, column_or_1d, gen_batches
     from sklearn.utils._param_validation import Interval, Options, StrOptions
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
@@ -209,6 +209,15 @@ def _float32_empty(shape, populate=True):
     else:
         buffer = mmap.mmap(-1, nbytes)
     return np.frombuffer(buffer, np.float32).reshape(shape)
+
+
+def _shuffled(sample_idx, random_state):
+    """scikit-learn's ``utils.shuffle(sample_idx, random_state=random_state)`` for an index
+    array: the same draw from random_state and the same order, without the input checks that
+    cost it about 0.1 ms a call, once an epoch (a third of load_diabetes's default fit)."""
+    order = np.arange(sample_idx.shape[0])
+    random_state.shuffle(order)
+    return sample_idx[order]
 
 
 def _dense_rows(X32, rows):
@@ -725,7 +734,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                     # Only shuffle the sample indices instead of X and y to
                     # reduce the memory footprint. These indices will be used
                     # to slice the X and y.
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                    sample_idx = _shuffled(sample_idx, self._random_state)
                     rows_of_epoch = sample_idx.astype(np.int64)
 
                 accumulated_loss = 0.0

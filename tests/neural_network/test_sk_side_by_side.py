@@ -236,6 +236,22 @@ def test_classifier_learning_curve(name):
         assert_allclose(a, b, atol=1e-3 * max(1.0, np.abs(b).max()))
 
 
+@pytest.mark.parametrize("n", [1, 2, 150, 1001])
+def test_epoch_shuffle_is_sklearns(n):
+    """The epochs' order of samples: scikit-learn's utils.shuffle, call after call, and the
+    random state left where scikit-learn leaves it."""
+    from sklearn.utils import check_random_state, shuffle
+    from fastmlp.neural_network._multilayer_perceptron import _shuffled
+    ours_rs, theirs_rs = check_random_state(3), check_random_state(3)
+    ours = theirs = np.arange(n, dtype=int)
+    for _ in range(4):
+        ours = _shuffled(ours, ours_rs)
+        theirs = shuffle(theirs, random_state=theirs_rs)
+        assert ours.dtype == theirs.dtype
+        assert_array_equal(ours, theirs)
+    assert ours_rs.randint(1 << 30) == theirs_rs.randint(1 << 30)
+
+
 def test_adaptive_rate_divides_by_five_and_stops_as_sklearn():
     X, y = iris()
     params = dict(hidden_layer_sizes=(10,), solver="sgd", learning_rate="adaptive", tol=10.0,
