@@ -208,16 +208,18 @@ static void rows_to_compute(const fm_hints *h, ptrdiff_t m0, ptrdiff_t m1, spans
 }
 
 /* The pairs of K's steps to sum: for A stored by rows with the hints' k_runs, each pair with a
- * step in a run (fm_hints.k_runs: a pair with neither is left out); else all of them. */
-static void pairs_to_sum(const fm_hints *h, ptrdiff_t K, int by_columns, spans *s)
+ * step in a run (fm_hints.k_runs: a pair with neither is left out); else all of them.
+ * Returns 1 when it took the runs. */
+static int pairs_to_sum(const fm_hints *h, ptrdiff_t K, int by_columns, spans *s)
 {
     *s = (spans){ 0 };
     if (h == NULL || h->k_runs == NULL || by_columns || h->n_k_runs > FM_MAX_RUNS) {
         spans_add(s, 0, (K + 1) / 2);
-        return;
+        return 0;
     }
     for (int r = 0; r < h->n_k_runs; r++)
         spans_add(s, h->k_runs[2 * r] / 2, (h->k_runs[2 * r + 1] + 1) / 2);
+    return 1;
 }
 
 /* A's rows [ic, ic + mc) as pairs into a: by rows, row i at a + (i - ic)*lda; by columns,
@@ -277,14 +279,6 @@ typedef struct {
 static ptrdiff_t group_lists_words(ptrdiff_t n_groups, ptrdiff_t pairs, ptrdiff_t n_kblocks)
 {
     return n_groups * (pairs + n_kblocks + 1);
-}
-
-/* Whether the product's groups leave out pairs: when it takes k_runs (pairs_to_sum) and
- * computes every row of C (no caller gives m_runs with k_runs). */
-static int takes_groups(const fm_hints *h, int by_columns)
-{
-    return h != NULL && h->k_runs != NULL && h->n_k_runs <= FM_MAX_RUNS && !by_columns
-           && h->m_runs == NULL;
 }
 
 /* Group g's list (lists->pos etc. at g - lists->first): the kept pairs nonzero (in bf16) in one
@@ -384,7 +378,7 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
      * packed A (all of them without hints). */
     spans row_spans, pair_spans;
     rows_to_compute(h, m0, m1, &row_spans);
-    pairs_to_sum(h, K, by_columns, &pair_spans);
+    const int took_runs = pairs_to_sum(h, K, by_columns, &pair_spans);
     const ptrdiff_t pairs = pair_spans.total, all_rows = row_spans.total;
 
     const ptrdiff_t fit = A_BLOCK_WORDS / (pairs > 0 ? pairs : 1);
@@ -393,8 +387,10 @@ int fm_gemm_block_pairs(const fm_kernel_set *ks, const fm_pairs_set *ps, const f
     const ptrdiff_t kc = pair_block(ks, pairs, &p->epi);
     const ptrdiff_t n_kblocks = kc > 0 ? (pairs + kc - 1) / kc : 1;
     const ptrdiff_t lda = by_columns ? round_up(rows, LINE_WORDS) : round_up(pairs, LINE_WORDS);
+    /* the groups leave out pairs where the runs did, over every row of C (no caller gives
+     * m_runs with k_runs) */
+    const int grouped = took_runs && h->m_runs == NULL;
     /* (a short listed tile reads up to mr rows from its first: room past the block's last) */
-    const int grouped = takes_groups(h, by_columns);
     const ptrdiff_t a_words = by_columns ? pairs * lda : (rows + (grouped ? mr : 0)) * lda;
     const ptrdiff_t b_words = round_up(kc * nr, LINE_WORDS);
     const int b_strided = p->panels == FM_PANELS_BT || (p->panels != FM_PANELS_B && p->csb != 1);
