@@ -11,9 +11,13 @@
  *     WHAT  step    fm_train_step on the MNIST network (784-512-256-10, batch 200, MSE, SGD),
  *                   10 steps per measurement, each on the next 200 rows of a 60,000-row array
  *           fROWS   fm_forward of ROWS rows (e.g. f10000)
- *   FASTMLP_ISA picks the instruction set of both builds (default: avx512).
+ *   FASTMLP_ISA picks the instruction set of both builds (default: the best the CPU has).
  *   AB_PRECISION=bf16 runs both builds' products in bf16 (fm_net.bf16); AB_PRECISION=fp32,bf16
  *   runs A in float and B in bf16 (give the same library twice to time the two precisions).
+ *   AB_SIZES=784,100,10 gives the network's widths, input first (default the tutorial's);
+ *   AB_OPTIMIZER=adam steps with Adam (beta_1 0.9, beta_2 0.999, epsilon 1e-8, its rate computed
+ *   each step as the binding does) instead of plain SGD; AB_SHUFFLE=1 trains on shuffled
+ *   batches as a fit does (fm_train_step_rows: the team gathers each batch's rows first).
  *   AB_INPUT=FILE takes the input rows from FILE, raw float32, 784 a row (at least 60,000 rows
  *   for steps, ROWS for a pass), instead of the dense pattern: e.g. MNIST's digits, written by
  *     python -c "import fastmlp as f; (x, _), _ = f.datasets.load_mnist();
@@ -25,6 +29,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <dlfcn.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,16 +40,22 @@
 
 typedef int (*train_step_fn)(const fm_net *, ptrdiff_t, const float *, const int32_t *, int,
                              const fm_optimizer *, double *);
+typedef int (*train_step_rows_fn)(const fm_net *, ptrdiff_t, const float *, const int32_t *,
+                                  ptrdiff_t, const int64_t *, float *, int32_t *, int,
+                                  const fm_optimizer *, double *);
 typedef int (*forward_fn)(const fm_net *, ptrdiff_t, const float *, float *, float *const *,
                           ptrdiff_t);
 typedef ptrdiff_t (*scratch_rows_fn)(const fm_net *, ptrdiff_t);
 typedef void (*set_threads_fn)(int);
 typedef int (*isa_set_fn)(const char *);
+typedef const char *(*isa_name_fn)(void);
 
 typedef struct {
     train_step_fn train_step;
+    train_step_rows_fn train_step_rows;
     forward_fn forward;
     scratch_rows_fn scratch_rows;
+    isa_name_fn isa_name;
 } build;
 
 enum { MAX_ROUNDS = 1000, STEPS = 10, SAMPLES = 60000, BATCH = BENCH_BATCH, MAX_SCRATCH_ROWS = 4096 };
@@ -57,15 +68,18 @@ static int load(const char *path, const char *isa, int threads, build *b)
         return -1;
     }
     b->train_step = (train_step_fn)dlsym(h, "fm_train_step");
+    b->train_step_rows = (train_step_rows_fn)dlsym(h, "fm_train_step_rows");
     b->forward = (forward_fn)dlsym(h, "fm_forward");
     b->scratch_rows = (scratch_rows_fn)dlsym(h, "fm_forward_scratch_rows");
+    b->isa_name = (isa_name_fn)dlsym(h, "fm_isa_name");
     isa_set_fn isa_set = (isa_set_fn)dlsym(h, "fm_isa_set");
     set_threads_fn set_threads = (set_threads_fn)dlsym(h, "fm_set_num_threads");
-    if (!b->train_step || !b->forward || !b->scratch_rows || !isa_set || !set_threads) {
+    if (!b->train_step || !b->train_step_rows || !b->forward || !b->scratch_rows || !b->isa_name
+        || !isa_set || !set_threads) {
         fprintf(stderr, "%s lacks a symbol this harness needs\n", path);
         return -1;
     }
-    if (isa_set(isa) != 0) {
+    if (isa != NULL && isa_set(isa) != 0) {
         fprintf(stderr, "%s: isa %s unknown or unsupported\n", path, isa);
         return -1;
     }
@@ -98,7 +112,7 @@ int main(int argc, char **argv)
     const int threads = atoi(argv[2]);
     int rounds = atoi(argv[3]);
     rounds = rounds < 2 ? 2 : rounds > MAX_ROUNDS ? MAX_ROUNDS : rounds;
-    const char *isa = getenv("FASTMLP_ISA") ? getenv("FASTMLP_ISA") : "avx512";
+    const char *isa = getenv("FASTMLP_ISA");   /* NULL: each build picks the best */
     build builds[2];
     if (load(argv[4], isa, threads, &builds[0]) != 0 || load(argv[5], isa, threads, &builds[1]) != 0)
         return 1;
@@ -108,7 +122,36 @@ int main(int argc, char **argv)
     }
 
     static bench_mnist m;
-    bench_mnist_make(&m, rows > SAMPLES ? rows : SAMPLES);   /* rows is 0 for steps */
+    ptrdiff_t sizes[BENCH_MAX_LAYERS + 1];
+    const int n_layers = bench_sizes("AB_SIZES", sizes);
+    bench_net_make(&m, rows > SAMPLES ? rows : SAMPLES, sizes, n_layers);   /* rows is 0 for steps */
+    if (getenv("AB_INPUT") != NULL && sizes[0] != 784) {
+        fprintf(stderr, "AB_INPUT holds rows of 784: AB_SIZES must start with 784\n");
+        return 2;
+    }
+    fm_optimizer opt = { .lr = 1e-5f };
+    const char *rule = getenv("AB_OPTIMIZER");
+    if (rule != NULL && strcmp(rule, "adam") == 0) {
+        opt = (fm_optimizer){ .lr = 1e-5f, .rule = FM_OPT_ADAM, .beta_1 = 0.9f, .beta_2 = 0.999f,
+                              .epsilon = 1e-8f };
+        bench_give_adam_state(&m);
+    } else if (rule != NULL && strcmp(rule, "sgd") != 0) {
+        fprintf(stderr, "AB_OPTIMIZER: sgd or adam\n");
+        return 2;
+    }
+    long adam_t = 0;
+    /* AB_SHUFFLE: the samples in an order of their own (a fixed full-cycle walk), batch by
+     * batch, and the buffers a batch is gathered into. */
+    const int shuffle = getenv("AB_SHUFFLE") != NULL && strcmp(getenv("AB_SHUFFLE"), "0") != 0;
+    int64_t *order = malloc(sizeof(int64_t) * SAMPLES);
+    float *batch = bench_pattern((size_t)BATCH * (size_t)sizes[0], 1.0f);
+    int32_t *batch_labels = malloc(sizeof(int32_t) * BATCH);
+    if (order == NULL || batch_labels == NULL) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    for (ptrdiff_t i = 0; i < SAMPLES; i++)
+        order[i] = (int64_t)((i * 7919) % SAMPLES);   /* 7919 is prime, coprime to 60,000 */
     if (getenv("AB_INPUT") != NULL && read_rows(getenv("AB_INPUT"), m.X, step ? SAMPLES : rows) != 0)
         return 1;
     int bf16[2] = { 0, 0 };   /* each build's precision */
@@ -119,10 +162,10 @@ int main(int argc, char **argv)
         bf16[1] = comma != NULL ? comma[1] == 'b' : bf16[0];
     }
     const fm_net *net = &m.net;
-    float *out = bench_pattern((size_t)(rows > 0 ? rows : 1) * 10, 1.0f);
-    float *scratch[2] = { bench_pattern((size_t)MAX_SCRATCH_ROWS * 512, 1.0f),
-                          bench_pattern((size_t)MAX_SCRATCH_ROWS * 256, 1.0f) };
-    const fm_optimizer opt = { .lr = 1e-5f };
+    float *out = bench_pattern((size_t)(rows > 0 ? rows : 1) * (size_t)sizes[n_layers], 1.0f);
+    float *scratch[BENCH_MAX_LAYERS];
+    for (int l = 0; l < n_layers; l++)
+        scratch[l] = bench_pattern((size_t)MAX_SCRATCH_ROWS * (size_t)sizes[l + 1], 1.0f);
     const int reps = step ? STEPS : rows >= 1000 ? 1 : 200;
     ptrdiff_t next = 0;
 
@@ -141,8 +184,18 @@ int main(int argc, char **argv)
             for (int s = 0; s < reps; s++) {
                 int status;
                 if (step) {
-                    status = bd->train_step(net, BATCH, m.X + next * 784, m.labels + next, 0, &opt,
-                                            &loss);
+                    if (opt.rule == FM_OPT_ADAM) {   /* the binding's lr_t, in double */
+                        adam_t++;
+                        opt.lr_t = (float)(opt.lr * sqrt(1.0 - pow(opt.beta_2, adam_t))
+                                           / (1.0 - pow(opt.beta_1, adam_t)));
+                    }
+                    if (shuffle)
+                        status = bd->train_step_rows(net, BATCH, m.X, m.labels, SAMPLES,
+                                                     order + next, batch, batch_labels, 0, &opt,
+                                                     &loss);
+                    else
+                        status = bd->train_step(net, BATCH, m.X + next * sizes[0],
+                                                m.labels + next, 0, &opt, &loss);
                     next = (next + BATCH) % SAMPLES;
                 } else {
                     status = bd->forward(net, rows, m.X, out, scratch, scratch_rows);
@@ -163,7 +216,7 @@ int main(int argc, char **argv)
     qsort(t[1], (size_t)rounds, sizeof(double), bench_cmp_double);
     printf("%s, %s, %d thread%s, %d rounds: A %.1f us, B %.1f us (medians); "
            "B/A per round: median %.3f, quartiles %.3f-%.3f\n",
-           step ? "train step" : argv[1], isa, threads, threads == 1 ? "" : "s", rounds,
+           step ? "train step" : argv[1], builds[0].isa_name(), threads, threads == 1 ? "" : "s", rounds,
            t[0][rounds / 2] * 1e6, t[1][rounds / 2] * 1e6, ratio[rounds / 2],
            ratio[rounds / 4], ratio[3 * rounds / 4]);
     return 0;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "fastmlp.h"
@@ -92,6 +93,64 @@ static const ptrdiff_t bench_tutorial_sizes[4] = { 784, 512, 256, 10 };
 static void bench_mnist_make(bench_mnist *m, ptrdiff_t samples)
 {
     bench_net_make(m, samples, bench_tutorial_sizes, 3);
+}
+
+/* Exits with a message naming what failed. */
+static void bench_fail(const char *what)
+{
+    fprintf(stderr, "%s failed\n", what);
+    exit(1);
+}
+
+/* The widths from the environment variable `name` ("784,100,10": input first), or the
+ * tutorial's; returns the number of layers. */
+static int bench_sizes(const char *name, ptrdiff_t sizes[BENCH_MAX_LAYERS + 1])
+{
+    const char *text = getenv(name);
+    if (text == NULL) {
+        memcpy(sizes, bench_tutorial_sizes, sizeof bench_tutorial_sizes);
+        return 3;
+    }
+    int n = 0;
+    char *end;
+    do {
+        long width = strtol(text, &end, 10);
+        if (end == text || width < 1 || width > 65536 || n > BENCH_MAX_LAYERS
+            || (*end != ',' && *end != '\0')) {
+            fprintf(stderr, "%s: 2 to 10 widths of 1 to 65536, comma-separated\n", name);
+            exit(2);
+        }
+        sizes[n++] = width;
+        text = end + 1;
+    } while (*end == ',');
+    if (n < 2) {
+        fprintf(stderr, "%s: 2 to 10 widths of 1 to 65536, comma-separated\n", name);
+        exit(2);
+    }
+    return n - 1;
+}
+
+/* Adam's two moments for every W and b of m's network, zero. */
+static void bench_give_adam_state(bench_mnist *m)
+{
+    const int L = m->net.n_layers;
+    float *state[2][2][BENCH_MAX_LAYERS];   /* [state][W, b][layer] */
+    for (int s = 0; s < 2; s++) {
+        for (int l = 0; l < L; l++) {
+            size_t nW = (size_t)(m->sizes[l] * m->sizes[l + 1]), nb = (size_t)m->sizes[l + 1];
+            state[s][0][l] = bench_pattern(nW, 0.0f);
+            state[s][1][l] = bench_pattern(nb, 0.0f);
+        }
+    }
+    for (int s = 0; s < 2; s++) {
+        float **copy = malloc(sizeof(float *) * 2 * (size_t)L);
+        if (copy == NULL)
+            bench_fail("malloc");
+        memcpy(copy, state[s][0], sizeof(float *) * (size_t)L);
+        memcpy(copy + L, state[s][1], sizeof(float *) * (size_t)L);
+        m->net.state_W[s] = copy;
+        m->net.state_b[s] = copy + L;
+    }
 }
 
 /* The round trip of a cache line between two OpenMP threads, in ns (median of 9 runs of 20,000

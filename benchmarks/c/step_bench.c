@@ -205,53 +205,6 @@ static void report(const char *name, const series *s, int rounds, double flop)
            100.0 * quantile(s->eff, rounds, 1), 100.0 * quantile(s->eff, rounds, 3));
 }
 
-/* The widths from STEP_SIZES ("784,100,10": input first), or the tutorial's; returns the
- * number of layers. */
-static int step_sizes(ptrdiff_t sizes[BENCH_MAX_LAYERS + 1])
-{
-    const char *text = getenv("STEP_SIZES");
-    if (text == NULL) {
-        memcpy(sizes, bench_tutorial_sizes, sizeof bench_tutorial_sizes);
-        return 3;
-    }
-    int n = 0;
-    char *end;
-    do {
-        long width = strtol(text, &end, 10);
-        if (end == text || width < 1 || width > 65536 || n > BENCH_MAX_LAYERS
-            || (*end != ',' && *end != '\0'))
-            fail("STEP_SIZES (2 to 10 widths of 1 to 65536, comma-separated)");
-        sizes[n++] = width;
-        text = end + 1;
-    } while (*end == ',');
-    if (n < 2)
-        fail("STEP_SIZES (2 to 10 widths of 1 to 65536, comma-separated)");
-    return n - 1;
-}
-
-/* Adam's two moments for every W and b of m's network, zero. */
-static void give_adam_state(bench_mnist *m)
-{
-    const int L = m->net.n_layers;
-    static float *state[2][2][BENCH_MAX_LAYERS];   /* [state][W, b][layer] */
-    for (int s = 0; s < 2; s++) {
-        for (int l = 0; l < L; l++) {
-            size_t nW = (size_t)(m->sizes[l] * m->sizes[l + 1]), nb = (size_t)m->sizes[l + 1];
-            state[s][0][l] = bench_pattern(nW, 0.0f);
-            state[s][1][l] = bench_pattern(nb, 0.0f);
-        }
-    }
-    for (int s = 0; s < 2; s++) {
-        float **copy = malloc(sizeof(float *) * 2 * (size_t)L);
-        if (copy == NULL)
-            fail("malloc");
-        memcpy(copy, state[s][0], sizeof(float *) * (size_t)L);
-        memcpy(copy + L, state[s][1], sizeof(float *) * (size_t)L);
-        m->net.state_W[s] = copy;
-        m->net.state_b[s] = copy + L;
-    }
-}
-
 /* The network's activation, update rule and precision from STEP_ACTIVATION, STEP_OPTIMIZER and
  * STEP_PRECISION. */
 static void configure(bench_mnist *m)
@@ -270,7 +223,7 @@ static void configure(bench_mnist *m)
     if (opt != NULL && strcmp(opt, "adam") == 0) {
         step_opt = (fm_optimizer){ .lr = 1e-5f, .rule = FM_OPT_ADAM, .beta_1 = 0.9f,
                                    .beta_2 = 0.999f, .epsilon = 1e-8f };
-        give_adam_state(m);
+        bench_give_adam_state(m);
     } else if (opt != NULL && strcmp(opt, "sgd") != 0) {
         fail("STEP_OPTIMIZER (sgd or adam)");
     }
@@ -287,7 +240,7 @@ int main(int argc, char **argv)
     fm_dispatch_init();
 
     ptrdiff_t sizes[BENCH_MAX_LAYERS + 1];
-    const int n_layers = step_sizes(sizes);
+    const int n_layers = bench_sizes("STEP_SIZES", sizes);
     static bench_mnist m;
     bench_net_make(&m, SAMPLES, sizes, n_layers);
     configure(&m);
