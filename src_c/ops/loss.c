@@ -107,12 +107,6 @@ static double clip_log(log_clip c, double logp)
     return logp < c.lo ? c.lo : logp > c.hi ? c.hi : logp;
 }
 
-/* log(1 + exp(x)) without overflow. */
-static double softplus(double x)
-{
-    return (x > 0.0 ? x : 0.0) + log1p(exp(-fabs(x)));
-}
-
 /* 0.5 mean_j (y - z)^2; d = (z - y) ws. */
 static double squared_error_row(float *d, const float *z, const float *y, ptrdiff_t N, double ws)
 {
@@ -125,6 +119,10 @@ static double squared_error_row(float *d, const float *z, const float *y, ptrdif
     return 0.5 * sum / (double)N;
 }
 
+/* A row's exponentials kept between its two passes, up to this many outputs (past them, each
+ * is computed again: the same value). exp is most of a small network's step. */
+enum { EXP_KEPT = 64 };
+
 /* -sum_j y log clip(softmax(z)); d = (softmax(z) - y) ws. */
 static double log_row(float *d, const float *z, const float *y, ptrdiff_t N, double ws,
                       log_clip c)
@@ -132,32 +130,40 @@ static double log_row(float *d, const float *z, const float *y, ptrdiff_t N, dou
     double top = z[0];
     for (ptrdiff_t j = 1; j < N; j++)
         top = z[j] > top ? z[j] : top;
+    double kept[EXP_KEPT];
     double sum = 0.0;
-    for (ptrdiff_t j = 0; j < N; j++)
-        sum += exp((double)z[j] - top);
+    for (ptrdiff_t j = 0; j < N; j++) {
+        const double e = exp((double)z[j] - top);
+        if (j < EXP_KEPT)
+            kept[j] = e;
+        sum += e;
+    }
     const double log_sum = log(sum);
     double loss = 0.0;
     for (ptrdiff_t j = 0; j < N; j++) {
         double logp = (double)z[j] - top - log_sum;
         if (y[j] != 0.0f)   /* xlogy: 0 log p is 0 */
             loss -= (double)y[j] * clip_log(c, logp);
-        d[j] = (float)((exp((double)z[j] - top) / sum - (double)y[j]) * ws);
+        const double e = j < EXP_KEPT ? kept[j] : exp((double)z[j] - top);
+        d[j] = (float)((e / sum - (double)y[j]) * ws);
     }
     return loss;
 }
 
-/* -sum_j [y log clip(p) + (1 - y) log clip(1 - p)], p = logistic(z); d = (p - y) ws. */
+/* -sum_j [y log clip(p) + (1 - y) log clip(1 - p)], p = logistic(z); d = (p - y) ws.
+ * log p = -softplus(-z) and log(1 - p) = -softplus(z), softplus(x) = log(1 + exp(x)) without
+ * overflow: max(x, 0) + log1p(exp(-|x|)), where |x| = |z| for both: one exp and one log1p. */
 static double binary_log_row(float *d, const float *z, const float *y, ptrdiff_t N, double ws,
                              log_clip c)
 {
     double loss = 0.0;
     for (ptrdiff_t j = 0; j < N; j++) {
         const double zj = z[j], yj = y[j];
+        const double e = exp(-fabs(zj)), tail = log1p(e);
         if (yj != 0.0)
-            loss -= yj * clip_log(c, -softplus(-zj));          /* log p */
+            loss -= yj * clip_log(c, -((-zj > 0.0 ? -zj : 0.0) + tail));   /* log p */
         if (yj != 1.0)
-            loss -= (1.0 - yj) * clip_log(c, -softplus(zj));   /* log(1 - p) */
-        const double e = exp(-fabs(zj));
+            loss -= (1.0 - yj) * clip_log(c, -((zj > 0.0 ? zj : 0.0) + tail));   /* log(1 - p) */
         const double p = zj >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
         d[j] = (float)((p - yj) * ws);
     }
