@@ -630,8 +630,10 @@ class BaseMultilayerPerceptron(BaseEstimator):
                     for acc, a in zip(grads, g):
                         acc += a
             # Add L2 regularization term to loss, and its gradient to the weights'
+            # The L2 term's sum in the core's fixed order, the same on every CPU (NumPy's
+            # dot sums in its BLAS kernel's order).
+            values = net.weights_sum_squares()
             weights = net.get_weights()[0::2]
-            values = sum(np.dot(w.ravel().astype(np.float64), w.ravel()) for w in weights)
             loss = (total + (0.5 * self.alpha) * values) / sw_sum
             for i, w in enumerate(weights):
                 grads[2 * i] += (self.alpha / sw_sum) * w
