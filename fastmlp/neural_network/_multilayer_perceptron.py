@@ -629,9 +629,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
                 else:
                     for acc, a in zip(grads, g):
                         acc += a
-            # Add L2 regularization term to loss, and its gradient to the weights'
-            # The L2 term's sum in the core's fixed order, the same on every CPU (NumPy's
-            # dot sums in its BLAS kernel's order).
+            # Add L2 regularization term to loss, and its gradient to the weights'; the sum
+            # of squares in the core's fixed order, the same on every CPU (NumPy's dot sums
+            # in the order of its BLAS kernel).
             values = net.weights_sum_squares()
             weights = net.get_weights()[0::2]
             loss = (total + (0.5 * self.alpha) * values) / sw_sum

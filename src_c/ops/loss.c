@@ -120,7 +120,7 @@ static double squared_error_row(float *d, const float *z, const float *y, ptrdif
 }
 
 /* A row's exponentials kept between its two passes, up to this many outputs (past them, each
- * is computed again: the same value). exp is most of a small network's step. */
+ * is computed again: the same value). A small network's step spends much of its time in exp. */
 enum { EXP_KEPT = 64 };
 
 /* -sum_j y log clip(softmax(z)); d = (softmax(z) - y) ws. */
