@@ -29,7 +29,6 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <dlfcn.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,8 +131,7 @@ int main(int argc, char **argv)
     fm_optimizer opt = { .lr = 1e-5f };
     const char *rule = getenv("AB_OPTIMIZER");
     if (rule != NULL && strcmp(rule, "adam") == 0) {
-        opt = (fm_optimizer){ .lr = 1e-5f, .rule = FM_OPT_ADAM, .beta_1 = 0.9f, .beta_2 = 0.999f,
-                              .epsilon = 1e-8f };
+        opt = bench_adam;
         bench_give_adam_state(&m);
     } else if (rule != NULL && strcmp(rule, "sgd") != 0) {
         fprintf(stderr, "AB_OPTIMIZER: sgd or adam\n");
@@ -184,11 +182,8 @@ int main(int argc, char **argv)
             for (int s = 0; s < reps; s++) {
                 int status;
                 if (step) {
-                    if (opt.rule == FM_OPT_ADAM) {   /* the binding's lr_t, in double */
-                        adam_t++;
-                        opt.lr_t = (float)(opt.lr * sqrt(1.0 - pow(opt.beta_2, adam_t))
-                                           / (1.0 - pow(opt.beta_1, adam_t)));
-                    }
+                    if (opt.rule == FM_OPT_ADAM)
+                        bench_adam_rate(&opt, ++adam_t);
                     if (shuffle)
                         status = bd->train_step_rows(net, BATCH, m.X, m.labels, SAMPLES,
                                                      order + next, batch, batch_labels, 0, &opt,

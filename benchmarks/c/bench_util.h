@@ -5,6 +5,7 @@
 #ifndef FASTMLP_BENCH_UTIL_H
 #define FASTMLP_BENCH_UTIL_H
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -111,23 +112,33 @@ static int bench_sizes(const char *name, ptrdiff_t sizes[BENCH_MAX_LAYERS + 1])
         memcpy(sizes, bench_tutorial_sizes, sizeof bench_tutorial_sizes);
         return 3;
     }
-    int n = 0;
+    int n = 0, bad = 0;
     char *end;
     do {
         long width = strtol(text, &end, 10);
-        if (end == text || width < 1 || width > 65536 || n > BENCH_MAX_LAYERS
-            || (*end != ',' && *end != '\0')) {
-            fprintf(stderr, "%s: 2 to 10 widths of 1 to 65536, comma-separated\n", name);
-            exit(2);
-        }
+        bad = end == text || width < 1 || width > 65536 || n > BENCH_MAX_LAYERS
+              || (*end != ',' && *end != '\0');
+        if (bad)
+            break;
         sizes[n++] = width;
         text = end + 1;
     } while (*end == ',');
-    if (n < 2) {
+    if (bad || n < 2) {
         fprintf(stderr, "%s: 2 to 10 widths of 1 to 65536, comma-separated\n", name);
         exit(2);
     }
     return n - 1;
+}
+
+/* Adam's step as the harnesses take it: beta_1 0.9, beta_2 0.999, epsilon 1e-8. */
+static const fm_optimizer bench_adam = { .lr = 1e-5f, .rule = FM_OPT_ADAM, .beta_1 = 0.9f,
+                                         .beta_2 = 0.999f, .epsilon = 1e-8f };
+
+/* Adam's rate for step t >= 1 into o->lr_t, computed in double as the binding does. */
+static void bench_adam_rate(fm_optimizer *o, long t)
+{
+    o->lr_t = (float)(o->lr * sqrt(1.0 - pow(o->beta_2, (double)t))
+                      / (1.0 - pow(o->beta_1, (double)t)));
 }
 
 /* Adam's two moments for every W and b of m's network, zero. */

@@ -69,12 +69,6 @@ typedef struct {
     ptrdiff_t next;            /* first row of the next training batch */
 } workload;
 
-static void fail(const char *what)
-{
-    fprintf(stderr, "%s failed\n", what);
-    exit(1);
-}
-
 /* The update rule of every step (STEP_OPTIMIZER), and Adam's step count. */
 static fm_optimizer step_opt = { .lr = 1e-5f };
 static long adam_t;
@@ -94,13 +88,11 @@ static void run_steps(workload *w, int n)
     double loss;
     for (int s = 0; s < n; s++) {
         if (step_opt.rule == FM_OPT_ADAM) {   /* the binding's lr_t, in double */
-            adam_t++;
-            step_opt.lr_t = (float)(step_opt.lr * sqrt(1.0 - pow(step_opt.beta_2, adam_t))
-                                    / (1.0 - pow(step_opt.beta_1, adam_t)));
+            bench_adam_rate(&step_opt, ++adam_t);
         }
         if (fm_train_step(w->net, BATCH, w->X + w->next * w->net->sizes[0], w->labels + w->next, 0, &step_opt,
                           &loss) != 0)
-            fail("fm_train_step");
+            bench_fail("fm_train_step");
         w->next = (w->next + BATCH) % SAMPLES;
     }
 }
@@ -168,7 +160,7 @@ static double time_forward(workload *w)
 {
     double t0 = bench_now();
     if (fm_forward(w->net, FORWARD_ROWS, w->X, w->out, w->scratch, w->scratch_rows) != 0)
-        fail("fm_forward");
+        bench_fail("fm_forward");
     return bench_now() - t0;
 }
 
@@ -214,18 +206,17 @@ static void configure(bench_mnist *m)
     if (precision != NULL && strcmp(precision, "bf16") == 0)
         step_bf16 = 1;
     else if (precision != NULL && strcmp(precision, "fp32") != 0)
-        fail("STEP_PRECISION (fp32 or bf16)");
+        bench_fail("STEP_PRECISION (fp32 or bf16)");
     m->net.bf16 = step_bf16;
     if (act != NULL && strcmp(act, "tanh") == 0)
         m->net.activation = FM_ACT_TANH;
     else if (act != NULL && strcmp(act, "relu") != 0)
-        fail("STEP_ACTIVATION (relu or tanh)");
+        bench_fail("STEP_ACTIVATION (relu or tanh)");
     if (opt != NULL && strcmp(opt, "adam") == 0) {
-        step_opt = (fm_optimizer){ .lr = 1e-5f, .rule = FM_OPT_ADAM, .beta_1 = 0.9f,
-                                   .beta_2 = 0.999f, .epsilon = 1e-8f };
+        step_opt = bench_adam;
         bench_give_adam_state(m);
     } else if (opt != NULL && strcmp(opt, "sgd") != 0) {
-        fail("STEP_OPTIMIZER (sgd or adam)");
+        bench_fail("STEP_OPTIMIZER (sgd or adam)");
     }
 }
 
