@@ -495,7 +495,7 @@ static int gemm_block(const fm_kernel_set *ks, const fm_product *p, const fm_hin
                     for (int s = 0; s < FM_OPT_STATES; s++)
                         if (p->epi.kind == FM_EPI_UPDATE && p->epi.state[s] != NULL)
                             t.state[s] = p->epi.state[s] + c_start + i * ldc;
-                    if (last && sums_apart)
+                    if (last && sums_apart && ks->blocks.prefetch_update)
                         prefetch_update_tile(&t, c, ldc, mt, nb);
                     if (pl.apack != NULL)
                         pl.kernel(mt, nb, kc, pl.apack + it * panel_floats + pc * pl.mr, 1,

@@ -105,6 +105,8 @@ const fm_kernel_set fm_kernels_avx2 = {
         .mc_in_place = 800,
         .pack_a_min_rows = 24,
         .pack_b_min_tiles = 3,
+        .prefetch_update = 0,   /* a 6 x 16 tile's kernel is too short to hide it: the
+                                   prefetches wait on the misses they make */
     },
 };
 

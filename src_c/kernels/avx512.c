@@ -347,6 +347,7 @@ const fm_kernel_set fm_kernels_avx512 = {
         .mc_in_place = 800,  /* A read in place: all 784 rows of dW1 in one block */
         .pack_a_min_rows = 24,
         .pack_b_min_tiles = 3,
+        .prefetch_update = 1,   /* a 12 x 32 tile's kernel hides the fetch of its W, m and v */
     },
 };
 

@@ -110,5 +110,6 @@ const fm_kernel_set fm_kernels_generic = {
         .mc_in_place = 800,
         .pack_a_min_rows = 24,
         .pack_b_min_tiles = 3,
+        .prefetch_update = 1,
     },
 };

@@ -115,6 +115,8 @@ typedef struct {
     int mc_in_place;       /* rows of A a block when A is read in place */
     int pack_a_min_rows;   /* A stored by rows is packed when at least this many rows reuse it */
     int pack_b_min_tiles;  /* a row-major B panel is packed when this many row tiles reuse it */
+    int prefetch_update;   /* nonzero: an out-of-line update (Adam) asks for each tile's weights
+                              and state in L2 before its kernel runs (frame/prefetch.h) */
 } fm_blocksizes;
 
 

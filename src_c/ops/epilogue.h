@@ -92,12 +92,43 @@ FM_INLINE void epilogue_vector(const int INLINE, const fm_epilogue *e, const fm_
     store_part(c, mk, r, full);
 }
 
+/* Adam's step over a finished tile of an update's sums (parked in t->sums), out of line. The
+ * rule's constants are read from a local copy, which the tile's stores cannot change, so they
+ * stay in registers instead of being loaded again after every store; the weights' finiteness
+ * is gathered over the tile into one flag. The same operations as epilogue_vector's. */
+static void adam_tile(const fm_tile *t, int m, int n, float *c, ptrdiff_t ldc)
+{
+    const fm_optimizer o = t->epi->opt;
+    int bad = 0;
+    for (int i = 0; i < m; i++) {
+        const float *sums = t->sums + i * t->ld_sums;
+        float *w = c + i * ldc, *m1 = t->state[0] + i * ldc, *m2 = t->state[1] + i * ldc;
+        for (int j = 0; j < n; j += FM_VL) {
+            const int full = n - j >= FM_VL;
+            const fm_lanes mk = v_lanes(n - j);
+            fm_vec first = load_part(m1 + j, mk, full), second = load_part(m2 + j, mk, full);
+            const fm_vec r = adam_step(&o, load_part(w + j, mk, full),
+                                       load_part(sums + j, mk, full), &first, &second);
+            bad |= v_any_not_finite(r);   /* lanes outside mk hold zeros: 0 / epsilon */
+            store_part(m1 + j, mk, first, full);
+            store_part(m2 + j, mk, second, full);
+            store_part(w + j, mk, r, full);
+        }
+    }
+    if (bad && t->epi->not_finite != NULL)
+        atomic_store_explicit(t->epi->not_finite, 1, memory_order_relaxed);
+}
+
 /* The epilogue of a finished tile of m x n sums parked in C (or, for an update, in t->sums),
  * out of line: for the epilogues that a micro-kernel's store leaves out (fm_epilogue_inline),
  * while the tile is in L1. The frame calls it (the set's epilogue_tile) right after the
  * kernel: a call inside a kernel's body would cost it registers. */
 static void epilogue_tile(const fm_tile *t, int m, int n, float *c, ptrdiff_t ldc)
 {
+    if (t->epi->kind == FM_EPI_UPDATE && t->epi->opt.rule == FM_OPT_ADAM && t->sums != NULL) {
+        adam_tile(t, m, n, c, ldc);
+        return;
+    }
     const fm_dropout *d = t->epi->dropout;
     enum { DROP_CHUNK = 64 };   /* columns whose dropout factors are made at a time */
     float drop[DROP_CHUNK];
