@@ -150,9 +150,15 @@ static double log_row(float *d, const float *z, const float *y, ptrdiff_t N, dou
     return loss;
 }
 
+/* softplus(x) = log(1 + exp(x)) without overflow, max(x, 0) + log1p(exp(-|x|)), given that
+ * tail log1p(exp(-|x|)): softplus(z) and softplus(-z) share it. */
+static double softplus_with_tail(double x, double tail)
+{
+    return (x > 0.0 ? x : 0.0) + tail;
+}
+
 /* -sum_j [y log clip(p) + (1 - y) log clip(1 - p)], p = logistic(z); d = (p - y) ws.
- * log p = -softplus(-z) and log(1 - p) = -softplus(z), softplus(x) = log(1 + exp(x)) without
- * overflow: max(x, 0) + log1p(exp(-|x|)), where |x| = |z| for both: one exp and one log1p. */
+ * log p = -softplus(-z) and log(1 - p) = -softplus(z): one exp and one log1p for both. */
 static double binary_log_row(float *d, const float *z, const float *y, ptrdiff_t N, double ws,
                              log_clip c)
 {
@@ -161,9 +167,9 @@ static double binary_log_row(float *d, const float *z, const float *y, ptrdiff_t
         const double zj = z[j], yj = y[j];
         const double e = exp(-fabs(zj)), tail = log1p(e);
         if (yj != 0.0)
-            loss -= yj * clip_log(c, -((-zj > 0.0 ? -zj : 0.0) + tail));   /* log p */
+            loss -= yj * clip_log(c, -softplus_with_tail(-zj, tail));          /* log p */
         if (yj != 1.0)
-            loss -= (1.0 - yj) * clip_log(c, -((zj > 0.0 ? zj : 0.0) + tail));   /* log(1 - p) */
+            loss -= (1.0 - yj) * clip_log(c, -softplus_with_tail(zj, tail));   /* log(1 - p) */
         const double p = zj >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
         d[j] = (float)((p - yj) * ws);
     }
